@@ -1,0 +1,411 @@
+"""The node's Application: the only door through which transactions are stored.
+
+Local changes are built here, signed with the node key (the ``signer``
+port) and recorded on their aggregate. Received transactions go through
+``receive``: validated, verified against their origin's keys (the
+``verifier`` port), deduplicated by gid (same content: a no-op; other
+content: equivocation, refused), refused while a parent is unknown, and
+otherwise recorded on the same aggregates with the same rules. Applying a
+received transaction never creates a new one, so nothing echoes back.
+
+Every save is one database transaction that also writes the gid index (see
+``infrastructure/persistence.py``); its order is the outbox order. After a
+save the ``after_save`` port runs (the projector catches up), outside the
+write lock, so a failing projection never loses a stored transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from domain.entity import Entity
+from domain.errors import (
+    DomainError,
+    EntityConflict,
+    EntityNotFound,
+    Equivocation,
+    TransactionNotFound,
+    UnknownParents,
+)
+from domain.item import Item
+from domain.share import Share
+from domain.tag import Tag
+from domain.transaction import (
+    CREATION_KINDS,
+    checksum,
+    content_key,
+    signing_input,
+    utc_now,
+    validate,
+)
+
+AGGREGATES: dict[str, type[Entity]] = {"item": Item, "tag": Tag, "share": Share}
+SAVE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a local command made: the entity and the new transaction."""
+
+    entity_gid: str
+    gid: str
+
+
+@dataclass
+class Outcome:
+    """What happened to one received transaction."""
+
+    gid: str
+    status: str  # stored | duplicate | refused | missing
+    reason: str = ""
+    missing: list[str] = field(default_factory=list)
+    error: DomainError | None = None
+
+
+class NodeApplication(Application):
+    name = "fedsync"
+    snapshotting_intervals = {Item: 100, Tag: 100, Share: 100}
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        node: str,
+        signer: Callable[[bytes], str],
+        verifier: Callable[[dict[str, Any], bytes], None],
+        clock: Callable[[], str] = utc_now,
+        after_save: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(env=env)
+        self.node = node
+        self.signer = signer
+        self.verifier = verifier
+        self.clock = clock
+        self.after_save = after_save or (lambda: None)
+        self._write_lock = threading.RLock()
+
+    # --- reading the store ---------------------------------------------
+    def entity(self, entity_gid: str, cls: type[Entity] | None = None) -> Entity:
+        try:
+            aggregate = self.repository.get(UUID(entity_gid))
+        except (AggregateNotFoundError, ValueError):
+            raise EntityNotFound(f"no entity {entity_gid}") from None
+        if cls is not None and not isinstance(aggregate, cls):
+            raise EntityNotFound(f"no {cls.ENTITY} {entity_gid}")
+        return aggregate
+
+    def transactions(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored transactions by gid (absent gids are left out)."""
+        found = {}
+        for row in self.recorder.locate(gids):
+            found[row["gid"]] = self._decode(row)["tx"]
+        return found
+
+    def transaction(self, gid: str) -> dict[str, Any]:
+        tx = self.transactions([gid]).get(gid)
+        if tx is None:
+            raise TransactionNotFound(f"no transaction {gid}")
+        return tx
+
+    def sequence_of(self, gid: str) -> int:
+        rows = self.recorder.locate([gid])
+        if not rows:
+            raise TransactionNotFound(f"no transaction {gid} in this node's outbox")
+        return int(rows[0]["seq"])
+
+    def outbox_after(self, after: str | None, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Up to ``limit`` stored transactions after gid ``after`` (None: from the start)."""
+        start = 0 if after is None else self.sequence_of(after)
+        notifications = self.recorder.select_notifications(start, limit, inclusive_of_start=False)
+        return [(n.id, self.mapper.to_domain_event(n).tx) for n in notifications]
+
+    def _decode(self, row: dict[str, Any]) -> Any:
+        stored = StoredEvent(
+            originator_id=row["originator_id"],
+            originator_version=row["originator_version"],
+            topic=row["topic"],
+            state=bytes(row["state"]),
+        )
+        return self.mapper.to_domain_event(stored).__dict__
+
+    # --- local commands ------------------------------------------------
+    def create_item(self, *, author: str, title: str, markdown: str, tags: Iterable[str] = (),
+                    scope: str = "NETWORK") -> Receipt:
+        payload = _item_state(title, markdown, tags, [], False)
+        tx = self._new_tx("item", str(uuid4()), "item.created", [], author, scope, payload)
+        return self._store_new(tx)
+
+    def edit_item(self, item_gid: str, *, parent: str, author: str, title: str | None = None,
+                  markdown: str | None = None, tags: Iterable[str] | None = None,
+                  scope: str | None = None) -> Receipt:
+        def change(item: Item) -> dict[str, Any]:
+            item.check_can_edit(parent)
+            head = item.head_states[parent]
+            old = head["payload"]
+            payload = _item_state(
+                old["title"] if title is None else title,
+                old["markdown"] if markdown is None else markdown,
+                old["tags"] if tags is None else tags,
+                old["forked_from"],
+                False,
+            )
+            return self._new_tx("item", item_gid, "item.edited", [parent], author,
+                                scope or head["scope"], payload)
+
+        return self._change(item_gid, Item, change)
+
+    def delete_item(self, item_gid: str, *, parent: str, author: str) -> Receipt:
+        def change(item: Item) -> dict[str, Any]:
+            item.check_can_edit(parent)
+            head = item.head_states[parent]
+            payload = dict(head["payload"], deleted=True)
+            return self._new_tx("item", item_gid, "item.deleted", [parent], author, head["scope"], payload)
+
+        return self._change(item_gid, Item, change)
+
+    def fork_item(self, sources: Sequence[str], *, author: str, title: str | None = None,
+                  markdown: str | None = None, tags: Iterable[str] | None = None,
+                  scope: str | None = None) -> Receipt:
+        """A new item whose ``forked_from`` lists the sources; it starts as the first one."""
+        if not sources:
+            raise EntityConflict("a fork needs at least one source item")
+        first = self.entity(sources[0], Item)
+        for other in sources[1:]:
+            self.entity(other, Item)
+        base = first.state
+        payload = _item_state(
+            base["title"] if title is None else title,
+            base["markdown"] if markdown is None else markdown,
+            base["tags"] if tags is None else tags,
+            sources,
+            False,
+        )
+        tx = self._new_tx("item", str(uuid4()), "item.forked", [], author,
+                          scope or first.current["scope"], payload)
+        return self._store_new(tx)
+
+    def merge_item(self, item_gid: str, *, heads: Sequence[str], author: str,
+                   document: dict[str, Any], scope: str | None = None) -> Receipt:
+        """An ``item.merged`` transaction whose parents are the given heads."""
+
+        def change(item: Item) -> dict[str, Any]:
+            item.check_can_merge(list(heads))
+            current = item.current
+            payload = _item_state(
+                document.get("title", current["payload"]["title"]),
+                document.get("markdown", current["payload"]["markdown"]),
+                document.get("tags", current["payload"]["tags"]),
+                document.get("forked_from", current["payload"]["forked_from"]),
+                bool(document.get("deleted", False)),
+            )
+            return self._new_tx("item", item_gid, "item.merged", sorted(set(heads)), author,
+                                scope or current["scope"], payload)
+
+        return self._change(item_gid, Item, change)
+
+    def create_tag(self, *, author: str, name: str, scope: str = "NETWORK") -> Receipt:
+        tx = self._new_tx("tag", str(uuid4()), "tag.created", [], author, scope,
+                          {"name": name, "deleted": False})
+        return self._store_new(tx)
+
+    def rename_tag(self, tag_gid: str, *, parent: str, author: str, name: str) -> Receipt:
+        def change(tag: Tag) -> dict[str, Any]:
+            tag.check_is_head(parent)
+            head = tag.head_states[parent]
+            payload = {"name": name, "deleted": False}
+            return self._new_tx("tag", tag_gid, "tag.renamed", [parent], author, head["scope"], payload)
+
+        return self._change(tag_gid, Tag, change)
+
+    def delete_tag(self, tag_gid: str, *, parent: str, author: str) -> Receipt:
+        def change(tag: Tag) -> dict[str, Any]:
+            tag.check_is_head(parent)
+            head = tag.head_states[parent]
+            payload = dict(head["payload"], deleted=True)
+            return self._new_tx("tag", tag_gid, "tag.deleted", [parent], author, head["scope"], payload)
+
+        return self._change(tag_gid, Tag, change)
+
+    def grant_share(self, *, author: str, item_gid: str, peer: str, permission: str) -> Receipt:
+        item = self.entity(item_gid, Item)
+        payload = {"item": item_gid, "peer": peer, "permission": permission, "revoked": False}
+        tx = self._new_tx("share", str(uuid4()), "share.granted", [], author,
+                          item.current["scope"], payload)
+        return self._store_new(tx)
+
+    def revoke_share(self, share_gid: str, *, author: str) -> Receipt:
+        def change(share: Share) -> dict[str, Any]:
+            current = share.current
+            payload = dict(current["payload"], revoked=True)
+            return self._new_tx("share", share_gid, "share.revoked", share.heads, author,
+                                current["scope"], payload)
+
+        return self._change(share_gid, Share, change)
+
+    # --- received transactions -------------------------------------------
+    def receive(self, batch: Sequence[Any]) -> list[Outcome]:
+        """Store a batch of received transactions; one outcome per transaction, in order."""
+        for attempt in range(SAVE_ATTEMPTS):
+            try:
+                with self._write_lock:
+                    outcomes = self._receive(batch)
+                break
+            except IntegrityError:
+                # Another process stored something meanwhile: start again from the store.
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+        self.after_save()
+        return outcomes
+
+    def receive_one(self, tx: Any) -> Outcome:
+        """Like ``receive`` for one transaction, raising the refusal as its domain error."""
+        outcome = self.receive([tx])[0]
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    def _receive(self, batch: Sequence[Any]) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        accepted: dict[str, tuple[int, dict[str, Any]]] = {}
+        for i, data in enumerate(batch):
+            try:
+                tx = validate(data)
+                self.verifier(tx, signing_input(tx))
+            except DomainError as e:
+                outcomes[i] = _refused(_gid_of(data), e)
+                continue
+            if tx["gid"] in accepted:
+                first = accepted[tx["gid"]][1]
+                same = content_key(first) == content_key(tx)
+                outcomes[i] = (Outcome(tx["gid"], "duplicate") if same else
+                               _refused(tx["gid"], Equivocation(f"{tx['gid']} sent twice with different content")))
+                continue
+            accepted[tx["gid"]] = (i, tx)
+        self._drop_known(accepted, outcomes)
+        self._apply_received(accepted, outcomes)
+        return [o for o in outcomes if o is not None]
+
+    def _drop_known(self, accepted: dict[str, tuple[int, dict[str, Any]]],
+                    outcomes: list[Outcome | None]) -> None:
+        stored = self.transactions(list(accepted))
+        for gid, existing in stored.items():
+            i, tx = accepted.pop(gid)
+            if content_key(existing) == content_key(tx):
+                outcomes[i] = Outcome(gid, "duplicate")
+            else:
+                outcomes[i] = _refused(gid, Equivocation(f"{gid} is already stored with other content"))
+
+    def _apply_received(self, accepted: dict[str, tuple[int, dict[str, Any]]],
+                        outcomes: list[Outcome | None]) -> None:
+        aggregates: dict[str, Entity] = {}
+        index: list[tuple[str, UUID, int]] = []
+        pending = sorted(accepted.values(), key=lambda pair: pair[0])
+        # Repeat while progress is made, so a batch may list a child before its parent.
+        while pending:
+            left = []
+            for i, tx in pending:
+                try:
+                    aggregate = self._apply_one(aggregates, tx)
+                except UnknownParents as e:
+                    left.append((i, tx))
+                    outcomes[i] = Outcome(tx["gid"], "missing", e.detail, e.missing, e)
+                    continue
+                except DomainError as e:
+                    outcomes[i] = _refused(tx["gid"], e)
+                    continue
+                index.append((tx["gid"], aggregate.id, aggregate.version))
+                outcomes[i] = Outcome(tx["gid"], "stored")
+            if len(left) == len(pending):
+                break
+            pending = left
+        if index:
+            self.save(*aggregates.values(), tx_index=index)
+
+    def _apply_one(self, aggregates: dict[str, Entity], tx: dict[str, Any]) -> Entity:
+        key = tx["entity_gid"]
+        aggregate = aggregates.get(key)
+        if aggregate is None:
+            try:
+                aggregate = self.entity(key)
+            except EntityNotFound:
+                aggregate = None
+        if aggregate is None:
+            if tx["kind"] not in CREATION_KINDS:
+                raise UnknownParents(f"unknown {tx['entity']} {key} (its creation has not arrived)",
+                                     list(tx["parents"]))
+            aggregate = AGGREGATES[tx["entity"]].create(tx)
+        else:
+            if not isinstance(aggregate, AGGREGATES[tx["entity"]]):
+                raise EntityConflict(f"{key} is a {aggregate.ENTITY}, not a {tx['entity']}")
+            aggregate.record(tx)
+        aggregates[key] = aggregate
+        return aggregate
+
+    # --- plumbing ------------------------------------------------------
+    def _new_tx(self, entity: str, entity_gid: str, kind: str, parents: list[str], author: str,
+                scope: str, payload: dict[str, Any]) -> dict[str, Any]:
+        tx = {
+            "gid": str(uuid4()),
+            "entity": entity,
+            "entity_gid": entity_gid,
+            "kind": kind,
+            "parents": parents,
+            "origin": self.node,
+            "author": author,
+            "created_at": self.clock(),
+            "scope": scope,
+            "payload": payload,
+            "checksum": checksum(payload),
+        }
+        tx["signature"] = self.signer(signing_input(tx))
+        return validate(tx)
+
+    def _change(self, entity_gid: str, cls: type[Entity],
+                change: Callable[[Any], dict[str, Any]]) -> Receipt:
+        for attempt in range(SAVE_ATTEMPTS):
+            try:
+                with self._write_lock:
+                    aggregate = self.entity(entity_gid, cls)
+                    tx = change(aggregate)
+                    aggregate.record(tx)
+                    self.save(aggregate, tx_index=[(tx["gid"], aggregate.id, aggregate.version)])
+                break
+            except IntegrityError:
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+        self.after_save()
+        return Receipt(entity_gid, tx["gid"])
+
+    def _store_new(self, tx: dict[str, Any]) -> Receipt:
+        with self._write_lock:
+            aggregate = AGGREGATES[tx["entity"]].create(tx)
+            self.save(aggregate, tx_index=[(tx["gid"], aggregate.id, aggregate.version)])
+        self.after_save()
+        return Receipt(tx["entity_gid"], tx["gid"])
+
+
+def _item_state(title: str, markdown: str, tags: Iterable[str], forked_from: Iterable[str],
+                deleted: bool) -> dict[str, Any]:
+    return {
+        "title": title,
+        "markdown": markdown,
+        "tags": sorted(set(tags)),
+        "forked_from": sorted(set(forked_from)),
+        "deleted": deleted,
+    }
+
+
+def _gid_of(data: Any) -> str:
+    gid = data.get("gid") if isinstance(data, dict) else None
+    return gid if isinstance(gid, str) else ""
+
+
+def _refused(gid: str, error: DomainError) -> Outcome:
+    return Outcome(gid, "refused", error.detail, error=error)

@@ -1,0 +1,124 @@
+"""The product's one error hierarchy.
+
+Every refusal the domain or its ports can make is a ``DomainError``. Each
+class carries the HTTP status it maps to (``status``) and a stable problem
+``type`` slug; ``api/errors.py`` turns them into RFC 9457 problem details in
+one place. Extra, machine-readable facts (the current heads of a stale edit,
+say) travel in ``extra``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base class: a request the node refuses, with a clear reason."""
+
+    status: int = 400
+    type: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidTransaction(DomainError):
+    """A transaction that breaks the wire format or its own invariants."""
+
+    status = 422
+    type = "invalid-transaction"
+    title = "Invalid transaction"
+
+
+class InvalidSignature(DomainError):
+    """A JWS that is malformed, tampered, or signed by the wrong key."""
+
+    status = 422
+    type = "invalid-signature"
+    title = "Invalid signature"
+
+
+class UnknownKey(InvalidSignature):
+    """A JWS whose ``kid`` is not in the key set it is checked against."""
+
+    type = "unknown-key"
+    title = "Unknown signing key"
+
+
+class NotFound(DomainError):
+    status = 404
+    type = "not-found"
+    title = "Not found"
+
+
+class EntityNotFound(NotFound):
+    """No item, tag or share with that gid (or not visible to the caller)."""
+
+    type = "entity-not-found"
+    title = "Entity not found"
+
+
+class TransactionNotFound(NotFound):
+    """No stored transaction with that gid."""
+
+    type = "transaction-not-found"
+    title = "Transaction not found"
+
+
+class StaleHead(DomainError):
+    """A local change based on a transaction that is no longer a head."""
+
+    status = 409
+    type = "stale-head"
+    title = "Stale head"
+
+    def __init__(self, detail: str, heads: list[str]) -> None:
+        super().__init__(detail, heads=heads)
+        self.heads = heads
+
+
+class Equivocation(DomainError):
+    """A gid already stored with different content."""
+
+    status = 409
+    type = "equivocation"
+    title = "Equivocation"
+
+
+class UnknownParents(DomainError):
+    """A transaction whose parents are not (all) stored here."""
+
+    status = 409
+    type = "unknown-parents"
+    title = "Unknown parent transactions"
+
+    def __init__(self, detail: str, missing: list[str]) -> None:
+        super().__init__(detail, missing=missing)
+        self.missing = missing
+
+
+class EntityConflict(DomainError):
+    """A transaction that cannot apply to the entity as stored.
+
+    For example a second creation of an existing entity, or a change to an
+    entity of another type under the same gid.
+    """
+
+    status = 409
+    type = "entity-conflict"
+    title = "Entity conflict"
+
+
+class Forbidden(DomainError):
+    status = 403
+    type = "forbidden"
+    title = "Forbidden"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    type = "unauthorized"
+    title = "Unauthorized"

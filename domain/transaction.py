@@ -1,0 +1,205 @@
+"""The signed transaction: wire model, canonical bytes and checksums.
+
+Rules enforced here (before anything reaches an aggregate):
+- the wire fields of the spec, nothing more (unknown fields are refused),
+  with strict types: no coercion of numbers to strings or the like;
+- gids are canonical lowercase UUID strings, so one UUID has one spelling
+  and one canonical JSON;
+- ``created_at`` is RFC 3339 in UTC (``...Z``), kept as the exact string
+  that was signed;
+- ``kind`` belongs to ``entity``; creations have no parents, merges two or
+  more, everything else at least one; no duplicate or self parents;
+- ``payload`` has the entity's document shape and ``checksum`` is the sha256
+  of its RFC 8785 canonical JSON;
+- the signature covers the canonical JSON of every other field.
+
+A transaction is kept as the plain dict that was validated (``wire``), so it
+is stored and relayed exactly as signed; canonical bytes are recomputed from
+that dict, never from a re-serialised model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import rfc8785
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from domain.errors import InvalidTransaction
+
+ENTITIES = ("item", "tag", "share")
+KINDS: dict[str, tuple[str, ...]] = {
+    "item": ("item.created", "item.edited", "item.deleted", "item.forked", "item.merged"),
+    "tag": ("tag.created", "tag.renamed", "tag.deleted"),
+    "share": ("share.granted", "share.revoked"),
+}
+CREATION_KINDS = frozenset({"item.created", "item.forked", "tag.created", "share.granted"})
+SCOPES = ("OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC")
+
+MAX_TITLE = 1_000
+MAX_MARKDOWN = 1_000_000
+MAX_LIST = 1_000
+_NODE_RE = re.compile(r"^urn:domain:[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$")
+_AUTHOR_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}@urn:domain:[a-z0-9.:-]{1,260}$")
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_JWS_RE = re.compile(r"^[A-Za-z0-9_-]{2,2048}\.\.[A-Za-z0-9_-]{2,2048}$")
+_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _gid(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError(f"not a UUID: {value[:60]!r}") from None
+    if str(parsed) != value:
+        raise ValueError(f"UUID must be in canonical lowercase form: {value[:60]!r}")
+    return value
+
+
+def _node(value: str) -> str:
+    if not _NODE_RE.match(value):
+        raise ValueError(f"not a node name 'urn:domain:<host>': {value[:80]!r}")
+    return value
+
+
+def _author(value: str) -> str:
+    if not _AUTHOR_RE.match(value):
+        raise ValueError(f"not an author 'name@urn:domain:<host>': {value[:80]!r}")
+    return value
+
+
+def _timestamp(value: str) -> str:
+    if not _TIME_RE.match(value):
+        raise ValueError(f"not an RFC 3339 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.ffffff]Z): {value[:40]!r}")
+    datetime.fromisoformat(value.replace("Z", "+00:00"))  # rejects 2026-13-45 and the like
+    return value
+
+
+def _pattern(regex: re.Pattern[str], what: str):
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(f"not a {what}")
+        return value
+
+    return check
+
+
+Gid = Annotated[str, AfterValidator(_gid)]
+NodeName = Annotated[str, AfterValidator(_node)]
+Author = Annotated[str, AfterValidator(_author)]
+Timestamp = Annotated[str, AfterValidator(_timestamp)]
+GidList = Annotated[list[Gid], Field(max_length=MAX_LIST)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ItemState(_Strict):
+    """The complete document state of an item after a transaction."""
+
+    title: Annotated[str, Field(max_length=MAX_TITLE)]
+    markdown: Annotated[str, Field(max_length=MAX_MARKDOWN)]
+    tags: GidList
+    forked_from: GidList
+    deleted: bool
+
+
+class TagState(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    deleted: bool
+
+
+class ShareState(_Strict):
+    item: Gid
+    peer: NodeName
+    permission: Literal["read", "edit"]
+    revoked: bool
+
+
+STATE_MODELS: dict[str, type[_Strict]] = {"item": ItemState, "tag": TagState, "share": ShareState}
+
+
+class Transaction(_Strict):
+    """The wire form of a transaction (every field signed but ``signature``)."""
+
+    gid: Gid
+    entity: Literal["item", "tag", "share"]
+    entity_gid: Gid
+    kind: str
+    parents: Annotated[list[Gid], Field(max_length=64)]
+    origin: NodeName
+    author: Author
+    created_at: Timestamp
+    scope: Literal["OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC"]
+    payload: dict[str, Any]
+    checksum: Annotated[str, AfterValidator(_pattern(_HEX64_RE, "sha256 hex digest"))]
+    signature: Annotated[str, AfterValidator(_pattern(_JWS_RE, "detached compact JWS"))]
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 canonical JSON."""
+    return rfc8785.dumps(value)
+
+
+def checksum(state: dict[str, Any]) -> str:
+    """sha256 (hex) of the canonical JSON of a document state."""
+    return hashlib.sha256(canonical(state)).hexdigest()
+
+
+def signing_input(wire: dict[str, Any]) -> bytes:
+    """The bytes a transaction's signature covers: every field but ``signature``."""
+    return canonical({k: v for k, v in wire.items() if k != "signature"})
+
+
+def content_key(wire: dict[str, Any]) -> bytes:
+    """What makes two transactions with one gid 'the same' (signatures may differ)."""
+    return signing_input(wire)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for e in error.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in e["loc"]) or "transaction"
+        parts.append(f"{where}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def validate(data: Any) -> dict[str, Any]:
+    """Check a wire transaction; return it as a plain dict, or raise InvalidTransaction."""
+    try:
+        tx = Transaction.model_validate(data)
+        state = STATE_MODELS[tx.entity].model_validate(tx.payload)
+    except ValidationError as e:
+        raise InvalidTransaction(f"invalid transaction: {_describe(e)}") from None
+    _check_invariants(tx, state)
+    return tx.model_dump()
+
+
+def _check_invariants(tx: Transaction, state: _Strict) -> None:
+    if tx.kind not in KINDS[tx.entity]:
+        raise InvalidTransaction(f"kind {tx.kind!r} is not a kind of entity {tx.entity!r}")
+    if len(set(tx.parents)) != len(tx.parents):
+        raise InvalidTransaction("parents must not repeat")
+    if tx.gid in tx.parents:
+        raise InvalidTransaction("a transaction cannot be its own parent")
+    if tx.kind in CREATION_KINDS and tx.parents:
+        raise InvalidTransaction(f"{tx.kind} creates an entity and has no parents")
+    if tx.kind not in CREATION_KINDS and not tx.parents:
+        raise InvalidTransaction(f"{tx.kind} needs the parent transaction(s) it is based on")
+    if tx.kind == "item.merged" and len(tx.parents) < 2:
+        raise InvalidTransaction("item.merged needs two or more parents")
+    if tx.kind == "item.forked" and not tx.payload["forked_from"]:
+        raise InvalidTransaction("item.forked needs at least one item in forked_from")
+    if tx.entity == "share" and tx.kind == "share.revoked" and not tx.payload["revoked"]:
+        raise InvalidTransaction("share.revoked must carry revoked: true")
+    if checksum(state.model_dump()) != tx.checksum:
+        raise InvalidTransaction("checksum does not match the canonical payload")

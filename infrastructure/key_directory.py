@@ -1,0 +1,61 @@
+"""Which public keys sign for which node: the verifier port of the application.
+
+A node's own keys come from its keyring; other nodes' keys are pinned in
+the ``node_keys`` table (from their JWKS, on peering or when a transaction
+carries an unknown ``kid``). A transaction is verified against the keys of
+its *origin*, never of whoever delivered it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from domain.errors import UnknownKey
+from infrastructure.signing import KeySet, Keyring
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS node_keys ("
+    "origin TEXT NOT NULL, kid TEXT NOT NULL, jwk TEXT NOT NULL, PRIMARY KEY (origin, kid))",
+]
+
+
+class KeyDirectory:
+    def __init__(self, db: Any, node: str, keyring: Keyring) -> None:
+        self.db = db
+        self.node = node
+        self.keyring = keyring
+        self._cache: dict[str, KeySet] = {}
+
+    def create_tables(self) -> None:
+        with self.db.transaction() as cur:
+            for statement in DDL:
+                cur.execute(statement)
+
+    def keyset(self, origin: str) -> KeySet:
+        if origin == self.node:
+            return self.keyring.keyset()
+        cached = self._cache.get(origin)
+        if cached is None:
+            with self.db.read() as cur:
+                rows = cur.execute("SELECT jwk FROM node_keys WHERE origin = ?", (origin,)).fetchall()
+            cached = KeySet(json.loads(row["jwk"]) for row in rows)
+            self._cache[origin] = cached
+        return cached
+
+    def pin(self, origin: str, jwks: dict[str, Any]) -> KeySet:
+        """Pin (add) the keys of a node's JWKS document; existing kids are kept."""
+        keyset = KeySet.from_jwks(jwks)
+        with self.db.transaction() as cur:
+            cur.executemany(
+                "INSERT INTO node_keys (origin, kid, jwk) VALUES (?, ?, ?) ON CONFLICT (origin, kid) DO NOTHING",
+                [(origin, jwk["kid"], json.dumps(jwk, sort_keys=True)) for jwk in jwks.get("keys", [])],
+            )
+        self._cache.pop(origin, None)
+        return keyset
+
+    def verify(self, tx: dict[str, Any], signed: bytes) -> None:
+        keyset = self.keyset(tx["origin"])
+        if not len(keyset):
+            raise UnknownKey(f"no keys known for origin {tx['origin']}")
+        keyset.verify(tx["signature"], signed)

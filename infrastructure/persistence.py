@@ -1,0 +1,186 @@
+"""Storage: the eventsourcing recorders for SQLite and PostgreSQL, extended.
+
+The application's event store is the library's, with one addition made in
+the same database transaction as every insert of events: a ``tx_index`` row
+per transaction (gid -> aggregate id and version). Its primary key makes a
+gid unique across the whole store (a race between two writers of one gid
+fails one of them) and it answers "where is gid X" and "what is X's
+sequence" by index, never by scanning. The sequence is the library's
+notification id: SQLite's rowid (writers are serialised) or PostgreSQL's
+``notification_id`` (inserts take a table lock, so ids increase in commit
+order; failed inserts may leave gaps).
+
+``Database`` gives the rest of the product (projections, queues) a small
+cursor API over the same connections, with one SQL dialect: ``?``
+placeholders, rewritten to ``%s`` for psycopg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from psycopg.sql import SQL
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+APP_NAME = "fedsync"
+IndexRow = tuple[str, UUID, int]  # gid, originator id, originator version
+
+
+class SQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder plus the gid index."""
+
+    dialect = "sqlite"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS tx_index ("
+            "gid TEXT PRIMARY KEY, originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL)",
+        ]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any):
+        ids = super()._insert_events(c, stored_events)
+        rows = [(gid, oid.hex, version) for gid, oid, version in kwargs.get("tx_index", ())]
+        c.executemany("INSERT INTO tx_index VALUES (?, ?, ?)", rows)
+        return ids
+
+    def locate_sql(self, count: int) -> str:
+        marks = ",".join("?" * count)
+        return (
+            "SELECT t.gid AS gid, e.rowid AS seq, e.originator_id AS originator_id, "
+            "e.originator_version AS originator_version, e.topic AS topic, e.state AS state "
+            f"FROM tx_index t JOIN {self.events_table_name} e "
+            "ON e.originator_id = t.originator_id AND e.originator_version = t.originator_version "
+            f"WHERE t.gid IN ({marks})"
+        )
+
+    def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored events of the given transaction gids (absent gids are left out)."""
+        found: list[dict[str, Any]] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(list(gids), 500):
+                c.execute(self.locate_sql(len(chunk)), chunk)
+                found.extend(dict(row) for row in c.fetchall())
+        return found
+
+
+class PostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder plus the gid index."""
+
+    dialect = "postgres"
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS tx_index ("
+                "gid TEXT PRIMARY KEY, originator_id UUID NOT NULL, "
+                "originator_version BIGINT NOT NULL)"
+            )
+        )
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # Runs in the same transaction, just before the events are inserted.
+        rows = list(kwargs.get("tx_index", ()))
+        if rows:
+            curs.executemany("INSERT INTO tx_index VALUES (%s, %s, %s)", rows)
+
+    def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT t.gid AS gid, e.notification_id AS seq, e.originator_id AS originator_id, "
+            "e.originator_version AS originator_version, e.topic AS topic, e.state AS state "
+            f"FROM tx_index t JOIN {self.events_table_name} e "
+            "ON e.originator_id = t.originator_id AND e.originator_version = t.originator_version "
+            "WHERE t.gid = ANY(%s)"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, (list(gids),))
+            return [dict(row) for row in c.fetchall()]
+
+
+def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+class Database:
+    """A minimal cursor API over the event store's own connections."""
+
+    def __init__(self, recorder: SQLiteRecorder | PostgresRecorder) -> None:
+        self.recorder = recorder
+        self.dialect = recorder.dialect
+        self.events_table = recorder.events_table_name
+        self.sequence_column = "rowid" if self.dialect == "sqlite" else "notification_id"
+
+    @contextmanager
+    def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
+        with self.recorder.datastore.transaction(commit=commit) as c:
+            yield Cursor(c, self.dialect)
+
+    def read(self) -> Any:
+        return self.transaction(commit=False)
+
+
+class Cursor:
+    """DB-API cursor with one placeholder style (``?``) for both databases."""
+
+    def __init__(self, raw: Any, dialect: str) -> None:
+        self.raw = raw
+        self.dialect = dialect
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.dialect == "sqlite" else sql.replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(self._sql(sql), params)
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self._sql(sql), rows)
+
+    def fetchone(self) -> dict[str, Any] | None:
+        row = self.raw.fetchone()
+        return None if row is None else dict(row)
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.raw.fetchall()]
+
+    @property
+    def rowcount(self) -> int:
+        raw = getattr(self.raw, "sqlite_cursor", self.raw)
+        return raw.rowcount
+
+
+def store_env(database_url: str | None, sqlite_path: str) -> dict[str, str]:
+    """The eventsourcing environment for SQLite (default) or PostgreSQL."""
+    if not database_url or database_url.startswith("sqlite"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": sqlite_path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": "infrastructure.persistence:SQLiteRecorder",
+        }
+    url = urlparse(database_url)
+    if url.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"unsupported database URL scheme {url.scheme!r}: use postgresql://")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_POOL_SIZE": "8",
+        "POSTGRES_MAX_OVERFLOW": "8",
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
+        "APPLICATION_RECORDER_TOPIC": "infrastructure.persistence:PostgresRecorder",
+    }

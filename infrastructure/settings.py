@@ -1,0 +1,82 @@
+"""Settings (read once from the environment) and the node's config file.
+
+``Settings`` says where the node keeps its data and which database it uses;
+``NodeConfig`` (``<data dir>/config.json``, written by ``fedsync init``)
+says who the node is: its name ``urn:domain:<host>`` and its base URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict
+
+CONFIG_FILE = "config.json"
+SQLITE_FILE = "fedsync.sqlite"
+KEYS_DIR = "keys"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field, var in (("data_dir", "FEDSYNC_DATA_DIR"), ("database_url", "FEDSYNC_DATABASE_URL"),
+                           ("host", "FEDSYNC_HOST"), ("port", "FEDSYNC_PORT"),
+                           ("max_body_bytes", "FEDSYNC_MAX_BODY_BYTES")):
+            if env.get(var):
+                values[field] = env[var]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / SQLITE_FILE
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / KEYS_DIR
+
+
+class NodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    base_url: str
+
+    @classmethod
+    def for_base_url(cls, base_url: str) -> NodeConfig:
+        parsed = urlparse(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"base URL must be http(s)://host[:port]: {base_url!r}")
+        host = parsed.hostname.lower() + (f":{parsed.port}" if parsed.port else "")
+        return cls(name=f"urn:domain:{host}", base_url=base_url.rstrip("/"))
+
+    @classmethod
+    def load(cls, data_dir: Path) -> NodeConfig:
+        path = data_dir / CONFIG_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: run 'fedsync init' first")
+        return cls.model_validate_json(path.read_text())
+
+    def save(self, data_dir: Path) -> None:
+        path = data_dir / CONFIG_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    @property
+    def host(self) -> str:
+        return self.name.removeprefix("urn:domain:")

@@ -1,0 +1,50 @@
+"""Open conflicts: items with more than one head, and since when.
+
+Fed by the documents view with the heads of every item a batch touched: an
+item enters the table when it gets a second head and leaves it when a merge
+names all heads. ``since`` is the ``created_at`` of the transaction that
+split the item, so it is the same on every node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.entity_view import Heads, dumps, loads
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS conflicts ("
+    "item_gid TEXT PRIMARY KEY, heads TEXT NOT NULL, since TEXT NOT NULL, seq BIGINT NOT NULL)",
+]
+TABLES = ["conflicts"]
+
+
+def update(cur: Any, touched: dict[str, Heads], seqs: dict[str, int]) -> None:
+    if not touched:
+        return
+    keys = sorted(touched)
+    open_now: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        cur.execute(f"SELECT * FROM conflicts WHERE item_gid IN ({','.join('?' * len(chunk))})", chunk)
+        open_now.update({row["item_gid"]: row for row in cur.fetchall()})
+    upserts, deletes = [], []
+    for key in keys:
+        heads = touched[key]
+        if len(heads) > 1:
+            previous = open_now.get(key)
+            since = previous["since"] if previous else max(h["created_at"] for h in heads.values())
+            upserts.append((key, dumps(sorted(heads)), since, seqs[key]))
+        elif key in open_now:
+            deletes.append((key,))
+    cur.executemany(
+        "INSERT INTO conflicts (item_gid, heads, since, seq) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (item_gid) DO UPDATE SET heads = excluded.heads, seq = excluded.seq",
+        upserts,
+    )
+    cur.executemany("DELETE FROM conflicts WHERE item_gid = ?", deletes)
+
+
+def list_open(cur: Any) -> list[dict[str, Any]]:
+    rows = cur.execute("SELECT * FROM conflicts ORDER BY since, item_gid").fetchall()
+    return [dict(row, heads=loads(row["heads"])) for row in rows]

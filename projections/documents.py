@@ -1,0 +1,58 @@
+"""Current document state per item (the primary head's state, all heads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.entity_view import HEAD_COLUMNS, HEAD_DDL, EntityView, dumps, head_columns, loads, summary_from
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS documents ("
+    "item_gid TEXT PRIMARY KEY, title TEXT NOT NULL, markdown TEXT NOT NULL, "
+    "tags TEXT NOT NULL, forked_from TEXT NOT NULL, deleted INTEGER NOT NULL, "
+    f"{HEAD_DDL})",
+    "CREATE INDEX IF NOT EXISTS documents_by_update ON documents (updated_at, item_gid)",
+]
+TABLES = ["documents"]
+
+
+class DocumentsView(EntityView):
+    entity = "item"
+    table = "documents"
+    key = "item_gid"
+    columns = ("title", "markdown", "tags", "forked_from", "deleted", *HEAD_COLUMNS)
+
+    def to_columns(self, primary: dict[str, Any]) -> dict[str, Any]:
+        p = primary["payload"]
+        return {
+            "title": p["title"],
+            "markdown": p["markdown"],
+            "tags": dumps(p["tags"]),
+            "forked_from": dumps(p["forked_from"]),
+            "deleted": int(bool(p["deleted"])),
+            **head_columns(primary),
+        }
+
+    def from_columns(self, row: dict[str, Any]) -> dict[str, Any]:
+        payload = {
+            "title": row["title"],
+            "markdown": row["markdown"],
+            "tags": loads(row["tags"]),
+            "forked_from": loads(row["forked_from"]),
+            "deleted": bool(row["deleted"]),
+        }
+        return summary_from(row, payload)
+
+
+def document(row: dict[str, Any]) -> dict[str, Any]:
+    """A documents row as plain data (JSON columns decoded)."""
+    out = dict(row)
+    for name in ("tags", "forked_from", "heads", "other_heads"):
+        out[name] = loads(row[name])
+    out["deleted"] = bool(row["deleted"])
+    return out
+
+
+def get(cur: Any, item_gid: str) -> dict[str, Any] | None:
+    row = cur.execute("SELECT * FROM documents WHERE item_gid = ?", (item_gid,)).fetchone()
+    return None if row is None else document(row)
