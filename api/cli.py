@@ -1,0 +1,105 @@
+"""The ``fedsync`` command line: what an admin runs on a node."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from infrastructure.node import Node, init_node
+from infrastructure.settings import Settings
+from infrastructure.signing import ALGORITHMS, DEFAULT_ALGORITHM, Keyring
+
+app = typer.Typer(help="fedsync: a federated content-sync node.", no_args_is_help=True)
+keys_app = typer.Typer(help="The node's signing keys.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models (projections).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(projections_app, name="projections")
+console = Console()
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data dir [env FEDSYNC_DATA_DIR, default ./data]")]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="postgresql://... [env FEDSYNC_DATABASE_URL, default SQLite in the data dir]")]
+
+
+def settings_from(data_dir: Path | None, database_url: str | None = None, **overrides: object) -> Settings:
+    return Settings.from_env(data_dir=data_dir, database_url=database_url, **overrides)
+
+
+def open_node(settings: Settings) -> Node:
+    try:
+        return Node.open(settings)
+    except FileNotFoundError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def init(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    base_url: Annotated[str, typer.Option(help="The URL peers reach this node at; its host names the node")] = "http://127.0.0.1:8000",
+    alg: Annotated[str, typer.Option(help=f"Signing algorithm for a new key: {', '.join(ALGORITHMS)}")] = DEFAULT_ALGORITHM,
+    key: Annotated[Path | None, typer.Option(help="Use this PEM private key (Ed25519, P-256 or RSA, e.g. from 'openssl genrsa 4096')")] = None,
+) -> None:
+    """Create the data dir, the node config and the signing key."""
+    if alg not in ALGORITHMS:
+        raise typer.BadParameter(f"unknown algorithm {alg!r}; choose one of {', '.join(ALGORITHMS)}")
+    settings = settings_from(data_dir, database_url)
+    try:
+        config = init_node(settings, base_url, alg=alg, key_pem=key.read_bytes() if key else None)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    node = open_node(settings)  # creates the store's tables
+    node.close()
+    keyring = Keyring.load(settings.keys_dir)
+    console.print(f"node [bold]{config.name}[/bold] at {config.base_url}")
+    console.print(f"data dir {settings.data_dir.resolve()}, store {'PostgreSQL' if settings.database_url else 'SQLite'}")
+    console.print(f"signing key {keyring.active.kid} ({keyring.active.alg})")
+
+
+@keys_app.command("rotate")
+def rotate_keys(
+    data_dir: DataDir = None,
+    alg: Annotated[str | None, typer.Option(help="Algorithm of the new key (default: same as now)")] = None,
+) -> None:
+    """Add a new signing key; the old one stays published for verification."""
+    settings = settings_from(data_dir)
+    keyring = Keyring.load(settings.keys_dir)
+    old = keyring.active
+    new = keyring.rotate(alg)
+    console.print(f"active key {new.kid} ({new.alg}); {old.kid} retired, still published")
+
+
+@keys_app.command("list")
+def list_keys(data_dir: DataDir = None) -> None:
+    """Show the node's keys (the JWKS it publishes)."""
+    settings = settings_from(data_dir)
+    for jwk in Keyring.load(settings.keys_dir).jwks()["keys"]:
+        console.print(f"{jwk['kid']}  {jwk['alg']}  {jwk['status']}")
+
+
+@projections_app.command("rebuild")
+def rebuild_projections(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Drop every read model and replay the whole event store into it."""
+    settings = settings_from(data_dir, database_url)
+    node = open_node(settings)
+    try:
+        total = node.app.recorder.max_notification_id() or 0
+        started = time.perf_counter()
+        with Progress(TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("events", total=total)
+            count = node.projector.rebuild(progress=lambda n: bar.advance(task, n))
+        elapsed = time.perf_counter() - started
+        rate = count / elapsed if elapsed else 0.0
+        console.print(f"replayed {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
+    finally:
+        node.close()
+
+
+def main() -> None:
+    app()
