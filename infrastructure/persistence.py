@@ -92,16 +92,18 @@ class PostgresRecorder(PostgresApplicationRecorder):
         if rows:
             curs.executemany("INSERT INTO tx_index VALUES (%s, %s, %s)", rows)
 
-    def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
-        sql = (
+    def locate_sql(self) -> str:
+        return (
             "SELECT t.gid AS gid, e.notification_id AS seq, e.originator_id AS originator_id, "
             "e.originator_version AS originator_version, e.topic AS topic, e.state AS state "
             f"FROM tx_index t JOIN {self.events_table_name} e "
             "ON e.originator_id = t.originator_id AND e.originator_version = t.originator_version "
             "WHERE t.gid = ANY(%s)"
         )
+
+    def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(sql, (list(gids),))
+            c.execute(self.locate_sql(), (list(gids),))
             return [dict(row) for row in c.fetchall()]
 
 

@@ -1,0 +1,100 @@
+"""Signed transactions made without a node, for tests and benchmarks.
+
+A ``Peer`` is a remote node reduced to its name and signing key: it makes
+valid, signed wire transactions (creations, edits on any parent, merges,
+tags, shares) that another node's ``receive`` accepts once it trusts the
+peer's keys.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from domain.transaction import checksum, signing_input
+from infrastructure.signing import SigningKey
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Peer:
+    host: str = "b.example.net"
+    key: SigningKey = field(default_factory=lambda: SigningKey.generate("ES256"))
+    _clock: Any = field(default_factory=itertools.count)
+
+    @property
+    def name(self) -> str:
+        return f"urn:domain:{self.host}"
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.key.public_jwk()]}
+
+    def now(self) -> str:
+        moment = _EPOCH + timedelta(milliseconds=next(self._clock))
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def tx(self, entity: str, entity_gid: str, kind: str, parents: list[str], payload: dict[str, Any],
+           *, scope: str = "NETWORK", author: str = "bob", created_at: str | None = None) -> dict[str, Any]:
+        tx = {
+            "gid": str(uuid.uuid4()),
+            "entity": entity,
+            "entity_gid": entity_gid,
+            "kind": kind,
+            "parents": parents,
+            "origin": self.name,
+            "author": f"{author}@{self.name}",
+            "created_at": created_at or self.now(),
+            "scope": scope,
+            "payload": payload,
+            "checksum": checksum(payload),
+        }
+        tx["signature"] = self.key.sign(signing_input(tx))
+        return tx
+
+    def create_item(self, title: str = "title", markdown: str = "text\n", **kw: Any) -> dict[str, Any]:
+        return self.tx("item", str(uuid.uuid4()), "item.created", [], document(title, markdown), **kw)
+
+    def edit(self, base: dict[str, Any], *, title: str | None = None, markdown: str | None = None,
+             tags: list[str] | None = None, **kw: Any) -> dict[str, Any]:
+        old = base["payload"]
+        payload = document(old["title"] if title is None else title,
+                           old["markdown"] if markdown is None else markdown,
+                           old["tags"] if tags is None else tags, old["forked_from"])
+        return self.tx("item", base["entity_gid"], "item.edited", [base["gid"]], payload,
+                       scope=kw.pop("scope", base["scope"]), **kw)
+
+    def merge(self, heads: list[dict[str, Any]], markdown: str, **kw: Any) -> dict[str, Any]:
+        payload = document(heads[0]["payload"]["title"], markdown)
+        return self.tx("item", heads[0]["entity_gid"], "item.merged", sorted(h["gid"] for h in heads),
+                       payload, **kw)
+
+    def create_tag(self, name: str = "tag", **kw: Any) -> dict[str, Any]:
+        return self.tx("tag", str(uuid.uuid4()), "tag.created", [], {"name": name, "deleted": False}, **kw)
+
+    def grant(self, item: dict[str, Any], peer: str, permission: str = "read", **kw: Any) -> dict[str, Any]:
+        payload = {"item": item["entity_gid"], "peer": peer, "permission": permission, "revoked": False}
+        return self.tx("share", str(uuid.uuid4()), "share.granted", [], payload, **kw)
+
+
+def document(title: str, markdown: str, tags: list[str] | None = None,
+             forked_from: list[str] | None = None, deleted: bool = False) -> dict[str, Any]:
+    return {"title": title, "markdown": markdown, "tags": sorted(tags or []),
+            "forked_from": sorted(forked_from or []), "deleted": deleted}
+
+
+def history(peer: Peer, items: int, edits: int, markdown_bytes: int = 200) -> list[dict[str, Any]]:
+    """items x (1 creation + edits) transactions, in an order a receiver can apply."""
+    body = ("lorem ipsum dolor sit amet " * (markdown_bytes // 27 + 1))[:markdown_bytes]
+    txs = []
+    for i in range(items):
+        tx = peer.create_item(f"item {i}", body)
+        txs.append(tx)
+        for e in range(edits):
+            tx = peer.edit(tx, markdown=f"{body}\nedit {e}\n")
+            txs.append(tx)
+    return txs
