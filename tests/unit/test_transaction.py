@@ -1,0 +1,87 @@
+"""The wire model: strict validation, canonical bytes, checksums."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from domain.errors import InvalidTransaction
+from domain.transaction import canonical, checksum, signing_input, validate
+
+
+def wire(**changes):
+    payload = {"title": "T", "markdown": "x\n", "tags": [], "forked_from": [], "deleted": False}
+    tx = {
+        "gid": str(uuid.uuid4()), "entity": "item", "entity_gid": str(uuid.uuid4()), "kind": "item.created",
+        "parents": [], "origin": "urn:domain:a.example.org", "author": "ann@urn:domain:a.example.org",
+        "created_at": "2026-11-25T10:00:00.123456Z", "scope": "NETWORK", "payload": payload,
+        "checksum": checksum(payload), "signature": "eyJhbGciOiJFUzI1NiJ9..c2ln",
+    }
+    tx.update(changes)
+    return tx
+
+
+def test_canonical_json_is_byte_identical_for_equal_data_in_any_key_order():
+    data = {"b": [1, {"z": "é", "a": None}], "a": "🙂", "c": {"y": True, "x": "\u2028"}}
+    shuffled = json.loads(json.dumps(dict(reversed(list(data.items())))))
+    shuffled["c"] = {"x": "\u2028", "y": True}
+
+    assert canonical(data) == canonical(shuffled)
+    assert canonical(data).startswith(b'{"a":"')
+
+
+def test_checksum_is_sha256_of_the_canonical_state():
+    state = {"title": "T", "markdown": "", "tags": [], "forked_from": [], "deleted": False}
+
+    assert checksum(state) == checksum(dict(reversed(list(state.items()))))
+    assert len(checksum(state)) == 64
+    assert checksum(state) != checksum(dict(state, title="U"))
+
+
+def test_a_valid_transaction_is_returned_unchanged():
+    tx = wire()
+
+    assert validate(json.loads(json.dumps(tx))) == tx
+
+
+def test_the_signature_covers_every_field_but_itself():
+    tx = wire()
+
+    covered = json.loads(signing_input(tx))
+
+    assert set(covered) == set(tx) - {"signature"}
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    ({"unknown": 1}, "unknown: Extra inputs are not permitted"),
+    ({"gid": "1234"}, "gid: Value error, not a UUID"),
+    ({"entity_gid": 5}, "entity_gid: Input should be a valid string"),
+    ({"scope": "EVERYONE"}, "scope: Input should be 'OWNER'"),
+    ({"entity": "folder"}, "entity: Input should be 'item'"),
+    ({"created_at": "2026-11-25 10:00:00"}, "created_at: Value error, not an RFC 3339"),
+    ({"created_at": "2026-13-45T10:00:00Z"}, "created_at"),
+    ({"origin": "https://a.example.org"}, "origin: Value error, not a node name"),
+    ({"parents": [str(uuid.UUID(int=1))]}, "has no parents"),
+    ({"kind": "item.edited"}, "needs the parent"),
+    ({"kind": "tag.renamed"}, "not a kind of entity"),
+    ({"checksum": "f" * 64}, "checksum does not match"),
+    ({"signature": "abc"}, "signature: Value error, not a detached compact JWS"),
+])
+def test_bad_transactions_are_refused_with_a_clear_message(changes, fragment):
+    with pytest.raises(InvalidTransaction) as refused:
+        validate(wire(**changes))
+
+    assert fragment in refused.value.detail
+
+
+def test_a_merge_needs_two_parents_and_no_self_parent():
+    gid = str(uuid.uuid4())
+    one_parent = wire(kind="item.merged", parents=[str(uuid.uuid4())])
+    self_parent = wire(gid=gid, kind="item.edited", parents=[gid])
+
+    with pytest.raises(InvalidTransaction, match="two or more"):
+        validate(one_parent)
+    with pytest.raises(InvalidTransaction, match="own parent"):
+        validate(self_parent)
