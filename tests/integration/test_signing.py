@@ -16,8 +16,8 @@ from domain.errors import InvalidSignature, UnknownKey
 from infrastructure.signing import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
-    KeySet,
     Keyring,
+    KeySet,
     SigningKey,
 )
 
@@ -350,6 +350,23 @@ def test_unacceptable_header_is_refused(
     assert reason in detail
 
 
+@pytest.mark.parametrize(
+    "raw_header",
+    [b'{"kid":"K","alg":"EdDSA"}', b'{"alg": "EdDSA", "kid": "K"}', b'{"alg":"EdDSA","kid":"K"}\n'],
+)
+def test_header_in_another_json_spelling_is_refused_even_when_signed(
+    ed_key: SigningKey, ed_keyset: KeySet, raw_header: bytes
+) -> None:
+    raw_header = raw_header.replace(b'"K"', json.dumps(ed_key.kid).encode())
+    segment = b64(raw_header)
+    signature = ed_key.private_key.sign(f"{segment}.{b64(PAYLOAD)}".encode())
+
+    detail = assert_refused_as_invalid(ed_keyset, f"{segment}..{b64(signature)}")
+
+    assert json.loads(raw_header) == {"alg": "EdDSA", "kid": ed_key.kid}
+    assert "canonical form" in detail
+
+
 # --- keys that are not accepted ------------------------------------------------------
 
 
@@ -361,13 +378,19 @@ def test_unacceptable_header_is_refused(
         (["genpkey", "-algorithm", "ed448", "-out", "{out}"], "unsupported"),
     ],
 )
-def test_unsupported_pem_keys_are_refused(
-    tmp_path: Path, command: list[str], reason: str
-) -> None:
+def test_unsupported_pem_keys_are_refused(tmp_path: Path, command: list[str], reason: str) -> None:
     path = tmp_path / "key.pem"
     openssl(*(arg.format(out=path) for arg in command))
 
     with pytest.raises(ValueError, match=reason):
+        SigningKey.from_pem(path.read_bytes())
+
+
+def test_encrypted_pem_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "key.pem"
+    openssl("genpkey", "-algorithm", "ed25519", "-aes256", "-pass", "pass:x", "-out", str(path))
+
+    with pytest.raises(ValueError, match="encrypted"):
         SigningKey.from_pem(path.read_bytes())
 
 
@@ -444,6 +467,16 @@ def test_created_keyring_files_are_private(tmp_path: Path) -> None:
         (keyring.active.kid, "EdDSA", None)
     ]
     assert index["keys"][0]["created_at"].endswith("Z")
+
+
+def test_keyring_in_an_existing_open_directory_makes_it_private(tmp_path: Path) -> None:
+    directory = tmp_path / "keys"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+
+    Keyring.create(directory)
+
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
 
 
 def test_creating_a_keyring_over_an_existing_one_is_refused(tmp_path: Path) -> None:
