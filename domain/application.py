@@ -16,6 +16,7 @@ write lock, so a failing projection never loses a stored transaction.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ class Outcome:
     """What happened to one received transaction."""
 
     gid: str
-    status: str  # stored | duplicate | refused | missing
+    status: str  # stored | duplicate | refused | missing | pending (held for its parents)
     reason: str = ""
     missing: list[str] = field(default_factory=list)
     error: DomainError | None = None
@@ -250,12 +251,19 @@ class NodeApplication(Application):
         return self._change(share_gid, Share, change)
 
     # --- received transactions -------------------------------------------
-    def receive(self, batch: Sequence[Any]) -> list[Outcome]:
-        """Store a batch of received transactions; one outcome per transaction, in order."""
+    def receive(self, batch: Sequence[Any], *, sender: str | None = None,
+                cursor: tuple[str, str] | None = None, from_pending: bool = False) -> list[Outcome]:
+        """Store a batch of received transactions; one outcome per transaction, in order.
+
+        With a ``sender``, transactions whose parents are missing are held in
+        the pending area (status ``pending``) in the same commit as the rest;
+        ``cursor`` (peer, gid) is the pull position committed with them;
+        ``from_pending`` clears the pending rows of what is now settled.
+        """
         for attempt in range(SAVE_ATTEMPTS):
             try:
                 with self._write_lock:
-                    outcomes = self._receive(batch)
+                    outcomes = self._receive(batch, sender, cursor, from_pending)
                 break
             except IntegrityError:
                 # Another process stored something meanwhile: start again from the store.
@@ -271,7 +279,8 @@ class NodeApplication(Application):
             raise outcome.error
         return outcome
 
-    def _receive(self, batch: Sequence[Any]) -> list[Outcome]:
+    def _receive(self, batch: Sequence[Any], sender: str | None, cursor: tuple[str, str] | None,
+                 from_pending: bool) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(batch)
         accepted: dict[str, tuple[int, dict[str, Any]]] = {}
         for i, data in enumerate(batch):
@@ -289,8 +298,27 @@ class NodeApplication(Application):
                 continue
             accepted[tx["gid"]] = (i, tx)
         self._drop_known(accepted, outcomes)
-        self._apply_received(accepted, outcomes)
+        aggregates, index = self._apply_received(accepted, outcomes)
+        effects: dict[str, Any] = {}
+        if sender is not None:
+            effects["hold"] = self._hold(accepted, outcomes, sender)
+        if from_pending:
+            effects["resolved"] = [o.gid for o in outcomes if o is not None and o.status != "pending"]
+        if cursor is not None:
+            effects["pull_cursor"] = cursor
+        if index or any(effects.values()):
+            self.save(*aggregates, tx_index=index, **effects)
         return [o for o in outcomes if o is not None]
+
+    def _hold(self, accepted: dict[str, tuple[int, dict[str, Any]]], outcomes: list[Outcome | None],
+              sender: str) -> list[tuple[str, str, str, str, str]]:
+        rows = []
+        for i, tx in accepted.values():
+            outcome = outcomes[i]
+            if outcome is not None and outcome.status == "missing":
+                outcome.status = "pending"
+                rows.append((tx["gid"], sender, json.dumps(tx), json.dumps(outcome.missing), self.clock()))
+        return rows
 
     def _drop_known(self, accepted: dict[str, tuple[int, dict[str, Any]]],
                     outcomes: list[Outcome | None]) -> None:
@@ -303,14 +331,14 @@ class NodeApplication(Application):
                 outcomes[i] = _refused(gid, Equivocation(f"{gid} is already stored with other content"))
 
     def _apply_received(self, accepted: dict[str, tuple[int, dict[str, Any]]],
-                        outcomes: list[Outcome | None]) -> None:
+                        outcomes: list[Outcome | None]) -> tuple[list[Entity], list[tuple[str, UUID, int]]]:
         aggregates: dict[str, Entity] = {}
         index: list[tuple[str, UUID, int]] = []
-        pending = sorted(accepted.values(), key=lambda pair: pair[0])
+        todo = sorted(accepted.values(), key=lambda pair: pair[0])
         # Repeat while progress is made, so a batch may list a child before its parent.
-        while pending:
+        while todo:
             left = []
-            for i, tx in pending:
+            for i, tx in todo:
                 try:
                     aggregate = self._apply_one(aggregates, tx)
                 except UnknownParents as e:
@@ -322,11 +350,10 @@ class NodeApplication(Application):
                     continue
                 index.append((tx["gid"], aggregate.id, aggregate.version))
                 outcomes[i] = Outcome(tx["gid"], "stored")
-            if len(left) == len(pending):
+            if len(left) == len(todo):
                 break
-            pending = left
-        if index:
-            self.save(*aggregates.values(), tx_index=index)
+            todo = left
+        return list(aggregates.values()), index
 
     def _apply_one(self, aggregates: dict[str, Entity], tx: dict[str, Any]) -> Entity:
         key = tx["entity_gid"]

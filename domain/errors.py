@@ -122,3 +122,29 @@ class Unauthorized(DomainError):
     status = 401
     type = "unauthorized"
     title = "Unauthorized"
+
+
+class Gone(DomainError):
+    """A cursor (an 'after' gid) this node does not know: page from a gid-diff instead."""
+
+    status = 410
+    type = "unknown-cursor"
+    title = "Unknown cursor"
+
+
+class TooLarge(DomainError):
+    status = 413
+    type = "too-large"
+    title = "Request too large"
+
+
+class Overloaded(DomainError):
+    """The node is busy; the caller should retry after ``retry_after`` seconds."""
+
+    status = 429
+    type = "overloaded"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from domain.errors import UnknownKey
-from infrastructure.signing import KeySet, Keyring
+from infrastructure.signing import Keyring, KeySet
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS node_keys ("

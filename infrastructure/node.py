@@ -8,13 +8,22 @@ two), so read models are complete before the first request.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from domain.application import NodeApplication
+from domain.transaction import utc_now
+from infrastructure.domains import same_domain
+from infrastructure.federation import Federation
+from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_directory import KeyDirectory
+from infrastructure.node_auth import NodeAuthenticator, issue
+from infrastructure.peers import Peer, PeerStore
 from infrastructure.persistence import Database, store_env
 from infrastructure.settings import NodeConfig, Settings
-from infrastructure.signing import DEFAULT_ALGORITHM, Keyring
+from infrastructure.signing import DEFAULT_ALGORITHM, Keyring, KeySet
+from infrastructure.sync import Syncer
 from projections.projector import Projector
 
 
@@ -48,8 +57,20 @@ class Node:
         self.db = Database(self.app.recorder)
         self.keys = KeyDirectory(self.db, config.name, keyring)
         self.keys.create_tables()
+        self.peers = PeerStore(self.db)
+        self.peers.create_tables()
         self.projector = Projector(self.db, self.app.recorder)
         self.projector.create_tables()
+        self.listeners: list[Callable[[], None]] = []  # told after every projected save
+        self.client = FederationClient(lambda peer: issue(self.keyring, self.name, peer))
+        self.federation = Federation(self, self.client, same_domain=same_domain)
+        self.syncer = Syncer(self.federation)
+        self.authenticator = NodeAuthenticator(
+            self.name,
+            is_peer=lambda name: self.peers.find(name) is not None,
+            keys_of=self._peer_keys,
+            remember_jti=self.peers.remember_jti,
+        )
         self.projector.catch_up()
 
     @classmethod
@@ -67,8 +88,41 @@ class Node:
 
     def _project(self) -> None:
         self.projector.catch_up()
+        self.wake_pusher()
+
+    def _peer_keys(self, name: str, refresh: bool) -> KeySet:
+        if refresh:
+            peer = self.peers.get(name)
+            # On failure keep what is pinned: the request is refused as signed by an unknown key.
+            with contextlib.suppress(PeerError, ValueError):
+                self.keys.pin(name, self.client.jwks(peer.base_url))
+        return self.keys.keyset(name)
+
+    def add_peer(self, base_url: str, send: Sequence[str], accept: Sequence[str]) -> Peer:
+        """Peer with the node at base_url: learn its name, pin its keys, store the peering."""
+        base_url = base_url.rstrip("/")
+        info = self.client.node_info(base_url)
+        name = info["name"]
+        if name == self.name:
+            raise ValueError("a node cannot peer with itself")
+        jwks = self.client.jwks(base_url)
+        self.keys.pin(name, jwks)
+        peer = Peer(name=name, base_url=base_url, send_types=tuple(send), accept_types=tuple(accept),
+                    created_at=utc_now())
+        self.peers.add(peer)
+        return self.peers.get(name)
+
+    def subscribe_to(self, name: str) -> None:
+        """Ask a peer to push its new outbox entries to us."""
+        peer = self.peers.get(name)
+        self.client.subscribe(peer.name, peer.base_url)
+
+    def wake_pusher(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def close(self) -> None:
+        self.client.close()
         self.app.close()
 
 

@@ -24,9 +24,9 @@ from urllib.parse import unquote, urlparse
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from psycopg.sql import SQL
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL
 
 APP_NAME = "fedsync"
 IndexRow = tuple[str, UUID, int]  # gid, originator id, originator version
@@ -48,7 +48,9 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any):
         ids = super()._insert_events(c, stored_events)
         rows = [(gid, oid.hex, version) for gid, oid, version in kwargs.get("tx_index", ())]
-        c.executemany("INSERT INTO tx_index VALUES (?, ?, ?)", rows)
+        cursor = Cursor(c, self.dialect)
+        cursor.executemany("INSERT INTO tx_index VALUES (?, ?, ?)", rows)
+        write_side_effects(cursor, kwargs)
         return ids
 
     def locate_sql(self, count: int) -> str:
@@ -88,9 +90,9 @@ class PostgresRecorder(PostgresApplicationRecorder):
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # Runs in the same transaction, just before the events are inserted.
-        rows = list(kwargs.get("tx_index", ()))
-        if rows:
-            curs.executemany("INSERT INTO tx_index VALUES (%s, %s, %s)", rows)
+        cursor = Cursor(curs, self.dialect)
+        cursor.executemany("INSERT INTO tx_index VALUES (?, ?, ?)", list(kwargs.get("tx_index", ())))
+        write_side_effects(cursor, kwargs)
 
     def locate_sql(self) -> str:
         return (
@@ -105,6 +107,24 @@ class PostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.locate_sql(), (list(gids),))
             return [dict(row) for row in c.fetchall()]
+
+
+def write_side_effects(cursor: Cursor, kwargs: dict[str, Any]) -> None:
+    """Rows that must commit with the events (or with nothing stored at all).
+
+    ``hold``: received transactions whose parents are missing, kept in the
+    pending area; ``resolved``: pending gids now stored; ``pull_cursor``:
+    (peer, gid) the puller has applied up to.
+    """
+    cursor.executemany(
+        "INSERT INTO pending (gid, sender, tx, missing, received_at, attempts) VALUES (?, ?, ?, ?, ?, 1) "
+        "ON CONFLICT (gid) DO UPDATE SET missing = excluded.missing, attempts = pending.attempts + 1",
+        list(kwargs.get("hold", ())),
+    )
+    cursor.executemany("DELETE FROM pending WHERE gid = ?", [(g,) for g in kwargs.get("resolved", ())])
+    if kwargs.get("pull_cursor"):
+        peer, gid = kwargs["pull_cursor"]
+        cursor.execute("UPDATE peers SET pull_cursor = ? WHERE name = ?", (gid, peer))
 
 
 def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:

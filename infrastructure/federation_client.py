@@ -1,0 +1,97 @@
+"""The HTTP side of federation: what a node asks of its peers (httpx).
+
+Each request carries a fresh node token for the peer it goes to. Answers
+become plain data or one of this module's errors; no retry happens here
+(the delivery and pull loops decide when to try again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import orjson
+
+
+class PeerError(Exception):
+    """A peer answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class CursorGone(PeerError):
+    """The peer does not know the gid we asked to page after (410)."""
+
+
+class FederationClient:
+    def __init__(self, token_for: Callable[[str], str], *, timeout: float = 30.0) -> None:
+        self.token_for = token_for  # peer name -> node token
+        self.http = httpx.Client(timeout=timeout, headers={"User-Agent": "fedsync"})
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _request(self, method: str, url: str, peer: str | None, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token_for(peer)}"} if peer else {}
+        if "body" in kwargs:
+            headers["Content-Type"] = "application/json"
+            kwargs["content"] = orjson.dumps(kwargs.pop("body"))
+        try:
+            response = self.http.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as e:
+            raise PeerError(f"{method} {url}: {type(e).__name__}: {e}") from None
+        if response.status_code >= 400:
+            raise _error(method, url, response)
+        return orjson.loads(response.content) if response.content else None
+
+    # --- discovery -------------------------------------------------------
+    def node_info(self, base_url: str) -> dict[str, Any]:
+        return self._request("GET", f"{base_url}/.well-known/fedsync", None)
+
+    def jwks(self, base_url: str) -> dict[str, Any]:
+        return self._request("GET", f"{base_url}/.well-known/jwks.json", None)
+
+    def keys_of(self, peer: str, base_url: str, origin: str) -> dict[str, Any]:
+        """The keys a peer has pinned for another node (that it relays)."""
+        return self._request("GET", f"{base_url}/federation/keys", peer, params={"origin": origin})
+
+    # --- pull --------------------------------------------------------------
+    def outbox(self, peer: str, base_url: str, after: str | None) -> dict[str, Any]:
+        params = {"after": after} if after else {}
+        return self._request("GET", f"{base_url}/federation/outbox", peer, params=params)
+
+    def gids(self, peer: str, base_url: str, after: str | None) -> dict[str, Any]:
+        params = {"after": after} if after else {}
+        return self._request("GET", f"{base_url}/federation/outbox/gids", peer, params=params)
+
+    def fetch(self, peer: str, base_url: str, gids: Sequence[str], *, ancestors: bool = False) -> list[dict[str, Any]]:
+        body = {"gids": list(gids), "ancestors": ancestors}
+        return self._request("POST", f"{base_url}/federation/transactions:fetch", peer, body=body)["transactions"]
+
+    # --- push --------------------------------------------------------------
+    def subscribe(self, peer: str, base_url: str) -> dict[str, Any]:
+        return self._request("POST", f"{base_url}/federation/subscriptions", peer, body={})
+
+    def deliver(self, peer: str, base_url: str, transactions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return self._request("POST", f"{base_url}/federation/inbox", peer, body={"transactions": list(transactions)})
+
+
+def _error(method: str, url: str, response: httpx.Response) -> PeerError:
+    try:
+        detail = orjson.loads(response.content).get("detail", "")
+    except (orjson.JSONDecodeError, AttributeError):
+        detail = response.text[:200]
+    message = f"{method} {url}: {response.status_code} {detail}"
+    if response.status_code == 410:
+        return CursorGone(message, 410)
+    retry_after = None
+    if response.status_code in (429, 503):
+        try:
+            retry_after = float(response.headers.get("Retry-After", "1"))
+        except ValueError:
+            retry_after = 1.0
+    return PeerError(message, response.status_code, retry_after)
