@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from api import cli_federation
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
 from infrastructure.signing import ALGORITHMS, DEFAULT_ALGORITHM, Keyring
@@ -44,13 +45,14 @@ def init(
     base_url: Annotated[str, typer.Option(help="The URL peers reach this node at; its host names the node")] = "http://127.0.0.1:8000",
     alg: Annotated[str, typer.Option(help=f"Signing algorithm for a new key: {', '.join(ALGORITHMS)}")] = DEFAULT_ALGORITHM,
     key: Annotated[Path | None, typer.Option(help="Use this PEM private key (Ed25519, P-256 or RSA, e.g. from 'openssl genrsa 4096')")] = None,
+    name: Annotated[str | None, typer.Option(help="Host that names the node (urn:domain:<host>); default: the base URL's")] = None,
 ) -> None:
     """Create the data dir, the node config and the signing key."""
     if alg not in ALGORITHMS:
         raise typer.BadParameter(f"unknown algorithm {alg!r}; choose one of {', '.join(ALGORITHMS)}")
     settings = settings_from(data_dir, database_url)
     try:
-        config = init_node(settings, base_url, alg=alg, key_pem=key.read_bytes() if key else None)
+        config = init_node(settings, base_url, alg=alg, key_pem=key.read_bytes() if key else None, host=name)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     node = open_node(settings)  # creates the store's tables
@@ -99,6 +101,9 @@ def rebuild_projections(data_dir: DataDir = None, database_url: DatabaseUrl = No
         console.print(f"replayed {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
     finally:
         node.close()
+
+
+cli_federation.register(app, lambda data_dir: open_node(settings_from(Path(data_dir) if data_dir else None)))
 
 
 def main() -> None:

@@ -103,10 +103,10 @@ class Breaker:
     def succeeded(self) -> Breaker:
         return Breaker()
 
-    def failed(self, now: float) -> Breaker:
+    def failed(self, now: float, max_cool_down: float = MAX_COOL_DOWN) -> Breaker:
         failures = self.failures + 1
         if self.state == "half-open" or failures >= self.THRESHOLD:
-            cool = min(self.MAX_COOL_DOWN, self.COOL_DOWN * 2 ** max(0, failures - self.THRESHOLD))
+            cool = min(max_cool_down, self.COOL_DOWN * 2 ** min(30, max(0, failures - self.THRESHOLD)))
             return Breaker("open", failures, now + cool)
         return Breaker("closed", failures, 0.0)
 

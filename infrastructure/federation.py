@@ -228,9 +228,12 @@ class Federation:
         """Pin keys of origins we cannot verify yet, asked of the sender (trust on first use)."""
         origins = {tx.get("origin") for tx in txs if isinstance(tx, dict) and isinstance(tx.get("origin"), str)}
         for origin in origins:
-            known = self.node.keys.keyset(origin)
+            if origin == self.node.name:
+                continue
             kids = {kid_of(tx.get("signature")) for tx in txs if isinstance(tx, dict) and tx.get("origin") == origin}
-            if kids <= set(known.kids) or origin == self.node.name:
+            if kids <= set(self.node.keys.keyset(origin).kids):
+                continue
+            if kids <= set(self.node.keys.keyset(origin, reload=True).kids):
                 continue
             try:
                 if origin == sender:

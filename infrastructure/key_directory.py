@@ -32,15 +32,18 @@ class KeyDirectory:
             for statement in DDL:
                 cur.execute(statement)
 
-    def keyset(self, origin: str) -> KeySet:
+    def keyset(self, origin: str, *, reload: bool = False) -> KeySet:
         if origin == self.node:
             return self.keyring.keyset()
-        cached = self._cache.get(origin)
+        cached = None if reload else self._cache.get(origin)
         if cached is None:
+            # Another process (the CLI) may pin keys: only non-empty sets are cached,
+            # and an unknown kid reloads (see verify).
             with self.db.read() as cur:
                 rows = cur.execute("SELECT jwk FROM node_keys WHERE origin = ?", (origin,)).fetchall()
             cached = KeySet(json.loads(row["jwk"]) for row in rows)
-            self._cache[origin] = cached
+            if len(cached):
+                self._cache[origin] = cached
         return cached
 
     def pin(self, origin: str, jwks: dict[str, Any]) -> KeySet:
@@ -56,6 +59,8 @@ class KeyDirectory:
 
     def verify(self, tx: dict[str, Any], signed: bytes) -> None:
         keyset = self.keyset(tx["origin"])
+        if kid_of(tx["signature"]) not in keyset:
+            keyset = self.keyset(tx["origin"], reload=True)
         if not len(keyset):
             raise UnknownKey(f"no keys known for origin {tx['origin']}")
         keyset.verify(tx["signature"], signed)

@@ -28,10 +28,10 @@ from projections.projector import Projector
 
 
 def init_node(settings: Settings, base_url: str, *, alg: str = DEFAULT_ALGORITHM,
-              key_pem: bytes | None = None) -> NodeConfig:
+              key_pem: bytes | None = None, host: str | None = None) -> NodeConfig:
     """Create the data dir, the config and the signing key (idempotent for the key)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    config = NodeConfig.for_base_url(base_url)
+    config = NodeConfig.for_base_url(base_url, host)
     config.save(settings.data_dir)
     keys_dir = settings.keys_dir
     if key_pem is not None:
@@ -64,7 +64,7 @@ class Node:
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         self.client = FederationClient(lambda peer: issue(self.keyring, self.name, peer))
         self.federation = Federation(self, self.client, same_domain=same_domain)
-        self.syncer = Syncer(self.federation)
+        self.syncer = Syncer(self.federation, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
             self.name,
             is_peer=lambda name: self.peers.find(name) is not None,

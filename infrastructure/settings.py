@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,6 +17,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict
 
 CONFIG_FILE = "config.json"
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$")
 SQLITE_FILE = "fedsync.sqlite"
 KEYS_DIR = "keys"
 
@@ -28,6 +30,9 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
+    federation_max_body_bytes: int = 32 * 1024 * 1024
+    pull_interval: float = 30.0  # seconds between anti-entropy pulls
+    retry_cap: float = 60.0  # longest wait between retries to a failing peer (breaker: 5x)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -35,7 +40,9 @@ class Settings(BaseModel):
         values: dict[str, object] = {}
         for field, var in (("data_dir", "FEDSYNC_DATA_DIR"), ("database_url", "FEDSYNC_DATABASE_URL"),
                            ("host", "FEDSYNC_HOST"), ("port", "FEDSYNC_PORT"),
-                           ("max_body_bytes", "FEDSYNC_MAX_BODY_BYTES")):
+                           ("max_body_bytes", "FEDSYNC_MAX_BODY_BYTES"),
+                           ("federation_max_body_bytes", "FEDSYNC_FEDERATION_MAX_BODY_BYTES"),
+                           ("pull_interval", "FEDSYNC_PULL_INTERVAL"), ("retry_cap", "FEDSYNC_RETRY_CAP")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -57,12 +64,16 @@ class NodeConfig(BaseModel):
     base_url: str
 
     @classmethod
-    def for_base_url(cls, base_url: str) -> NodeConfig:
+    def for_base_url(cls, base_url: str, host: str | None = None) -> NodeConfig:
+        """Name the node after the base URL's host, or after ``host`` (a node behind a proxy)."""
         parsed = urlparse(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"base URL must be http(s)://host[:port]: {base_url!r}")
-        host = parsed.hostname.lower() + (f":{parsed.port}" if parsed.port else "")
-        return cls(name=f"urn:domain:{host}", base_url=base_url.rstrip("/"))
+        if host is None:
+            host = parsed.hostname.lower() + (f":{parsed.port}" if parsed.port else "")
+        if not _HOST_RE.match(host):
+            raise ValueError(f"not a host name: {host!r}")
+        return cls(name=f"urn:domain:{host.lower()}", base_url=base_url.rstrip("/"))
 
     @classmethod
     def load(cls, data_dir: Path) -> NodeConfig:

@@ -47,8 +47,9 @@ class PullResult:
 
 
 class Syncer:
-    def __init__(self, federation: Federation, *, clock: Callable[[], float] = time.time,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(self, federation: Federation, *, retry_cap: float = 60.0,
+                 clock: Callable[[], float] = time.time, rand: Callable[[], float] = random.random) -> None:
+        self.retry_cap = retry_cap
         self.federation = federation
         self.node = federation.node
         self.peers = federation.peers
@@ -139,8 +140,8 @@ class Syncer:
 
     def record_failure(self, peer: Peer, error: PeerError) -> None:
         now = self.clock()
-        breaker = peer.breaker.probing(now).failed(now)
-        delay = error.retry_after if error.retry_after else backoff_delay(peer.attempts, rand=self.rand)
+        breaker = peer.breaker.probing(now).failed(now, max_cool_down=5 * self.retry_cap)
+        delay = error.retry_after or backoff_delay(peer.attempts, cap=self.retry_cap, rand=self.rand)
         next_attempt = max(now + delay, breaker.open_until if breaker.state == "open" else 0.0)
         self.peers.failed(peer.name, utc_now(), str(error), breaker, next_attempt)
 

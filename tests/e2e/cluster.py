@@ -1,0 +1,108 @@
+"""Real node processes on 127.0.0.1 for end-to-end tests and benchmarks.
+
+``NodeProcess`` runs ``fedsync serve`` (uvicorn) in a child process with its
+own data dir, database and a free port picked at run time; ``admin`` is an
+in-test handle on the same store for setup and assertions (peering, tokens,
+reading projections) that opens the node's store directly, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from infrastructure.node import Node, init_node
+from infrastructure.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class NodeProcess:
+    data_dir: Path
+    database_url: str | None = None
+    host: str | None = None  # names the node urn:domain:<host>; default 127.0.0.1:<port>
+    port: int = field(default_factory=free_port)
+    pull_interval: float = 3600.0
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def name(self) -> str:
+        return f"urn:domain:{self.host or f'127.0.0.1:{self.port}'}"
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(data_dir=self.data_dir, database_url=self.database_url)
+
+    def init(self) -> NodeProcess:
+        init_node(self.settings, self.base_url, host=self.host)
+        return self
+
+    def start(self, timeout: float = 30.0) -> NodeProcess:
+        env = dict(os.environ, FEDSYNC_DATA_DIR=str(self.data_dir), FEDSYNC_HOST="127.0.0.1",
+                   FEDSYNC_PORT=str(self.port), FEDSYNC_PULL_INTERVAL=str(self.pull_interval), **self.env)
+        if self.database_url:
+            env["FEDSYNC_DATABASE_URL"] = self.database_url
+        self.log_path = self.data_dir / "serve.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        self.process = subprocess.Popen([sys.executable, "-m", "api", "serve"], env=env, stdout=log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # bounded readiness wait
+            if self.process.poll() is not None:
+                raise RuntimeError(f"fedsync serve exited: {self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/.well-known/fedsync", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"fedsync serve did not answer within {timeout} s: {self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self.process = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-3000:] if self.log_path and self.log_path.exists() else ""
+
+    def admin(self) -> Node:
+        """The node's store, opened in the test process (close it after use)."""
+        return Node.open(self.settings)
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        node = self.admin()
+        try:
+            with node.db.read() as cur:
+                return cur.execute(sql, params).fetchall()
+        finally:
+            node.close()
