@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.demo import run_demo
 from infrastructure.federation_client import PeerError
 from infrastructure.node import Node
 from infrastructure.peers import entity_types
@@ -123,5 +124,10 @@ def register(app: typer.Typer, open_node) -> None:  # noqa: ANN001 - the CLI's o
                               + (" (gap fill)" if result.gap_filled else ""))
         finally:
             node.close()
+
+    @app.command()
+    def demo() -> None:
+        """Start three local nodes (two platforms and a hub), sync them and resolve a conflict."""
+        run_demo()
 
     app.add_typer(peer_app, name="peer")

@@ -1,4 +1,4 @@
-"""Real node processes on 127.0.0.1 for end-to-end tests and benchmarks.
+"""Local node processes on 127.0.0.1: for `fedsync demo`, end-to-end tests and benchmarks.
 
 ``NodeProcess`` runs ``fedsync serve`` (uvicorn) in a child process with its
 own data dir, database and a free port picked at run time; ``admin`` is an

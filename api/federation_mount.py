@@ -1,0 +1,26 @@
+"""Mounting the federation protocol and its background workers on the app.
+
+``create_app`` calls ``mount_federation``; ``start_workers`` runs in the
+app's lifespan (``fedsync serve``) so the node pushes to subscribers and
+pulls from peers while it serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.routes import federation
+from infrastructure.sync import SyncWorkers
+
+
+def mount_federation(app: FastAPI) -> None:
+    app.include_router(federation.router)
+
+
+def start_workers(node: Any) -> SyncWorkers:
+    workers = SyncWorkers(node.syncer, pull_interval=node.settings.pull_interval)
+    node.listeners.append(workers.notify)
+    workers.start()
+    return workers

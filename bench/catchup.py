@@ -1,0 +1,175 @@
+"""Catch-up over HTTP: an empty node pulls a large history from another.
+
+A (a real ``fedsync serve``) holds N signed transactions (N/10 items x 10,
+~1 KB markdown, signed by a third node with the default algorithm, so B
+also learns keys through A). B, empty, runs ``fedsync sync`` in its own
+process: verify + store + project, page by page. Prints transactions/s end
+to end and B's peak memory (max RSS of the sync process), for several N to
+show that memory stays flat. Then, with B serving and subscribed to A,
+measures push propagation: an edit through A's REST API until B's
+projection shows it, p50/p99 over M edits.
+
+    python bench/catchup.py [--counts 25000,50000,100000] [--edits 1000] [--stores sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+
+from infrastructure.signing import DEFAULT_ALGORITHM, SigningKey  # noqa: E402
+from infrastructure.local_cluster import NodeProcess  # noqa: E402
+from tests.factory import Peer, history  # noqa: E402
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# `fedsync sync <peer>` in its own process, then its peak RSS (KiB) on stderr.
+SYNC_AND_REPORT_RSS = """
+import resource, sys
+from api.cli import app
+peer = sys.argv[1]
+sys.argv = ["fedsync", "sync", peer]
+try:
+    app()
+except SystemExit as e:
+    if e.code:
+        raise
+print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+class Databases:
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self.names: list[str] = []
+
+    def url(self) -> str | None:
+        if self.store != "postgres":
+            return None
+        name = f"fedsync_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.names.append(name)
+        return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+    def drop(self) -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            for name in self.names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fill(a: NodeProcess, count: int) -> None:
+    source = Peer(host="origin.example.org", key=SigningKey.generate(DEFAULT_ALGORITHM))
+    txs = history(source, count // 10, 9, markdown_bytes=1000)
+    admin = a.admin()
+    try:
+        admin.keys.pin(source.name, source.jwks)
+        for i in range(0, len(txs), 1000):
+            admin.app.receive(txs[i:i + 1000])
+    finally:
+        admin.close()
+
+
+def peer_both(a: NodeProcess, b: NodeProcess) -> None:
+    for x, y in ((a, b), (b, a)):
+        admin = x.admin()
+        try:
+            admin.add_peer(y.base_url, ("item", "tag", "share"), ("item", "tag", "share"))
+        finally:
+            admin.close()
+
+
+def catch_up(store: str, count: int, tmp: Path) -> None:
+    dbs = Databases(store)
+    a = NodeProcess(data_dir=tmp / f"a{count}", database_url=dbs.url()).init()
+    b = NodeProcess(data_dir=tmp / f"b{count}", database_url=dbs.url()).init()
+    try:
+        fill(a, count)
+        a.start()
+        peer_both(a, b)
+        env = dict(os.environ, FEDSYNC_DATA_DIR=str(b.data_dir))
+        if b.database_url:
+            env["FEDSYNC_DATABASE_URL"] = b.database_url
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", SYNC_AND_REPORT_RSS, a.name], env=env, capture_output=True,
+                              text=True, timeout=3600)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(done.stdout + done.stderr)
+        peak_kib = int(done.stderr.strip().splitlines()[-1].split()[-1])
+        stored = b.query("SELECT COUNT(*) AS n FROM transactions")[0]["n"]
+        print(f"{store}: {count:>7} tx: B stored {stored} in {elapsed:.1f} s = {stored / elapsed:,.0f} tx/s "
+              f"end to end; B peak RSS {peak_kib / 1024:.0f} MiB")
+    finally:
+        a.stop()
+        b.stop()
+        dbs.drop()
+
+
+def propagation(store: str, edits: int, tmp: Path) -> None:
+    dbs = Databases(store)
+    a = NodeProcess(data_dir=tmp / "pa", database_url=dbs.url()).init().start()
+    b = NodeProcess(data_dir=tmp / "pb", database_url=dbs.url()).init().start()
+    try:
+        peer_both(a, b)
+        admin_b = b.admin()
+        admin_b.subscribe_to(a.name)
+        token = subprocess.run([sys.executable, "-m", "api", "token", "create", "bench"], capture_output=True,
+                               text=True, env=dict(os.environ, FEDSYNC_DATA_DIR=str(a.data_dir),
+                                                   **({"FEDSYNC_DATABASE_URL": a.database_url}
+                                                      if a.database_url else {})),
+                               check=True).stdout.strip().splitlines()[-1]
+        http = httpx.Client(base_url=a.base_url, headers={"Authorization": f"Bearer {token}"})
+        item = http.post("/items", json={"title": "latency", "markdown": "0\n", "scope": "NETWORK"}).json()
+        head = item["heads"][0]
+        latencies = []
+        for i in range(edits):
+            started = time.perf_counter()
+            response = http.post(f"/items/{item['gid']}/edits", json={"parent": head, "markdown": f"{i}\n"})
+            response.raise_for_status()
+            head = response.json()["heads"][0]
+            for _ in range(20_000):  # bounded wait, polling B's projection
+                with admin_b.db.read() as cur:
+                    row = cur.execute("SELECT head FROM documents WHERE item_gid = ?", (item["gid"],)).fetchone()
+                if row and row["head"] == head:
+                    break
+                time.sleep(0.001)
+            latencies.append(time.perf_counter() - started)
+        latencies.sort()
+        p50 = statistics.median(latencies) * 1000
+        p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+        print(f"{store}: push propagation over {edits} edits: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        admin_b.close()
+    finally:
+        a.stop()
+        b.stop()
+        dbs.drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="25000,50000,100000")
+    parser.add_argument("--edits", type=int, default=1000)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for store in args.stores.split(","):
+            for count in (int(c) for c in args.counts.split(",")):
+                catch_up(store, count, Path(tmp))
+            if args.edits:
+                propagation(store, args.edits, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
