@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from domain.errors import UnknownKey
-from infrastructure.signing import Keyring, KeySet
+from infrastructure.signing import Keyring, KeySet, kid_of
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS node_keys ("

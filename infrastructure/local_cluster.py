@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import socket
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg.rows import dict_row
 
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
@@ -100,9 +103,13 @@ class NodeProcess:
         return Node.open(self.settings)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        node = self.admin()
+        """Read the node's store with a plain connection (cheap enough to poll)."""
+        if self.database_url:
+            with psycopg.connect(self.database_url, row_factory=dict_row) as conn:
+                return conn.execute(sql.replace("?", "%s"), params).fetchall()
+        conn = sqlite3.connect(self.settings.sqlite_path, timeout=30)
+        conn.row_factory = sqlite3.Row
         try:
-            with node.db.read() as cur:
-                return cur.execute(sql, params).fetchall()
+            return [dict(row) for row in conn.execute(sql, params).fetchall()]
         finally:
-            node.close()
+            conn.close()
