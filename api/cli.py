@@ -103,6 +103,57 @@ def rebuild_projections(data_dir: DataDir = None, database_url: DatabaseUrl = No
         node.close()
 
 
+token_app = typer.Typer(help="Editor tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    host: Annotated[str | None, typer.Option(help="Listen address [env FEDSYNC_HOST, default 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port [env FEDSYNC_PORT, default 8000]")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request")] = True,
+) -> None:
+    """Serve the editor API (OpenAPI at /docs) and the federation protocol."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings_from(data_dir, database_url, host=host, port=port)
+    open_node(settings).close()  # a clear message when the data dir was not initialised
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
+                access_log=access_log, workers=1)
+
+
+@token_app.command("create")
+def create_token(
+    name: Annotated[str, typer.Argument(help="The editor's name (A-Z a-z 0-9 . _ ~ -); authors are name@<node>")],
+    role: Annotated[str, typer.Option(help="editor, admin or merge")] = "editor",
+    team: Annotated[str | None, typer.Option(help="The editor's team (TEAM items are shared within it)")] = None,
+    expires: Annotated[str, typer.Option(help="Lifetime: 90m, 12h, 30d, 2w ...")] = "30d",
+    data_dir: DataDir = None,
+) -> None:
+    """Print a bearer token for an editor of this node, signed with the node key."""
+    from infrastructure import tokens
+    from infrastructure.settings import NodeConfig
+
+    settings = settings_from(data_dir)
+    try:
+        config = NodeConfig.load(settings.data_dir)
+        keyring = Keyring.load(settings.keys_dir)
+    except FileNotFoundError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        token = tokens.issue(keyring, config.name, name, role=role, team=team,
+                             lifetime=tokens.parse_duration(expires))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    typer.echo(token)
+
+
 cli_federation.register(app, lambda data_dir: open_node(settings_from(Path(data_dir) if data_dir else None)))
 
 

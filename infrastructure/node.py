@@ -47,6 +47,9 @@ class Node:
         self.config = config
         self.keyring = keyring
         env = store_env(settings.database_url, str(settings.sqlite_path))
+        # Keep recently used aggregates: a get() then only reads the events stored since
+        # (fast-forward), instead of replaying from the last snapshot on every edit.
+        env.setdefault("AGGREGATE_CACHE_MAXSIZE", "1000")
         self.app = NodeApplication(
             env,
             node=config.name,

@@ -21,14 +21,14 @@ from typing import Any
 
 import orjson
 
-from projections import conflicts, documents, shares, tags, transactions
+from projections import backlinks, conflicts, documents, lineage, shares, tags, transactions
 from projections.entity_view import EntityView
 
 TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS view_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "INSERT INTO view_tracking (name, position) VALUES ('views', 0) ON CONFLICT (name) DO NOTHING",
 ]
-MODULES = (documents, tags, shares, conflicts, transactions)
+MODULES = (documents, tags, shares, conflicts, transactions, backlinks, lineage)
 BATCH = 1000
 
 
@@ -96,8 +96,10 @@ class Projector:
             if view.entity == "item":
                 touched_items = touched
         seqs = {tx["entity_gid"]: seq for seq, tx in events if tx["entity"] == "item"}
+        transactions.process(cur, events)  # first: conflicts read the item's DAG from it
         conflicts.update(cur, touched_items, seqs)
-        transactions.process(cur, events)
+        backlinks.update(cur, touched_items)
+        lineage.process(cur, events)
         for extra in self.extra_views:
             extra.process(cur, events)
 

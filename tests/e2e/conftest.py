@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import NodeProcess
+from infrastructure.local_cluster import NodeProcess
 
 
 @pytest.fixture

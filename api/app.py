@@ -1,0 +1,95 @@
+"""The HTTP application: ``create_app(settings, node=None)`` builds it, nothing happens at import.
+
+With a ``node`` (tests), the app uses it as it is. Without, the app opens the
+node of ``settings`` when it starts (its lifespan), runs the background sync
+workers, and closes both when it stops. One node, so one Application, per
+process: endpoints are sync functions run in the thread pool, and the
+Application is thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import errors
+from api.federation_mount import mount_federation, start_workers
+from api.library import Library
+from api.limits import BodySizeLimit
+from api.routes import admin, conflicts, items, shares, tags
+from api.schemas import Problem
+from infrastructure.node import Node
+from infrastructure.settings import Settings
+from infrastructure.signing import Keyring
+from infrastructure.tokens import TokenVerifier
+
+DESCRIPTION = """\
+The editor API of a fedsync node: items (markdown documents with a history
+of signed transactions), tags and shares. Every endpoint needs an editor
+token (`Authorization: Bearer <token>`, made with `fedsync token create`).
+Errors are RFC 9457 problem documents (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if node is not None:
+            yield
+            return
+        opened = Node.open(settings)
+        workers = None
+        try:
+            attach(app, opened, settings)
+            workers = start_workers(opened)
+            yield
+        finally:
+            if workers is not None:
+                workers.stop()
+            opened.close()
+
+    app = FastAPI(title="fedsync", version="1", description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+    for router in (items.router, shares.router, tags.router, conflicts.router, admin.router):
+        app.include_router(router)
+    mount_federation(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    if node is not None:
+        attach(app, node, settings)
+    return app
+
+
+def attach(app: FastAPI, node: Node, settings: Settings) -> None:
+    """Give the routes their node, library and token verifier."""
+    library = Library(node)
+    library.create_tables()
+    app.state.node = node
+    app.state.library = library
+    app.state.tokens = TokenVerifier(node.name, node.keyring.keyset,
+                                     reload=lambda: Keyring.load(settings.keys_dir).keyset())
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with every error response as application/problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    schema.setdefault("components", {}).setdefault("schemas", {})
+    schema["components"]["schemas"].setdefault("Problem", Problem.model_json_schema())
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {errors.MEDIA_TYPE: {"schema": problem_ref}}
+                    if status == "422":
+                        response["description"] = "invalid request: unknown field, wrong type or invalid value"
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(unused, None)
+    app.openapi_schema = schema
+    return schema

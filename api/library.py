@@ -1,0 +1,297 @@
+"""The node's library as one editor sees it: visibility-checked reads and writes.
+
+Reads come from the projections (``node.db.read()`` cursors); writes go
+through the application (``node.app``), which has projected them when it
+returns, so a write is followed by a read of its result. Every item access
+goes through the visibility rule (``domain/visibility.py``, in SQL form in
+``infrastructure/visibility.py``): an item the editor may not see is
+``EntityNotFound`` with the same message as an item that does not exist, so
+its existence does not leak. Deleted items are not found either, unless a
+read asks for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from api.errors import InvalidCursor
+from domain import references
+from domain.errors import EntityNotFound
+from domain.visibility import Editor
+from infrastructure.visibility import JOIN, EditorTeams, item_filter, visible_documents
+from projections import backlinks, lineage, transactions
+from projections.documents import document
+from projections.entity_view import loads
+
+MAX_LINEAGE = 10_000
+INDEX_DDL = [
+    # The list's stable order (item creation, then gid) by index; on the documents
+    # view's table, kept by rebuilds (they empty tables, they do not drop them).
+    "CREATE INDEX IF NOT EXISTS documents_by_creation ON documents (created_at, item_gid)",
+]
+
+
+def not_found(gid: str) -> EntityNotFound:
+    return EntityNotFound(f"no item {gid} on this node")
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    tag: str | None = None
+    scope: str | None = None
+    text: str | None = None
+    cursor: str | None = None
+    limit: int = 50
+    include_deleted: bool = False
+
+
+class Library:
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.app = node.app
+        self.db = node.db
+        self.teams = EditorTeams(node.db)
+
+    def create_tables(self) -> None:
+        self.teams.create_tables()
+        with self.db.transaction() as cur:
+            for statement in INDEX_DDL:
+                cur.execute(statement)
+
+    # --- item reads ----------------------------------------------------------------
+    def item(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
+        """The item's current state (documents row, JSON decoded), with known tags and visible sources."""
+        with self.db.read() as cur:
+            row = self._visible(cur, gid, editor, include_deleted)
+            doc = document(row)
+            doc["tag_refs"] = self._known_tags(cur, doc["tags"])
+            sources = visible_documents(cur, doc["forked_from"], editor, include_deleted=True)
+            doc["forked_from"] = [g for g in doc["forked_from"] if g in sources]
+        return doc
+
+    def items(self, editor: Editor, query: ItemQuery) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the items the editor may see, in creation order, and the next cursor."""
+        condition, params = item_filter(editor)
+        where = [condition]
+        if not query.include_deleted:
+            where.append("d.deleted = 0")
+        if query.scope:
+            where.append("d.scope = ?")
+            params.append(query.scope)
+        if query.tag:
+            where.append("d.tags LIKE ?")
+            params.append(f'%"{query.tag}"%')  # a canonical gid: no LIKE wildcards in it
+        if query.text:
+            where.append("LOWER(d.title) LIKE ? ESCAPE '!'")
+            escaped = query.text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            params.append(f"%{escaped}%")
+        if query.cursor:
+            created_at, gid = _decode_cursor(query.cursor)
+            where.append("(d.created_at > ? OR (d.created_at = ? AND d.item_gid > ?))")
+            params.extend([created_at, created_at, gid])
+        sql = (f"SELECT d.*, t.team AS team FROM documents d {JOIN} WHERE {' AND '.join(where)} "
+               "ORDER BY d.created_at, d.item_gid LIMIT ?")
+        with self.db.read() as cur:
+            rows = cur.execute(sql, [*params, query.limit + 1]).fetchall()
+            docs = [document(row) for row in rows[: query.limit]]
+            names = self._known_tags(cur, [t for doc in docs for t in doc["tags"]])
+        for doc in docs:
+            doc["tag_refs"] = [ref for ref in names if ref["gid"] in doc["tags"]]
+        more = len(rows) > query.limit
+        return docs, (_encode_cursor(docs[-1]["created_at"], docs[-1]["item_gid"]) if more else None)
+
+    def history(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
+        with self.db.read() as cur:
+            row = self._visible(cur, gid, editor, include_deleted)
+            nodes = transactions.history(cur, gid)
+        return {"item": gid, "heads": loads(row["heads"]), "nodes": nodes}
+
+    def version(self, editor: Editor, gid: str, tx_gid: str) -> dict[str, Any]:
+        """One stored transaction of the item, exactly as signed."""
+        with self.db.read() as cur:
+            self._visible(cur, gid, editor, include_deleted=True)
+        tx = self.app.transaction(tx_gid)
+        if tx["entity"] != "item" or tx["entity_gid"] != gid:
+            raise EntityNotFound(f"no transaction {tx_gid} of item {gid}")
+        return tx
+
+    def render(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
+        with self.db.read() as cur:
+            row = self._visible(cur, gid, editor, include_deleted)
+
+            def resolve(gids: Sequence[str]) -> dict[str, references.Target]:
+                known = visible_documents(cur, gids, editor)
+                return {g: references.Target(f"/items/{g}", r["title"]) for g, r in known.items()}
+
+            rendered = references.render(row["markdown"], resolve)
+        return {"item": gid, "head": row["head"], "title": row["title"], "html": rendered.html,
+                "references": rendered.references}
+
+    def backlinks(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        with self.db.read() as cur:
+            self._visible(cur, gid, editor, include_deleted)
+            referring = visible_documents(cur, backlinks.referring(cur, gid), editor)
+            docs = sorted((document(r) for r in referring.values()), key=lambda d: (d["created_at"], d["item_gid"]))
+            names = self._known_tags(cur, [t for doc in docs for t in doc["tags"]])
+        for doc in docs:
+            doc["tag_refs"] = [ref for ref in names if ref["gid"] in doc["tags"]]
+        return docs
+
+    def lineage(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Items forked from this one, transitively, through items the editor may see."""
+        found: list[dict[str, Any]] = []
+        with self.db.read() as cur:
+            self._visible(cur, gid, editor, include_deleted)
+            seen, frontier, depth = {gid}, [gid], 0
+            while frontier and len(seen) < MAX_LINEAGE:
+                depth += 1
+                edges = lineage.forks_of(cur, frontier)
+                children = sorted({fork for fork, _ in edges} - seen)
+                visible = visible_documents(cur, children, editor, include_deleted=True)
+                seen.update(visible)
+                frontier = [child for child in children if child in visible]
+                for child in frontier:
+                    row = visible[child]
+                    if include_deleted or not row["deleted"]:
+                        sources = sorted(s for s in loads(row["forked_from"]) if s in seen)
+                        found.append({"gid": child, "title": row["title"], "forked_from": sources, "depth": depth})
+        return found
+
+    # --- item writes ---------------------------------------------------------------
+    def create_item(self, editor: Editor, *, title: str, markdown: str, tags: list[str], scope: str) -> str:
+        references.check(markdown)
+        self.teams.record(editor)
+        receipt = self.app.create_item(author=editor.author, title=title, markdown=markdown, tags=tags, scope=scope)
+        return receipt.entity_gid
+
+    def edit_item(self, editor: Editor, gid: str, *, parent: str, title: str | None, markdown: str | None,
+                  tags: list[str] | None, scope: str | None) -> str:
+        self._check_writable(editor, gid)
+        if markdown is not None:
+            references.check(markdown)
+        self.teams.record(editor)
+        self.app.edit_item(gid, parent=parent, author=editor.author, title=title, markdown=markdown,
+                           tags=tags, scope=scope)
+        return gid
+
+    def delete_item(self, editor: Editor, gid: str, *, parent: str) -> str:
+        self._check_writable(editor, gid)
+        self.teams.record(editor)
+        self.app.delete_item(gid, parent=parent, author=editor.author)
+        return gid
+
+    def fork_item(self, editor: Editor, sources: list[str], *, title: str | None, markdown: str | None,
+                  tags: list[str] | None, scope: str | None) -> str:
+        with self.db.read() as cur:
+            for source in sources:
+                self._visible(cur, source, editor, include_deleted=False)
+        if markdown is not None:
+            references.check(markdown)
+        self.teams.record(editor)
+        receipt = self.app.fork_item(sources, author=editor.author, title=title, markdown=markdown, tags=tags,
+                                     scope=scope)
+        return receipt.entity_gid
+
+    # --- shares --------------------------------------------------------------------
+    def shares(self, editor: Editor, gid: str, *, include_revoked: bool = False) -> list[dict[str, Any]]:
+        with self.db.read() as cur:
+            self._visible(cur, gid, editor, include_deleted=False)
+            sql = "SELECT * FROM shares WHERE item_gid = ?" + ("" if include_revoked else " AND revoked = 0")
+            return cur.execute(sql + " ORDER BY created_at, share_gid", (gid,)).fetchall()
+
+    def grant_share(self, editor: Editor, gid: str, *, peer: str, permission: str) -> dict[str, Any]:
+        self._check_writable(editor, gid, include_deleted=False)
+        self.teams.record(editor)
+        receipt = self.app.grant_share(author=editor.author, item_gid=gid, peer=peer, permission=permission)
+        return self._share(gid, receipt.entity_gid)
+
+    def revoke_share(self, editor: Editor, gid: str, share_gid: str) -> dict[str, Any]:
+        self._check_writable(editor, gid, include_deleted=False)
+        share = self._share(gid, share_gid)
+        if share["revoked"]:
+            return share  # revoking twice changes nothing
+        self.teams.record(editor)
+        self.app.revoke_share(share_gid, author=editor.author)
+        return self._share(gid, share_gid)
+
+    def _share(self, gid: str, share_gid: str) -> dict[str, Any]:
+        with self.db.read() as cur:
+            row = cur.execute("SELECT * FROM shares WHERE share_gid = ? AND item_gid = ?", (share_gid, gid)).fetchone()
+        if row is None:
+            raise EntityNotFound(f"no share {share_gid} of item {gid}")
+        return row
+
+    # --- tags ----------------------------------------------------------------------
+    def tags(self) -> list[dict[str, Any]]:
+        with self.db.read() as cur:
+            return cur.execute("SELECT * FROM tags WHERE deleted = 0 ORDER BY name, tag_gid").fetchall()
+
+    def tag(self, tag_gid: str) -> dict[str, Any]:
+        with self.db.read() as cur:
+            row = cur.execute("SELECT * FROM tags WHERE tag_gid = ? AND deleted = 0", (tag_gid,)).fetchone()
+        if row is None:
+            raise EntityNotFound(f"no tag {tag_gid} on this node")
+        return row
+
+    def create_tag(self, editor: Editor, *, name: str, scope: str) -> str:
+        self.teams.record(editor)
+        return self.app.create_tag(author=editor.author, name=name, scope=scope).entity_gid
+
+    def rename_tag(self, editor: Editor, tag_gid: str, *, name: str, parent: str | None) -> str:
+        current = self.tag(tag_gid)
+        self.teams.record(editor)
+        self.app.rename_tag(tag_gid, parent=parent or current["head"], author=editor.author, name=name)
+        return tag_gid
+
+    def delete_tag(self, editor: Editor, tag_gid: str, *, parent: str | None) -> None:
+        current = self.tag(tag_gid)
+        self.teams.record(editor)
+        self.app.delete_tag(tag_gid, parent=parent or current["head"], author=editor.author)
+
+    # --- plumbing ------------------------------------------------------------------
+    def _visible(self, cur: Any, gid: str, editor: Editor, include_deleted: bool) -> dict[str, Any]:
+        row = visible_documents(cur, [gid], editor, include_deleted=include_deleted).get(gid)
+        if row is None:
+            raise not_found(gid)
+        return row
+
+    def _check_writable(self, editor: Editor, gid: str, *, include_deleted: bool = True) -> None:
+        # Edits find deleted items, so that a change to one gets the domain's clear refusal (409).
+        with self.db.read() as cur:
+            self._visible(cur, gid, editor, include_deleted)
+
+    @staticmethod
+    def _known_tags(cur: Any, gids: Sequence[str]) -> list[dict[str, str]]:
+        wanted = sorted(set(gids))
+        if not wanted:
+            return []
+        known: list[dict[str, str]] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            rows = cur.execute(
+                f"SELECT tag_gid, name FROM tags WHERE deleted = 0 AND tag_gid IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            known.extend({"gid": row["tag_gid"], "name": row["name"]} for row in rows)
+        return sorted(known, key=lambda ref: (ref["name"], ref["gid"]))
+
+
+def _encode_cursor(created_at: str, gid: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_at, gid])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, gid = orjson.loads(raw)
+        if isinstance(created_at, str) and isinstance(gid, str):
+            return created_at, gid
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise InvalidCursor(f"not a cursor of this list: {cursor[:60]!r}")

@@ -1,0 +1,166 @@
+"""Items: list, read, create, edit, delete, fork, history, versions, rendered view, backlinks, lineage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.deps import CurrentEditor, LibraryDep, current_editor
+from api.errors import responses
+from api.library import ItemQuery
+from api.routes.params import GidPath, IfMatch, IncludeDeleted, TxGidPath, etag, json_response, named_head
+from api.schemas import (
+    Backlinks,
+    ForkCreate,
+    Gid,
+    History,
+    HistoryNode,
+    Item,
+    ItemCreate,
+    ItemEdit,
+    ItemPage,
+    ItemSummary,
+    Lineage,
+    LineageEntry,
+    ReferenceOut,
+    Rendered,
+    Scope,
+    TagRef,
+    Version,
+)
+
+router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(current_editor)],
+                   responses=responses(401))
+
+
+def summary_of(doc: dict[str, Any]) -> ItemSummary:
+    return ItemSummary(**_summary_fields(doc))
+
+
+def item_of(doc: dict[str, Any]) -> Item:
+    return Item(**_summary_fields(doc), markdown=doc["markdown"], forked_from=doc["forked_from"])
+
+
+def _summary_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "gid": doc["item_gid"],
+        "title": doc["title"],
+        "tags": [TagRef(**ref) for ref in doc["tag_refs"]],
+        "scope": doc["scope"],
+        "deleted": doc["deleted"],
+        "author": doc["author"],
+        "origin": doc["origin"],
+        "created_at": doc["created_at"],
+        "updated_at": doc["updated_at"],
+        "updated_by": doc["updated_by"],
+        "head": doc["head"],
+        "heads": doc["heads"],
+        "checksum": doc["checksum"],
+    }
+
+
+def _item_response(doc: dict[str, Any], status_code: int = 200, location: bool = False) -> Response:
+    headers = {"ETag": etag(doc["head"])}
+    if location:
+        headers["Location"] = f"/items/{doc['item_gid']}"
+    return json_response(item_of(doc), status_code, headers)
+
+
+@router.get("", response_model=ItemPage, responses=responses(400, 422))
+def list_items(
+    editor: CurrentEditor,
+    library: LibraryDep,
+    tag: Annotated[Gid | None, Query(description="only items carrying this tag gid")] = None,
+    scope: Annotated[Scope | None, Query(description="only items of this scope")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text the title contains (case-insensitive)")] = None,
+    cursor: Annotated[str | None, Query(max_length=400, description="the 'next' of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    include_deleted: IncludeDeleted = False,
+) -> Response:
+    """Items this editor may see, oldest first (stable order), one page at a time."""
+    query = ItemQuery(tag=tag, scope=scope, text=q, cursor=cursor, limit=limit, include_deleted=include_deleted)
+    docs, next_cursor = library.items(editor, query)
+    return json_response(ItemPage(items=[summary_of(doc) for doc in docs], next=next_cursor))
+
+
+@router.post("", response_model=Item, status_code=201, responses=responses(400, 413, 422))
+def create_item(editor: CurrentEditor, library: LibraryDep, body: ItemCreate) -> Response:
+    """Create an item; its author is the token's editor."""
+    gid = library.create_item(editor, title=body.title, markdown=body.markdown, tags=body.tags, scope=body.scope)
+    return _item_response(library.item(editor, gid), 201, location=True)
+
+
+@router.get("/{gid}", response_model=Item, responses=responses(404, 422))
+def read_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
+              include_deleted: IncludeDeleted = False) -> Response:
+    """The item's current state, its heads and checksum; the ETag is the primary head's gid."""
+    return _item_response(library.item(editor, gid, include_deleted=include_deleted))
+
+
+@router.patch("/{gid}", response_model=Item, responses=responses(400, 404, 409, 413, 422, 428))
+def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: ItemEdit,
+              if_match: IfMatch = None) -> Response:
+    """Edit an item, based on the head named by If-Match or ``parent``; a stale head is 409 with the heads."""
+    parent = named_head(if_match, body.parent)
+    library.edit_item(editor, gid, parent=parent, title=body.title, markdown=body.markdown, tags=body.tags,
+                      scope=body.scope)
+    return _item_response(library.item(editor, gid))
+
+
+@router.delete("/{gid}", response_model=Item, responses=responses(400, 404, 409, 422, 428))
+def delete_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, if_match: IfMatch = None,
+                parent: Annotated[Gid | None, Query(description="the head (or send If-Match)")] = None) -> Response:
+    """Delete (tombstone) an item, based on the head named by If-Match or ``?parent=``."""
+    library.delete_item(editor, gid, parent=named_head(if_match, parent))
+    return _item_response(library.item(editor, gid, include_deleted=True))
+
+
+@router.post("/{gid}/forks", response_model=Item, status_code=201, responses=responses(400, 404, 413, 422))
+def fork_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: ForkCreate) -> Response:
+    """Fork this item (and ``also_from`` items) into a new item that starts as a copy of this one."""
+    sources = [gid, *(s for s in body.also_from if s != gid)]
+    fork = library.fork_item(editor, sources, title=body.title, markdown=body.markdown, tags=body.tags,
+                             scope=body.scope)
+    return _item_response(library.item(editor, fork), 201, location=True)
+
+
+@router.get("/{gid}/history", response_model=History, responses=responses(404, 422))
+def read_history(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
+                 include_deleted: IncludeDeleted = False) -> Response:
+    """The item's transaction DAG: every transaction with its parents, author, origin, time, kind, checksum."""
+    history = library.history(editor, gid, include_deleted=include_deleted)
+    nodes = [HistoryNode(**{k: n[k] for k in HistoryNode.model_fields}) for n in history["nodes"]]
+    return json_response(History(item=gid, heads=history["heads"], nodes=nodes))
+
+
+@router.get("/{gid}/versions/{tx}", response_model=Version, responses=responses(404, 422))
+def read_version(editor: CurrentEditor, library: LibraryDep, gid: GidPath, tx: TxGidPath) -> Response:
+    """One version of the item: the stored transaction ``tx``, exactly as signed (payload = full state)."""
+    return json_response(Version(**library.version(editor, gid, tx)))
+
+
+@router.get("/{gid}/rendered", response_model=Rendered, responses=responses(404, 422))
+def render_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
+                include_deleted: IncludeDeleted = False) -> Response:
+    """The item's markdown as escaped HTML, cross-references resolved (local, fallback URL or unresolved)."""
+    rendered = library.render(editor, gid, include_deleted=include_deleted)
+    refs = [ReferenceOut(gid=r.gid, status=r.status, href=r.href) for r in rendered["references"]]
+    return json_response(Rendered(item=gid, head=rendered["head"], title=rendered["title"], html=rendered["html"],
+                                  references=refs))
+
+
+@router.get("/{gid}/backlinks", response_model=Backlinks, responses=responses(404, 422))
+def list_backlinks(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
+                   include_deleted: IncludeDeleted = False) -> Response:
+    """Items (visible to this editor) whose current markdown refers to this item."""
+    docs = library.backlinks(editor, gid, include_deleted=include_deleted)
+    return json_response(Backlinks(item=gid, items=[summary_of(doc) for doc in docs]))
+
+
+@router.get("/{gid}/lineage", response_model=Lineage, responses=responses(404, 422))
+def read_lineage(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
+                 include_deleted: IncludeDeleted = False) -> Response:
+    """Items forked from this one, transitively (through items this editor may see)."""
+    forks = library.lineage(editor, gid, include_deleted=include_deleted)
+    return json_response(Lineage(item=gid, forks=[LineageEntry(**entry) for entry in forks]))

@@ -1,0 +1,42 @@
+"""Backlinks: which items' current markdown refers to which items.
+
+One row per (referring item, referenced item), taken from the referring
+item's primary head (the state the documents view shows): every change of
+an item replaces its rows, and a deleted item refers to nothing. Fed, like
+conflicts, with the heads of the items a batch touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.entity import latest
+from domain.references import targets
+from projections.entity_view import Heads
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS item_references ("
+    "item_gid TEXT NOT NULL, target_gid TEXT NOT NULL, PRIMARY KEY (item_gid, target_gid))",
+    "CREATE INDEX IF NOT EXISTS item_references_by_target ON item_references (target_gid, item_gid)",
+]
+TABLES = ["item_references"]
+
+
+def update(cur: Any, touched: dict[str, Heads]) -> None:
+    if not touched:
+        return
+    rows = []
+    for item_gid, heads in touched.items():
+        payload = latest(list(heads.values()))["payload"]
+        if not payload["deleted"]:
+            rows.extend((item_gid, target) for target in sorted(targets(payload["markdown"])) if target != item_gid)
+    cur.executemany("DELETE FROM item_references WHERE item_gid = ?", [(gid,) for gid in sorted(touched)])
+    cur.executemany("INSERT INTO item_references (item_gid, target_gid) VALUES (?, ?)", rows)
+
+
+def referring(cur: Any, target_gid: str) -> list[str]:
+    """Items whose current markdown refers to ``target_gid``."""
+    rows = cur.execute(
+        "SELECT item_gid FROM item_references WHERE target_gid = ? ORDER BY item_gid", (target_gid,)
+    ).fetchall()
+    return [row["item_gid"] for row in rows]
