@@ -97,7 +97,9 @@ def catch_up(store: str, count: int, tmp: Path) -> None:
     try:
         fill(a, count)
         a.start()
+        b.start()
         peer_both(a, b)
+        b.stop()  # B's pull runs in its own `fedsync sync` process
         env = dict(os.environ, FEDSYNC_DATA_DIR=str(b.data_dir))
         if b.database_url:
             env["FEDSYNC_DATABASE_URL"] = b.database_url
