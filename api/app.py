@@ -20,7 +20,7 @@ from api import errors
 from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
-from api.routes import admin, conflicts, items, shares, tags
+from api.routes import admin, conflicts, items, peers, shares, tags
 from api.schemas import Problem
 from infrastructure.node import Node
 from infrastructure.settings import Settings
@@ -54,7 +54,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
 
     app = FastAPI(title="fedsync", version="1", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (items.router, shares.router, tags.router, conflicts.router, admin.router):
+    for router in (items.router, shares.router, tags.router, conflicts.router, admin.router, peers.router):
         app.include_router(router)
     mount_federation(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)

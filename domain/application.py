@@ -26,6 +26,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from domain import review
 from domain.entity import Entity
 from domain.errors import (
     DomainError,
@@ -208,6 +209,26 @@ class NodeApplication(Application):
             )
             return self._new_tx("item", item_gid, "item.merged", sorted(set(heads)), author,
                                 scope or current["scope"], payload)
+
+        return self._change(item_gid, Item, change)
+
+    def review_conflict(self, item_gid: str) -> review.Review:
+        """The review of an item's heads: its DAG, its head states and one stored base transaction."""
+        item = self.entity(item_gid, Item)
+        return review.review(item.gid, item.parents_of, item.head_states, self.transaction)
+
+    def resolve_conflict(self, item_gid: str, *, heads: Sequence[str], author: str, document: dict[str, Any],
+                         scope: str | None = None, accept_markers: bool = False) -> Receipt:
+        """A merge editor's ``item.merged``: it names exactly the current heads and holds no markers."""
+
+        def change(item: Item) -> dict[str, Any]:
+            review.check_heads(item.gid, item.heads, heads)
+            item.check_can_merge(list(heads))
+            review.check_resolution(document, accept_markers=accept_markers)
+            payload = _item_state(document["title"], document["markdown"], document["tags"],
+                                  document["forked_from"], bool(document["deleted"]))
+            chosen = scope or review.narrowest_scope([item.head_states[h]["scope"] for h in item.heads])
+            return self._new_tx("item", item_gid, "item.merged", sorted(set(heads)), author, chosen, payload)
 
         return self._change(item_gid, Item, change)
 

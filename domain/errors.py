@@ -148,3 +148,11 @@ class Overloaded(DomainError):
     def __init__(self, detail: str, retry_after: int = 1) -> None:
         super().__init__(detail, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class PeerUnreachable(DomainError):
+    """A peer did not answer, or answered with an error."""
+
+    status = 502
+    type = "peer-unreachable"
+    title = "Peer unreachable"

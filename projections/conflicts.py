@@ -3,13 +3,16 @@
 Fed by the documents view with the heads of every item a batch touched: an
 item enters the table when it gets a second head and leaves it when a merge
 names all heads. ``since`` is the ``created_at`` of the transaction that
-split the item, so it is the same on every node.
+split the item (``domain.review.conflict_since``, read from the DAG in the
+transactions table, which the projector fills first), so it is the same on
+every node and after a rebuild, whatever the arrival order and batching.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from domain.review import conflict_since
 from projections.entity_view import Heads, dumps, loads
 
 DDL = [
@@ -32,17 +35,22 @@ def update(cur: Any, touched: dict[str, Heads], seqs: dict[str, int]) -> None:
     for key in keys:
         heads = touched[key]
         if len(heads) > 1:
-            previous = open_now.get(key)
-            since = previous["since"] if previous else max(h["created_at"] for h in heads.values())
-            upserts.append((key, dumps(sorted(heads)), since, seqs[key]))
+            upserts.append((key, dumps(sorted(heads)), _since(cur, key, sorted(heads)), seqs[key]))
         elif key in open_now:
             deletes.append((key,))
     cur.executemany(
         "INSERT INTO conflicts (item_gid, heads, since, seq) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (item_gid) DO UPDATE SET heads = excluded.heads, seq = excluded.seq",
+        "ON CONFLICT (item_gid) DO UPDATE SET heads = excluded.heads, since = excluded.since, seq = excluded.seq",
         upserts,
     )
     cur.executemany("DELETE FROM conflicts WHERE item_gid = ?", deletes)
+
+
+def _since(cur: Any, item_gid: str, heads: list[str]) -> str:
+    rows = cur.execute("SELECT gid, parents, created_at FROM transactions WHERE entity_gid = ?",
+                       (item_gid,)).fetchall()
+    parents = {row["gid"]: loads(row["parents"]) for row in rows}
+    return conflict_since(parents, {row["gid"]: row["created_at"] for row in rows}, heads)
 
 
 def list_open(cur: Any) -> list[dict[str, Any]]:

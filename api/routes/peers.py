@@ -1,0 +1,69 @@
+"""Admin: peering and sync status (the API twin of ``fedsync peer ...``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from api.cli_federation import status_rows
+from api.deps import NodeDep, current_admin
+from api.errors import responses
+from domain.errors import DomainError, PeerUnreachable
+from api.schemas import PeerAdd, PeerStatus, PeerStatusList, SyncResult
+from infrastructure.federation_client import PeerError
+from infrastructure.peers import entity_types
+
+router = APIRouter(prefix="/admin/peers", tags=["admin"], dependencies=[Depends(current_admin)],
+                   responses=responses(401, 403))
+
+
+def _status(node, name: str) -> PeerStatus:  # noqa: ANN001
+    for row in status_rows(node):
+        if row["name"] == name:
+            return PeerStatus(**row)
+    node.peers.get(name)  # raises the 404
+    raise AssertionError("unreachable")
+
+
+@router.get("", response_model=PeerStatusList)
+def list_peers(node: NodeDep) -> PeerStatusList:
+    """Each peer: types sent and accepted, lag/queue depth, last acknowledged entry, last success/error, breaker."""
+    return PeerStatusList(peers=[PeerStatus(**row) for row in status_rows(node)])
+
+
+@router.post("", response_model=PeerStatus, status_code=201, responses=responses(422, 502))
+def add_peer(node: NodeDep, request: PeerAdd) -> PeerStatus:
+    """Peer with the node at a base URL: fetch its name and keys, store what we send and accept."""
+    try:
+        peer = node.add_peer(request.base_url, entity_types(request.send), entity_types(request.accept))
+        if request.subscribe:
+            node.subscribe_to(peer.name)
+    except ValueError as e:
+        raise DomainError(str(e)) from None
+    except PeerError as e:
+        raise PeerUnreachable(str(e)) from None
+    return _status(node, peer.name)
+
+
+@router.delete("/{name}", status_code=204, responses=responses(404))
+def remove_peer(node: NodeDep, name: str) -> Response:
+    """Forget a peer (its pinned keys stay, so its transactions keep verifying)."""
+    node.peers.remove(name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/retry", response_model=PeerStatus, responses=responses(404))
+def retry_peer(node: NodeDep, name: str) -> PeerStatus:
+    """Retry now: close the breaker, forget the backoff and wake the pusher."""
+    node.peers.retry_now(name)
+    node.wake_pusher()
+    return _status(node, name)
+
+
+@router.post("/{name}/sync", response_model=SyncResult, responses=responses(404, 502))
+def sync_peer(node: NodeDep, name: str) -> SyncResult:
+    """Pull from the peer now, until it has nothing more."""
+    try:
+        result = node.syncer.pull(name)
+    except PeerError as e:
+        raise PeerUnreachable(str(e)) from None
+    return SyncResult(**result.__dict__)
