@@ -57,7 +57,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     for router in (items.router, shares.router, tags.router, conflicts.router, admin.router, peers.router):
         app.include_router(router)
     mount_federation(app)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
+                       federation_max_body_bytes=settings.federation_max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if node is not None:
         attach(app, node, settings)

@@ -15,9 +15,17 @@ from api.errors import MEDIA_TYPE, problem_body
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    """Editors' requests get ``max_body_bytes``; federation batches (``/federation/``) the larger
+    ``federation_max_body_bytes``, since one push batch carries up to 4 MiB of transactions."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, federation_max_body_bytes: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.federation_max_body_bytes = federation_max_body_bytes or max_body_bytes
+
+    def limit_for(self, scope: Scope) -> int:
+        federation = scope.get("path", "").startswith("/federation/")
+        return self.federation_max_body_bytes if federation else self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,8 +36,9 @@ class BodySizeLimit:
         if length is None and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)  # no body
             return
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._too_large(scope, send)
+        limit = self.limit_for(scope)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._too_large(scope, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -39,8 +48,8 @@ class BodySizeLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large(scope, send)
+            if size > limit:
+                await self._too_large(scope, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -57,10 +66,10 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, send: Send) -> None:
+    async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         body = problem_body(
             413, "Content too large",
-            f"the request body is larger than this node accepts ({self.max_body_bytes} bytes)",
+            f"the request body is larger than this node accepts ({limit} bytes)",
             "content-too-large", scope.get("path"),
         )
         await send({

@@ -170,3 +170,17 @@ def test_revoking_a_share_stops_further_delivery(spawn):
     gids_c = {r["gid"] for r in outbox(c)}
     assert after.gid not in gids_c
     assert c.query("SELECT revoked FROM shares")[0]["revoked"] == 1
+
+
+def test_a_push_batch_larger_than_the_editor_body_limit_is_accepted(trio):
+    a, _, c = trio
+    admin = a.admin()
+    author = f"{AUTHOR}@{admin.name}"
+    receipts = [admin.app.create_item(author=author, title=f"big {i}", markdown="x" * 3000) for i in range(400)]
+    batch = list(admin.app.transactions([r.gid for r in receipts]).values())
+    admin.close()
+
+    results = deliver(a, c, batch)  # about 1.5 MB, over the 1 MiB editor limit
+
+    assert {r["status"] for r in results} == {"stored"}
+    assert len(outbox(c)) == 400
