@@ -140,6 +140,9 @@ def _show(nodes: dict[str, NodeProcess], when: str) -> None:
     for node in nodes.values():
         docs = node.query("SELECT title, heads FROM documents ORDER BY title")
         items = "\n".join(f"{d['title']} ({len(json.loads(d['heads']))})" for d in docs)
-        table.add_row(node.name, str(len(_outbox(node))), items, str(len(_conflicts(node))))
+        table.add_row(node.name.removeprefix("urn:domain:"), str(len(_outbox(node))), items,
+                      str(len(_conflicts(node))))
     console.print(table)
+    counts = " ".join(f"{role}={len(_conflicts(node))}" for role, node in nodes.items())
+    console.print(f"open conflicts per node: {counts}")
 
