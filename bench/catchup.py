@@ -134,13 +134,14 @@ def propagation(store: str, edits: int, tmp: Path) -> None:
                                check=True).stdout.strip().splitlines()[-1]
         http = httpx.Client(base_url=a.base_url, headers={"Authorization": f"Bearer {token}"})
         item = http.post("/items", json={"title": "latency", "markdown": "0\n", "scope": "NETWORK"}).json()
-        head = item["heads"][0]
+        head = item["head"]
         latencies = []
         for i in range(edits):
             started = time.perf_counter()
-            response = http.post(f"/items/{item['gid']}/edits", json={"parent": head, "markdown": f"{i}\n"})
+            response = http.patch(f"/items/{item['gid']}", json={"markdown": f"{i}\n"},
+                                  headers={"If-Match": f'"{head}"'})
             response.raise_for_status()
-            head = response.json()["heads"][0]
+            head = response.json()["head"]
             for _ in range(20_000):  # bounded wait, polling B's projection
                 with admin_b.db.read() as cur:
                     row = cur.execute("SELECT head FROM documents WHERE item_gid = ?", (item["gid"],)).fetchone()
