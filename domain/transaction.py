@@ -26,6 +26,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 import rfc8785
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -142,8 +143,36 @@ class Transaction(_Strict):
 
 
 def canonical(value: Any) -> bytes:
-    """RFC 8785 canonical JSON."""
+    """RFC 8785 canonical JSON.
+
+    Transactions hold only strings, booleans, nulls, small integers, lists and
+    objects with ASCII keys. For such values orjson with sorted keys writes
+    exactly the RFC 8785 bytes (same escapes, same key order), about a hundred
+    times faster than the pure-Python encoder; anything else (floats,
+    non-ASCII keys, big integers) goes to the ``rfc8785`` package.
+    tests/unit/test_transaction.py checks the two agree.
+    """
+    if _plain(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # e.g. a lone surrogate: let the reference encoder decide
     return rfc8785.dumps(value)
+
+
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    return False
 
 
 def checksum(state: dict[str, Any]) -> str:

@@ -6,6 +6,9 @@ import json
 import uuid
 
 import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.errors import InvalidTransaction
 from domain.transaction import canonical, checksum, signing_input, validate
@@ -85,3 +88,19 @@ def test_a_merge_needs_two_parents_and_no_self_parent():
         validate(one_parent)
     with pytest.raises(InvalidTransaction, match="own parent"):
         validate(self_parent)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_the_fast_canonical_encoder_agrees_with_the_rfc8785_package(value):
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError):
+        return  # values RFC 8785 refuses (e.g. lone surrogates, out-of-range integers)
+    assert canonical(value) == expected
