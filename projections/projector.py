@@ -45,6 +45,7 @@ class Projector:
         self.views: list[EntityView] = [documents.DocumentsView(), tags.TagsView(), shares.SharesView()]
         self.extra_views: list[Any] = []  # modules with process(cur, events), added by later features
         self._lock = threading.Lock()
+        self._known: int | None = None  # position this projector last wrote, if still current
 
     def create_tables(self) -> None:
         with self.db.transaction() as cur:
@@ -62,22 +63,30 @@ class Projector:
     def catch_up(self, progress: Callable[[int], None] | None = None, batch: int | None = None) -> int:
         """Project every stored event not yet projected; return how many were."""
         done = 0
+        size = batch or self.batch
         with self._lock:
             while True:
-                position = self.position()
-                notifications = self.recorder.select_notifications(
-                    position, batch or self.batch, inclusive_of_start=False
-                )
+                # The last position this projector wrote saves a read per save; if another
+                # projector moved on meanwhile, the compare-and-set fails and we re-read.
+                position = self.position() if self._known is None else self._known
+                notifications = self.recorder.select_notifications(position, size, inclusive_of_start=False)
                 if not notifications:
                     return done
                 events = [(n.id, decode(n.state)) for n in notifications]
                 try:
                     self.project(position, events)
                 except ProjectionRaceLost:
+                    self._known = None
                     continue
+                except BaseException:
+                    self._known = None
+                    raise
+                self._known = events[-1][0]
                 done += len(events)
                 if progress:
                     progress(len(events))
+                if len(events) < size:
+                    return done  # reached the end of the store as it was a moment ago
 
     def project(self, position: int, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Apply one batch to every view and move the position, in one transaction."""
@@ -114,6 +123,7 @@ class Projector:
             for table in self.tables():
                 cur.execute(f"DELETE FROM {table}")
             cur.execute("UPDATE view_tracking SET position = 0 WHERE name = 'views'")
+            self._known = None
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         self.reset()
