@@ -34,9 +34,10 @@ from infrastructure.local_cluster import NodeProcess  # noqa: E402
 from tests.factory import Peer, history  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-# `fedsync sync <peer>` in its own process, then its peak RSS (KiB) on stderr.
+# `fedsync sync <peer>` in its own process, then its peak RSS (KiB) on stderr. VmHWM, not
+# getrusage's ru_maxrss: the latter survives execve and would report this (big) parent's peak.
 SYNC_AND_REPORT_RSS = """
-import resource, sys
+import sys
 from api.cli import app
 peer = sys.argv[1]
 sys.argv = ["fedsync", "sync", peer]
@@ -45,7 +46,8 @@ try:
 except SystemExit as e:
     if e.code:
         raise
-print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+print("maxrss", hwm.split()[1], file=sys.stderr)
 """
 
 
