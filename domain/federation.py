@@ -65,12 +65,16 @@ def may_see(entity: str, scope: str | None, shared_with: Iterable[str], own_host
 
     ``scope`` is the current scope of the item (for a share: of its item);
     ``shared_with`` the peers with a live share of that item (for a share
-    transaction: the peer it names is included). ``None`` scope: unknown here.
+    transaction: the peer it names is included). ``None`` scope: unknown here,
+    so only a peer a share names may see it (a share can arrive before its
+    item; the peer it names must get it all the same).
     """
-    if entity not in audience.send_types or scope is None:
+    if entity not in audience.send_types:
         return False
     if audience.name is not None and audience.name in shared_with:
         return True
+    if scope is None:
+        return False
     return scope_admits(scope, own_host, audience, same_domain)
 
 

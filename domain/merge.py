@@ -32,7 +32,7 @@ never depends on the order the heads are given in. The rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,14 +166,37 @@ def _merge_text(base: str, a: str, b: str, label_a: str, label_b: str) -> tuple[
     merge = Merge3(base_lines, a_lines, b_lines)
     # reprocess narrows each conflict to the lines the two sides disagree on,
     # which is what makes "no base" conflict line by line, not as one block.
-    regions = merge.reprocess_merge_regions(merge.merge_regions())
+    # The regions are computed once (each computation diffs both sides against
+    # the base) and written out here, as merge3's merge_lines would.
+    regions = list(merge.reprocess_merge_regions(merge.merge_regions()))
     conflicts = sum(1 for region in regions if region[0] == "conflict")
-    merged = "".join(merge.merge_lines(name_a=label_a, name_b=label_b, reprocess=True))
+    merged = "".join(_merged_lines(regions, base_lines, a_lines, b_lines, label_a, label_b))
     # The final newline is a fact merged three-way like any other.
     ends_with_newline = a_nl if a_nl != base_nl else b_nl
     if not ends_with_newline and merged.endswith("\n"):
         merged = merged[:-1]
     return merged, conflicts
+
+
+def _merged_lines(regions: list[tuple[Any, ...]], base: list[str], a: list[str], b: list[str], label_a: str,
+                  label_b: str) -> Iterator[str]:
+    """merge3's ``merge_lines(name_a, name_b, reprocess=True)`` over regions already computed."""
+    newline = "\r\n" if a and a[0].endswith("\r\n") else "\n"  # merge3 follows a's first line
+    for region in regions:
+        what = region[0]
+        if what == "unchanged":
+            yield from base[region[1] : region[2]]
+        elif what in ("a", "same"):
+            yield from a[region[1] : region[2]]
+        elif what == "b":
+            yield from b[region[1] : region[2]]
+        else:  # conflict
+            _, _, _, ia, amatch, ib, bmatch = region
+            yield f"<<<<<<< {label_a}{newline}"
+            yield from a[ia:amatch]
+            yield f"======={newline}"
+            yield from b[ib:bmatch]
+            yield f">>>>>>> {label_b}{newline}"
 
 
 def _split(text: str) -> tuple[list[str], bool]:

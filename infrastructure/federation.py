@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from domain.application import Outcome
@@ -116,6 +116,7 @@ class Federation:
         """Visible entries after ``start``: ([(seq, tx, size)], last examined seq, more)."""
         ceiling = self.node.projector.position()
         taken: list[tuple[int, dict[str, Any], int]] = []
+        seen: set[str] = set()
         position, examined, total = start, 0, 0
         while position < ceiling and examined < SCAN_LIMIT:
             chunk = self.app.recorder.select_notifications(position, 1000, stop=ceiling,
@@ -125,14 +126,33 @@ class Federation:
             entries = [(n.id, decode(n.state), len(n.state)) for n in chunk]
             flags = self.visible(audience, [tx for _, tx, _ in entries])
             for (seq, tx, size), ok in zip(entries, flags, strict=True):
-                if ok and not (skip_origin and tx["origin"] == audience.name):
-                    if len(taken) >= max_count or (taken and total + size > max_bytes):
+                if ok and tx["gid"] not in seen and not (skip_origin and tx["origin"] == audience.name):
+                    # A share naming the caller brings the item's history with it: that
+                    # history may lie behind the caller's cursor, invisible until now.
+                    unit = [e for e in self._shared_history(audience, tx, skip_origin) if e[1]["gid"] not in seen]
+                    unit.append((seq, tx, size))
+                    unit_bytes = sum(e[2] for e in unit)
+                    if taken and (len(taken) + len(unit) > max_count or total + unit_bytes > max_bytes):
                         return taken, position, True  # the server-chosen batch is full
-                    taken.append((seq, tx, size))
-                    total += size
+                    taken.extend(unit)
+                    seen.update(e[1]["gid"] for e in unit)
+                    total += unit_bytes
                 position = seq
                 examined += 1
         return taken, position, position < ceiling
+
+    def _shared_history(self, audience: Audience, tx: dict[str, Any],
+                        skip_origin: bool) -> list[tuple[int, dict[str, Any], int]]:
+        """For a live share naming the audience: the shared item's stored history it may now see."""
+        if tx["entity"] != "share" or audience.name is None or tx["payload"]["peer"] != audience.name \
+                or tx["payload"]["revoked"]:
+            return []
+        located = sorted(self.app.recorder.locate(self._with_histories([tx["gid"]])), key=lambda r: r["seq"])
+        entries = [(int(r["seq"]), decode(bytes(r["state"])), len(r["state"])) for r in located
+                   if r["gid"] != tx["gid"]]
+        flags = self.visible(audience, [t for _, t, _ in entries])
+        return [e for e, ok in zip(entries, flags, strict=True)
+                if ok and not (skip_origin and e[1]["origin"] == audience.name)]
 
     def outbox_page(self, caller: str | None, after: str | None) -> dict[str, Any]:
         audience = self.audience(caller)
@@ -165,14 +185,19 @@ class Federation:
         return [tx for tx, ok in zip(txs, flags, strict=True) if ok]
 
     def _with_histories(self, gids: list[str]) -> list[str]:
+        """The gids and the whole histories of their entities (first ``FETCH_MAX`` in outbox order).
+
+        An item's history includes its shares and a share's includes its item:
+        each becomes visible to a peer together with the other, so a peer that
+        learns of one late (a share granted, a scope widened) gets both.
+        """
         with self.node.db.read() as cur:
-            marks = ",".join("?" * len(gids))
-            rows = cur.execute(
-                f"SELECT gid FROM transactions WHERE entity_gid IN "
-                f"(SELECT entity_gid FROM transactions WHERE gid IN ({marks})) ORDER BY seq LIMIT ?",
-                (*gids, FETCH_MAX),
-            ).fetchall()
-        return list(dict.fromkeys([r["gid"] for r in rows] + gids))
+            entities = set(_column(cur, "SELECT entity_gid FROM transactions WHERE gid IN ({marks})", gids))
+            items = entities | set(_column(cur, "SELECT item_gid FROM shares WHERE share_gid IN ({marks})", entities))
+            entities |= items | set(_column(cur, "SELECT share_gid FROM shares WHERE item_gid IN ({marks})", items))
+            rows = _rows(cur, "SELECT seq, gid FROM transactions WHERE entity_gid IN ({marks})", entities)
+        history = [r["gid"] for r in sorted(rows, key=lambda r: r["seq"])[:FETCH_MAX]]
+        return list(dict.fromkeys(history + list(gids)))
 
     def keys_for(self, origin: str) -> dict[str, Any]:
         """The keys this node uses to verify ``origin`` (for peers that get its relays)."""
@@ -261,6 +286,16 @@ class Federation:
             if self.peers.pending_count() >= before:
                 return
 
+    def fetch_pending(self, sender: str, base_url: str) -> None:
+        """Ask a peer again for the ancestors of what it sent that still waits for them.
+
+        The first fetch (at receive time) may have failed; without this, a held
+        transaction whose parents lie behind our cursor would wait forever.
+        """
+        gids = [p["gid"] for p in self.peers.pending() if p["sender"] == sender]
+        if gids:
+            self._fetch_ancestors(sender, base_url, gids)
+
     def retry_pending(self) -> int:
         """Apply held transactions whose parents have arrived; returns how many were settled."""
         rows = self.peers.pending()
@@ -274,6 +309,20 @@ class Federation:
             outcomes = self.app.receive(txs, sender=sender, from_pending=True)
             settled += sum(o.status != "pending" for o in outcomes)
         return settled
+
+
+def _rows(cur: Any, sql: str, values: Iterable[str]) -> list[dict[str, Any]]:
+    """Rows of ``sql`` (one ``IN ({marks})``) over ``values``, in chunks of 500."""
+    ordered = sorted(values)
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i : i + 500]
+        out.extend(cur.execute(sql.format(marks=",".join("?" * len(chunk))), chunk).fetchall())
+    return out
+
+
+def _column(cur: Any, sql: str, values: Iterable[str]) -> list[Any]:
+    return [next(iter(row.values())) for row in _rows(cur, sql, values)]
 
 
 def _describe(outcome: Outcome) -> dict[str, Any]:

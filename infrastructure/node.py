@@ -42,7 +42,8 @@ def init_node(settings: Settings, base_url: str, *, alg: str = DEFAULT_ALGORITHM
 
 
 class Node:
-    def __init__(self, settings: Settings, config: NodeConfig, keyring: Keyring) -> None:
+    def __init__(self, settings: Settings, config: NodeConfig, keyring: Keyring,
+                 client: FederationClient | None = None) -> None:
         self.settings = settings
         self.config = config
         self.keyring = keyring
@@ -65,7 +66,8 @@ class Node:
         self.projector = Projector(self.db, self.app.recorder)
         self.projector.create_tables()
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
-        self.client = FederationClient(lambda peer: issue(self.keyring, self.name, peer))
+        # The HTTP port; tests give an in-process transport with the same interface.
+        self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer))
         self.federation = Federation(self, self.client, same_domain=same_domain)
         self.syncer = Syncer(self.federation, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
@@ -77,10 +79,10 @@ class Node:
         self.projector.catch_up()
 
     @classmethod
-    def open(cls, settings: Settings) -> Node:
+    def open(cls, settings: Settings, client: FederationClient | None = None) -> Node:
         config = NodeConfig.load(settings.data_dir)
         keyring = Keyring.load(settings.keys_dir)
-        return cls(settings, config, keyring)
+        return cls(settings, config, keyring, client)
 
     @property
     def name(self) -> str:

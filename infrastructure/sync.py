@@ -85,6 +85,7 @@ class Syncer:
             self.record_failure(peer, e)
             raise
         self.federation.retry_pending()
+        self.federation.fetch_pending(peer.name, peer.base_url)
         self.peers.succeeded(peer.name, utc_now())
         return result
 
