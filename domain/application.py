@@ -50,6 +50,7 @@ from domain.transaction import (
 
 AGGREGATES: dict[str, type[Entity]] = {"item": Item, "tag": Tag, "share": Share}
 SAVE_ATTEMPTS = 5
+SAVE_CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -328,8 +329,34 @@ class NodeApplication(Application):
         if cursor is not None:
             effects["pull_cursor"] = cursor
         if index or any(effects.values()):
-            self.save(*aggregates, tx_index=index, **effects)
+            self._save_in_chunks(aggregates, effects)
         return [o for o in outcomes if o is not None]
+
+    def _save_in_chunks(self, aggregates: list[Entity], effects: dict[str, Any]) -> None:
+        """Save a received batch in commits of at most ~SAVE_CHUNK_BYTES.
+
+        PostgreSQL's pipelined insert stalls on a single very large save (about
+        5 MB, psycopg issue 685), and a page of big documents can exceed that.
+        Events keep their order; each chunk commits its own gid index rows, the
+        side effects (held transactions, cursor) commit with the last chunk, so a
+        crash in between only means the page is pulled again and its stored part
+        is dropped as duplicates.
+        """
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        chunks: list[list[Any]] = [[]]
+        size = 0
+        for event in events:
+            weight = len(event.tx["payload"].get("markdown", "")) + 2_000
+            if chunks[-1] and size + weight > SAVE_CHUNK_BYTES:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(event)
+            size += weight
+        for i, chunk in enumerate(chunks):
+            index = [(e.tx["gid"], e.originator_id, e.originator_version) for e in chunk]
+            extra = effects if i == len(chunks) - 1 else {}
+            # The aggregates (their events already collected) only let the library snapshot them.
+            self.save(*aggregates, *chunk, tx_index=index, **extra)
 
     def _hold(self, accepted: dict[str, tuple[int, dict[str, Any]]], outcomes: list[Outcome | None],
               sender: str) -> list[tuple[str, str, str, str, str]]:

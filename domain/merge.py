@@ -47,7 +47,8 @@ EMPTY_DOCUMENT: dict[str, Any] = {
     "forked_from": [],
     "deleted": False,
 }
-_MARKERS = re.compile(r"^<{7}(?: .*)?$.*?^={7}$.*?^>{7}(?: .*)?$", re.MULTILINE | re.DOTALL)
+# A complete block; "\r?" because merge3 writes CRLF markers into a CRLF text.
+_MARKERS = re.compile(r"^<{7}(?: [^\n]*)?$.*?^={7}\r?$.*?^>{7}(?: [^\n]*)?$", re.MULTILINE | re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from domain.merge import SCOPE_ORDER, MergeProposal, Version, has_conflict_marke
 
 BASE_RULE = "of the lowest common ancestors, the one with the greatest generation; ties by the smallest gid"
 # A marker line as merge.py writes it: 7 signs, a space, and a label ending "(<origin>, <gid8>)".
-_LABELLED_MARKER = re.compile(r"^(?:<{7}|>{7}) [^\n]*\([^\n,]+, [0-9a-f]{8}\)$", re.MULTILINE)
+_LABELLED_MARKER = re.compile(r"^(?:<{7}|>{7}) [^\n]*\([^\n,]+, [0-9a-f]{8}\)\r?$", re.MULTILINE)
 MARKED_FIELDS = ("title", "markdown")
 
 
@@ -119,7 +119,7 @@ def marker_lines(text: str) -> list[int]:
         lines.add(text.count("\n", 0, match.start()) + 1)
     if has_conflict_markers(text):
         for number, line in enumerate(text.split("\n"), start=1):
-            if line.startswith(("<<<<<<<", ">>>>>>>")) or line == "=======":
+            if line.startswith(("<<<<<<<", ">>>>>>>")) or line.rstrip("\r") == "=======":
                 lines.add(number)
     return sorted(lines)
 

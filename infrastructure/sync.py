@@ -13,6 +13,9 @@ background workers that do both.
   commit, and a subscriber that was down gets everything when it is back.
 - Failures back off exponentially with jitter and feed the peer's circuit
   breaker; ``429`` answers wait for ``Retry-After``.
+- Anti-entropy: the puller runs every ``pull_interval``; every
+  ``RECONCILE_EVERY``-th round it reconciles by gid-diff instead, which also
+  finds what became visible behind the cursor.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from infrastructure.federation import OUTBOX_BYTES, OUTBOX_COUNT, Federation
 from infrastructure.federation_client import CursorGone, PeerError
 from infrastructure.peers import Peer
 
+GAP_FETCH = 100  # gids per fetch while gap filling (a transaction may hold 1 MB of markdown)
 MAX_PAGES = 100_000  # bound on one pull: 50 M transactions
+RECONCILE_EVERY = 20  # pull rounds between two gid-diffs with every peer (10 min at the 30 s default)
 log = logging.getLogger("fedsync.sync")
 
 
@@ -89,6 +94,24 @@ class Syncer:
         self.peers.succeeded(peer.name, utc_now())
         return result
 
+    def reconcile(self, name: str) -> PullResult:
+        """Anti-entropy by gid-diff: list everything the peer lets us see and fetch what we lack.
+
+        Cursor pulls only look ahead; what became visible behind the cursor
+        without a new transaction naming it (a concurrent head that widened an
+        item's scope again, say) is found only by comparing gids.
+        """
+        peer = self.peers.get(name)
+        result = PullResult(name)
+        try:
+            self.gap_fill(peer, result, None)
+        except PeerError as e:
+            self.record_failure(peer, e)
+            raise
+        self.federation.retry_pending()
+        self.federation.fetch_pending(peer.name, peer.base_url)
+        return result
+
     def gap_fill(self, peer: Peer, result: PullResult, progress: Callable[[int], None] | None) -> None:
         """Our cursor is unknown there: compare gids from the start and fetch what we lack."""
         result.gap_filled = True
@@ -97,8 +120,8 @@ class Syncer:
             page = self.client.gids(peer.name, peer.base_url, after)
             have = {row["gid"] for row in self.node.app.recorder.locate(page["gids"])}
             lacking = [g for g in page["gids"] if g not in have]
-            for i in range(0, len(lacking), OUTBOX_COUNT):
-                txs = self.client.fetch(peer.name, peer.base_url, lacking[i:i + OUTBOX_COUNT])
+            for i in range(0, len(lacking), GAP_FETCH):
+                txs = self.client.fetch(peer.name, peer.base_url, lacking[i:i + GAP_FETCH])
                 self._count(result, self.federation.receive_from(peer.name, peer.base_url,
                                                                  peer.accept_types, txs))
                 if progress:
@@ -156,9 +179,11 @@ class SyncWorkers:
     entries, and a periodic puller (anti-entropy) that also retries pending
     transactions."""
 
-    def __init__(self, syncer: Syncer, *, pull_interval: float = 30.0, push_poll: float = 1.0) -> None:
+    def __init__(self, syncer: Syncer, *, pull_interval: float = 30.0, push_poll: float = 1.0,
+                 reconcile_every: int = RECONCILE_EVERY) -> None:
         self.syncer = syncer
         self.pull_interval = pull_interval
+        self.reconcile_every = reconcile_every
         self.push_poll = push_poll
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -195,11 +220,14 @@ class SyncWorkers:
                 self.wake.set()  # more may be queued: go again at once
 
     def _pull_loop(self) -> None:
+        rounds = 0
         while not self.stopping.wait(self.pull_interval):
+            rounds += 1
+            full = rounds % self.reconcile_every == 0  # now and then a gid-diff instead of a cursor pull
             for peer in self.syncer.peers.all():
                 if peer.accept_types and self.syncer.due(peer) and not self.stopping.is_set():
                     try:
-                        self.syncer.pull(peer.name)
+                        (self.syncer.reconcile if full else self.syncer.pull)(peer.name)
                     except PeerError as e:
                         log.info("pull from %s failed: %s", peer.name, e)
                     except Exception:  # keep the worker alive, but say what broke

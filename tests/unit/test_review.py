@@ -57,6 +57,14 @@ def test_a_lone_labelled_marker_is_found_but_markdown_underlines_are_not() -> No
     assert marker_lines(heading) == []
 
 
+def test_markers_in_a_crlf_text_are_found_too() -> None:
+    text = f"keep\r\n<<<<<<< {LABEL}\r\nmine\r\n=======\r\ntheirs\r\n>>>>>>> {LABEL}\r\n"
+    half = f"keep\r\n<<<<<<< {LABEL}\r\nmine\r\n"
+
+    assert marker_lines(text) == [2, 4, 6]
+    assert marker_lines(half) == [2]
+
+
 def test_markers_are_refused_unless_accepted() -> None:
     doc = {"title": "t", "markdown": f"<<<<<<< {LABEL}\nx\n=======\ny\n>>>>>>> {LABEL}\n"}
 
