@@ -93,6 +93,7 @@ class NodeApplication(Application):
         self.clock = clock
         self.after_save = after_save or (lambda: None)
         self._write_lock = threading.RLock()
+        self._absent: set[str] = set()  # entities known not to exist, for the batch being applied
 
     # --- reading the store ---------------------------------------------
     def entity(self, entity_gid: str, cls: type[Entity] | None = None) -> Entity:
@@ -383,6 +384,9 @@ class NodeApplication(Application):
         aggregates: dict[str, Entity] = {}
         index: list[tuple[str, UUID, int]] = []
         todo = sorted(accepted.values(), key=lambda pair: pair[0])
+        # One query tells which created entities are new, instead of a failed load each.
+        creations = {UUID(tx["entity_gid"]) for _, tx in todo if tx["kind"] in CREATION_KINDS}
+        self._absent = {str(i) for i in creations - self.recorder.existing(list(creations))} if creations else set()
         # Repeat while progress is made, so a batch may list a child before its parent.
         while todo:
             left = []
@@ -406,7 +410,7 @@ class NodeApplication(Application):
     def _apply_one(self, aggregates: dict[str, Entity], tx: dict[str, Any]) -> Entity:
         key = tx["entity_gid"]
         aggregate = aggregates.get(key)
-        if aggregate is None:
+        if aggregate is None and key not in self._absent:
             try:
                 aggregate = self.entity(key)
             except EntityNotFound:

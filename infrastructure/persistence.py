@@ -63,6 +63,16 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
             f"WHERE t.gid IN ({marks})"
         )
 
+    def existing(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have events stored (one query per 500 ids)."""
+        found: set[UUID] = set()
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks([i.hex for i in ids], 500):
+                c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                          f"WHERE originator_id IN ({','.join('?' * len(chunk))})", chunk)
+                found.update(UUID(row["originator_id"]) for row in c.fetchall())
+        return found
+
     def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
         """Stored events of the given transaction gids (absent gids are left out)."""
         found: list[dict[str, Any]] = []
@@ -102,6 +112,13 @@ class PostgresRecorder(PostgresApplicationRecorder):
             "ON e.originator_id = t.originator_id AND e.originator_version = t.originator_version "
             "WHERE t.gid = ANY(%s)"
         )
+
+    def existing(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have events stored (one query)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                      "WHERE originator_id = ANY(%s)", (list(ids),))
+            return {row["originator_id"] for row in c.fetchall()}
 
     def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:
