@@ -33,6 +33,8 @@ from domain.errors import (
     EntityConflict,
     EntityNotFound,
     Equivocation,
+    Forbidden,
+    InvalidTransaction,
     TransactionNotFound,
     UnknownParents,
 )
@@ -41,6 +43,7 @@ from domain.share import Share
 from domain.tag import Tag
 from domain.transaction import (
     CREATION_KINDS,
+    check_created_at,
     checksum,
     content_key,
     signing_input,
@@ -259,6 +262,7 @@ class NodeApplication(Application):
 
     def grant_share(self, *, author: str, item_gid: str, peer: str, permission: str) -> Receipt:
         item = self.entity(item_gid, Item)
+        self._check_sharer(self.node, item)
         payload = {"item": item_gid, "peer": peer, "permission": permission, "revoked": False}
         tx = self._new_tx("share", str(uuid4()), "share.granted", [], author,
                           item.current["scope"], payload)
@@ -266,6 +270,7 @@ class NodeApplication(Application):
 
     def revoke_share(self, share_gid: str, *, author: str) -> Receipt:
         def change(share: Share) -> dict[str, Any]:
+            self._check_sharer(self.node, share)
             current = share.current
             payload = dict(current["payload"], revoked=True)
             return self._new_tx("share", share_gid, "share.revoked", share.heads, author,
@@ -310,6 +315,7 @@ class NodeApplication(Application):
             try:
                 tx = validate(data)
                 self.verifier(tx, signing_input(tx))
+                check_created_at(tx, self.clock())
             except DomainError as e:
                 outcomes[i] = _refused(_gid_of(data), e)
                 continue
@@ -405,7 +411,46 @@ class NodeApplication(Application):
             if len(left) == len(todo):
                 break
             todo = left
+        self._refuse_impossible(accepted, outcomes)
         return list(aggregates.values()), index
+
+    def _refuse_impossible(self, accepted: dict[str, tuple[int, dict[str, Any]]],
+                           outcomes: list[Outcome | None]) -> None:
+        """Refuse what waits for parents that can never come, instead of holding it forever.
+
+        A parent that is stored here (or is in the batch) under another entity
+        will never join this entity's DAG; parents that form a cycle (only
+        possible with forged gids) never arrive before each other, and neither
+        does anything that descends from such a cycle.
+        """
+        stuck = {tx["gid"]: (i, tx) for i, tx in accepted.values()
+                 if outcomes[i] is not None and outcomes[i].status == "missing"}
+        if not stuck:
+            return
+        missing = {gid: outcomes[i].missing for gid, (i, _) in stuck.items()}
+        foreign = {p for gid, (_, tx) in stuck.items() for p in missing[gid]
+                   if p in accepted and accepted[p][1]["entity_gid"] != tx["entity_gid"]}
+        outside = {p for gid in stuck for p in missing[gid] if p not in accepted}
+        for row in self.recorder.locate(sorted(outside)) if outside else ():
+            foreign.add(row["gid"])  # stored, yet missing from this entity: it belongs to another
+        waiting = {gid: {p for p in tx["parents"] if p in stuck} for gid, (_, tx) in stuck.items()}
+        free = [gid for gid, parents in waiting.items() if not parents]
+        while free:  # peel what does not wait on another stuck transaction; a cycle never peels
+            done = free.pop()
+            for gid, parents in waiting.items():
+                if done in parents:
+                    parents.discard(done)
+                    if not parents:
+                        free.append(gid)
+            waiting[done] = set()
+        cyclic = {gid for gid, parents in waiting.items() if parents}
+        for gid, (i, tx) in stuck.items():
+            other = sorted(set(missing[gid]) & foreign)
+            if other:
+                outcomes[i] = _refused(gid, InvalidTransaction(
+                    f"parent(s) {', '.join(other)} of {gid} belong to another entity than {tx['entity_gid']}"))
+            elif gid in cyclic:
+                outcomes[i] = _refused(gid, InvalidTransaction(f"{gid} is part of (or descends from) a parent cycle"))
 
     def _apply_one(self, aggregates: dict[str, Entity], tx: dict[str, Any]) -> Entity:
         key = tx["entity_gid"]
@@ -415,6 +460,8 @@ class NodeApplication(Application):
                 aggregate = self.entity(key)
             except EntityNotFound:
                 aggregate = None
+        if tx["entity"] == "share":
+            self._check_sharer(tx["origin"], aggregate or self._known_item(aggregates, tx["payload"]["item"]))
         if aggregate is None:
             if tx["kind"] not in CREATION_KINDS:
                 raise UnknownParents(f"unknown {tx['entity']} {key} (its creation has not arrived)",
@@ -426,6 +473,29 @@ class NodeApplication(Application):
             aggregate.record(tx)
         aggregates[key] = aggregate
         return aggregate
+
+    def _known_item(self, aggregates: dict[str, Entity], item_gid: str) -> Entity | None:
+        item = aggregates.get(item_gid)
+        if item is None:
+            try:
+                item = self.entity(item_gid)
+            except EntityNotFound:
+                return None  # not here (yet): peers are not told of it by this share (see Federation)
+        return item
+
+    def _check_sharer(self, node: str, shared: Entity | None) -> None:
+        """Only the node that created an item shares it (grants and revokes): another peer's
+        share would otherwise open an OWNER item to whoever it names."""
+        owner = self._creator_of(shared) if shared is not None else None
+        if owner is not None and node != owner:
+            raise Forbidden(f"only {owner}, which created {shared.ENTITY} {shared.gid}, can share it; "
+                            f"not {node}")
+
+    def _creator_of(self, entity: Entity) -> str | None:
+        if entity.creator is not None:
+            return entity.creator
+        first = [gid for gid, parents in entity.parents_of.items() if not parents]
+        return self.transaction(first[0])["origin"] if first else None
 
     # --- plumbing ------------------------------------------------------
     def _new_tx(self, entity: str, entity_gid: str, kind: str, parents: list[str], author: str,

@@ -80,7 +80,14 @@ class Entity(Aggregate):
     def knows(self, gid: str) -> bool:
         return gid in self.parents_of
 
+    @property
+    def creator(self) -> str | None:
+        """The node that created the entity (None for an aggregate snapshotted before this was kept)."""
+        return getattr(self, "_creator", None)
+
     def _add(self, tx: dict[str, Any]) -> None:
+        if not tx["parents"]:
+            self._creator = tx["origin"]
         self.parents_of[tx["gid"]] = list(tx["parents"])
         for parent in tx["parents"]:
             self.head_states.pop(parent, None)

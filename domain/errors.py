@@ -112,6 +112,21 @@ class EntityConflict(DomainError):
     title = "Entity conflict"
 
 
+class BatchRefused(DomainError):
+    """Every transaction of a received batch was refused (``results`` says why, per gid).
+
+    Its status is the refusals' own when they agree (409 for equivocations,
+    say), else 422.
+    """
+
+    type = "batch-refused"
+    title = "Every transaction was refused"
+
+    def __init__(self, detail: str, status: int, results: list[dict[str, Any]]) -> None:
+        super().__init__(detail, results=results)
+        self.status = status
+
+
 class Forbidden(DomainError):
     status = 403
     type = "forbidden"

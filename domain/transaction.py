@@ -6,11 +6,13 @@ Rules enforced here (before anything reaches an aggregate):
 - gids are canonical lowercase UUID strings, so one UUID has one spelling
   and one canonical JSON;
 - ``created_at`` is RFC 3339 in UTC (``...Z``), kept as the exact string
-  that was signed;
+  that was signed; a received one is neither older than ``EARLIEST`` nor
+  more than ``MAX_CLOCK_SKEW`` ahead of the receiver's clock;
 - ``kind`` belongs to ``entity``; creations have no parents, merges two or
   more, everything else at least one; no duplicate or self parents;
 - ``payload`` has the entity's document shape and ``checksum`` is the sha256
-  of its RFC 8785 canonical JSON;
+  of its RFC 8785 canonical JSON; its strings hold no NUL character and no
+  lone surrogate (both unstorable as text);
 - the signature covers the canonical JSON of every other field.
 
 A transaction is kept as the plain dict that was validated (``wire``), so it
@@ -41,6 +43,8 @@ KINDS: dict[str, tuple[str, ...]] = {
 CREATION_KINDS = frozenset({"item.created", "item.forked", "tag.created", "share.granted"})
 SCOPES = ("OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC")
 
+EARLIEST = "2000-01-01T00:00:00Z"  # no transaction is older: an earlier created_at is forged
+MAX_CLOCK_SKEW = 300  # seconds a received created_at may be ahead of this node's clock
 MAX_TITLE = 1_000
 MAX_MARKDOWN = 1_000_000
 MAX_LIST = 1_000
@@ -209,8 +213,43 @@ def validate(data: Any) -> dict[str, Any]:
         state = STATE_MODELS[tx.entity].model_validate(tx.payload)
     except ValidationError as e:
         raise InvalidTransaction(f"invalid transaction: {_describe(e)}") from None
+    _check_text(tx.payload, "payload")
     _check_invariants(tx, state)
     return tx.model_dump()
+
+
+def check_created_at(tx: dict[str, Any], now: str) -> None:
+    """A received transaction's time is plausible: not before ``EARLIEST``, not after ``now``
+    plus the clock skew tolerated between nodes. A far-future time would make its head the
+    current state everywhere for good (latest ``created_at`` wins)."""
+    created = _instant(tx["created_at"])
+    if created < _instant(EARLIEST):
+        raise InvalidTransaction(f"created_at {tx['created_at']} is before {EARLIEST}: not a fedsync transaction")
+    if (created - _instant(now)).total_seconds() > MAX_CLOCK_SKEW:
+        raise InvalidTransaction(f"created_at {tx['created_at']} is more than {MAX_CLOCK_SKEW} s ahead of "
+                                 f"this node's clock ({now})")
+
+
+def _instant(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def _check_text(value: Any, where: str) -> None:
+    """Every string storable as text everywhere: no NUL (PostgreSQL's text refuses it, which
+    would wedge the read models behind a stored event) and no lone surrogates (not UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidTransaction(f"invalid transaction: {where} contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidTransaction(f"invalid transaction: {where} is not valid Unicode") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{where}[{i}]")
 
 
 def _check_invariants(tx: Transaction, state: _Strict) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from domain.application import Outcome
-from domain.errors import Gone, Overloaded, TooLarge, TransactionNotFound
+from domain.errors import BatchRefused, Forbidden, Gone, Overloaded, TooLarge, TransactionNotFound
 from domain.federation import ENTITY_TYPES, Audience, may_see
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.signing import kid_of
@@ -95,7 +95,10 @@ class Federation:
         with self.node.db.read() as cur:
             for i in range(0, len(ordered), 500):
                 chunk = ordered[i : i + 500]
-                rows = cur.execute("SELECT item_gid, peer FROM shares WHERE revoked = 0 AND item_gid IN "
+                # Only the item's creator may share it: a share from anyone else opens nothing.
+                rows = cur.execute("SELECT s.item_gid AS item_gid, s.peer AS peer FROM shares s "
+                                   "JOIN documents d ON d.item_gid = s.item_gid "
+                                   "WHERE s.revoked = 0 AND s.origin = d.origin AND s.item_gid IN "
                                    f"({','.join('?' * len(chunk))})", chunk).fetchall()
                 for r in rows:
                     shared.setdefault(r["item_gid"], set()).add(r["peer"])
@@ -219,7 +222,13 @@ class Federation:
             outcomes = self.receive_from(peer.name, peer.base_url, peer.accept_types, txs)
         finally:
             self._inbox_slots.release()
-        return [_describe(o) for o in outcomes]
+        results = [_describe(o) for o in outcomes]
+        if outcomes and all(o.status == "refused" for o in outcomes):
+            # Nothing taken: the answer is an error (a problem document), still with every reason.
+            statuses = {o.error.status if o.error is not None else 422 for o in outcomes}
+            raise BatchRefused(f"every transaction was refused; the first: {outcomes[0].reason}",
+                               statuses.pop() if len(statuses) == 1 else 422, results)
+        return results
 
     def receive_from(self, sender: str, base_url: str, accept: Sequence[str], txs: Sequence[Any],
                      cursor: tuple[str, str] | None = None) -> list[Outcome]:
@@ -230,7 +239,8 @@ class Federation:
             entity = tx.get("entity") if isinstance(tx, dict) else None
             if entity not in accept:
                 gid = tx.get("gid", "") if isinstance(tx, dict) else ""
-                refused[i] = Outcome(str(gid), "refused", f"entity type {entity!r} is not accepted from {sender}")
+                reason = f"entity type {entity!r} is not accepted from {sender}"
+                refused[i] = Outcome(str(gid), "refused", reason, error=Forbidden(reason))
             else:
                 wanted.append(tx)
         self._learn_keys(sender, base_url, wanted)

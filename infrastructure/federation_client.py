@@ -17,10 +17,12 @@ import orjson
 class PeerError(Exception):
     """A peer answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
+                 answer: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.answer = answer  # the problem document, when the peer sent one
 
 
 class CursorGone(PeerError):
@@ -77,21 +79,36 @@ class FederationClient:
         return self._request("POST", f"{base_url}/federation/subscriptions", peer, body={})
 
     def deliver(self, peer: str, base_url: str, transactions: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return self._request("POST", f"{base_url}/federation/inbox", peer, body={"transactions": list(transactions)})
+        try:
+            return self._request("POST", f"{base_url}/federation/inbox", peer,
+                                 body={"transactions": list(transactions)})
+        except PeerError as e:
+            return answered(e)
+
+
+def answered(error: PeerError) -> dict[str, Any]:
+    """An inbox that refused a whole batch still answered it (per gid, in ``results``): the
+    pusher moves on. Any other failure is raised again, to be retried."""
+    if error.answer is not None and isinstance(error.answer.get("results"), list):
+        return {"results": error.answer["results"]}
+    raise error
 
 
 def _error(method: str, url: str, response: httpx.Response) -> PeerError:
+    answer = None
     try:
-        detail = orjson.loads(response.content).get("detail", "")
+        answer = orjson.loads(response.content)
+        detail = answer.get("detail", "")
     except (orjson.JSONDecodeError, AttributeError):
+        answer = None
         detail = response.text[:200]
     message = f"{method} {url}: {response.status_code} {detail}"
     if response.status_code == 410:
-        return CursorGone(message, 410)
+        return CursorGone(message, 410, answer=answer)
     retry_after = None
     if response.status_code in (429, 503):
         try:
             retry_after = float(response.headers.get("Retry-After", "1"))
         except ValueError:
             retry_after = 1.0
-    return PeerError(message, response.status_code, retry_after)
+    return PeerError(message, response.status_code, retry_after, answer)

@@ -101,6 +101,24 @@ class Syncer:
         self.peers.succeeded(peer.name, utc_now())
         return result
 
+    def reconcile(self, name: str) -> PullResult:
+        """Anti-entropy by gid-diff: list everything the peer lets us see and fetch what we lack.
+
+        Cursor pulls only look ahead; what became visible behind the cursor
+        without a new transaction naming it (a concurrent head that widened an
+        item's scope again, say) is found only by comparing gids.
+        """
+        peer = self.peers.get(name)
+        result = PullResult(name)
+        try:
+            self.gap_fill(peer, result, None)
+        except PeerError as e:
+            self.record_failure(peer, e)
+            raise
+        self.federation.retry_pending()
+        self.federation.fetch_pending(peer.name, peer.base_url)
+        return result
+
     def gap_fill(self, peer: Peer, result: PullResult, progress: Callable[[int], None] | None) -> None:
         """Our cursor is unknown there: compare gids from the start and fetch what we lack."""
         result.gap_filled = True
