@@ -11,8 +11,8 @@ Rules enforced here (before anything reaches an aggregate):
 - ``kind`` belongs to ``entity``; creations have no parents, merges two or
   more, everything else at least one; no duplicate or self parents;
 - ``payload`` has the entity's document shape and ``checksum`` is the sha256
-  of its RFC 8785 canonical JSON; its strings hold no NUL character and no
-  lone surrogate (both unstorable as text);
+  of its RFC 8785 canonical JSON; its strings hold no NUL character
+  (unstorable as PostgreSQL text);
 - the signature covers the canonical JSON of every other field.
 
 A transaction is kept as the plain dict that was validated (``wire``), so it
@@ -235,15 +235,11 @@ def _instant(timestamp: str) -> datetime:
 
 
 def _check_text(value: Any, where: str) -> None:
-    """Every string storable as text everywhere: no NUL (PostgreSQL's text refuses it, which
-    would wedge the read models behind a stored event) and no lone surrogates (not UTF-8)."""
+    """No NUL character in any string: PostgreSQL's text cannot hold one, and a stored event
+    that a read model cannot write would wedge the read models behind it."""
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidTransaction(f"invalid transaction: {where} contains a NUL character")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidTransaction(f"invalid transaction: {where} is not valid Unicode") from None
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(item, f"{where}.{key}")

@@ -100,7 +100,12 @@ def fast_json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-PROBLEMS = {401: {"description": "missing or invalid node token"},
+PROBLEMS = {400: {"description": "malformed JSON"},
+            401: {"description": "missing or invalid node token"},
+            403: {"description": "every transaction refused: a type the peering does not accept, a share "
+                                 "only the item's creator may make"},
+            404: {"description": "no such peer, or no keys known for that origin"},
+            409: {"description": "every transaction refused: equivocation or a conflicting entity"},
             410: {"description": "unknown 'after' gid"},
             413: {"description": "batch too large"},
             422: {"description": "invalid request"},

@@ -1,0 +1,223 @@
+"""Regression tests of the product bugs the reliability suite found (both stores).
+
+Each test names the behaviour that was broken; docs/reliability.md lists
+which suite found it and how it was fixed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from api.app import create_app
+from domain.errors import BatchRefused, Forbidden, InvalidTransaction
+from domain.federation import Audience, may_see
+from domain.transaction import checksum, signing_input
+from infrastructure.domains import same_domain
+from infrastructure.federation_client import PeerError, answered
+from infrastructure.node import Node
+from infrastructure.peers import Peer as PeerRow
+from infrastructure.settings import Settings
+from tests.factory import Peer
+from tests.reliability.cluster import Cluster
+from tests.reliability.transport import Network
+
+AUTHOR = "ann"
+
+
+@pytest.fixture
+def cluster(store: Callable[[], str | None], tmp_path: Path) -> Iterator[Cluster]:
+    """n0.alpha.org - n1.beta.net - n2.alpha.org, all peered with each other, in one process."""
+    network = Network(seed=0)
+    trio = Cluster(tmp_path, 3, [(0, 1), (0, 2), (1, 2)], network, [store() for _ in range(3)])
+    yield trio
+    trio.close()
+
+
+@pytest.fixture
+def peer(node: Node) -> Peer:
+    peer = Peer()
+    node.keys.pin(peer.name, peer.jwks)
+    return peer
+
+
+def author(node: Node) -> str:
+    return f"{AUTHOR}@{node.name}"
+
+
+def held(node: Node) -> set[str]:
+    with node.db.read() as cur:
+        return {r["gid"] for r in cur.execute("SELECT gid FROM transactions").fetchall()}
+
+
+def settle(cluster: Cluster) -> None:
+    for _ in range(3):
+        cluster.sync_round()
+
+
+# --- found by the convergence property ------------------------------------------------
+def test_an_item_shared_after_the_peers_cursor_passed_it_reaches_that_peer(cluster):
+    n0, n1, _ = cluster.nodes
+    item = n0.app.create_item(author=author(n0), title="private", markdown="x\n", scope="OWNER")
+    settle(cluster)  # n1's pull cursor and n0's push position pass the item, invisible to n1
+
+    share = n0.app.grant_share(author=author(n0), item_gid=item.entity_gid, peer=n1.name, permission="read")
+    settle(cluster)
+
+    assert {item.gid, share.gid} <= held(n1)
+
+
+def test_a_share_may_be_seen_by_the_peer_it_names_before_its_item_is_known():
+    named = Audience("urn:domain:b.example.net")
+
+    assert may_see("share", None, {named.name}, "hub.example.org", named, same_domain)
+    assert not may_see("share", None, {"urn:domain:c.example.net"}, "hub.example.org", named, same_domain)
+
+
+def test_a_held_transaction_whose_ancestor_fetch_failed_is_fetched_again_on_the_next_pull(cluster):
+    n0, n1, _ = cluster.nodes  # n0.alpha.org and n1.beta.net: DOMAIN items of n0 stay away from n1
+    item = n0.app.create_item(author=author(n0), title="t", markdown="x\n", scope="DOMAIN")
+    settle(cluster)
+    widened = n0.app.edit_item(item.entity_gid, parent=item.gid, author=author(n0), scope="NETWORK")
+    edit = n0.app.transaction(widened.gid)
+    away = cluster.network.nodes.pop(n0.config.base_url)  # n1 cannot reach n0 for the ancestors
+    n1.federation.inbox(n0.name, [edit])
+    assert n1.peers.pending_count() == 1
+    cluster.network.register(away)
+
+    n1.syncer.pull(n0.name)
+
+    assert n1.peers.pending_count() == 0
+    assert {item.gid, widened.gid} <= held(n1)
+
+
+def test_a_widened_item_brings_its_earlier_shares_with_its_history(cluster):
+    n0, n1, n2 = cluster.nodes
+    item = n0.app.create_item(author=author(n0), title="t", markdown="x\n", scope="OWNER")
+    share = n0.app.grant_share(author=author(n0), item_gid=item.entity_gid, peer=n2.name, permission="read")
+    settle(cluster)
+    assert share.gid not in held(n1)
+
+    widened = n0.app.edit_item(item.entity_gid, parent=item.gid, author=author(n0), scope="NETWORK")
+    settle(cluster)
+
+    assert {item.gid, share.gid, widened.gid} <= held(n1)
+
+
+def test_reconcile_finds_history_that_became_visible_behind_the_cursor(cluster):
+    n0, n1, n2 = cluster.nodes
+    item = n0.app.create_item(author=author(n0), title="t", markdown="x\n", scope="NETWORK")
+    settle(cluster)
+    narrowed = n2.app.edit_item(item.entity_gid, parent=item.gid, author=author(n2), scope="OWNER")
+    settle(cluster)  # nobody gets the narrowing edit: the item is OWNER on n2 now
+    later = n1.app.edit_item(item.entity_gid, parent=item.gid, author=author(n1), markdown="later\n")
+    settle(cluster)  # n2 gets the later (NETWORK) head: the item is visible again on n2, narrowing included
+    assert narrowed.gid not in held(n0)
+
+    n0.syncer.reconcile(n2.name)
+
+    assert {narrowed.gid, later.gid} <= held(n0)
+
+
+# --- found by the bad-input corpus --------------------------------------------------------
+def test_a_nul_character_is_refused_and_the_node_keeps_working(node):
+    with pytest.raises(InvalidTransaction):
+        node.app.create_item(author=author(node), title="a\x00b", markdown="x\n")
+
+    node.app.create_item(author=author(node), title="fine", markdown="x\n")
+
+    assert node.projector.position() == node.app.recorder.max_notification_id() == 1
+
+
+def test_a_parent_cycle_is_refused_instead_of_held_forever(node, peer):
+    created = peer.create_item()
+    node.app.receive([created])
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    first = peer.edit(created, markdown="a\n")
+    second = peer.edit(created, markdown="b\n")
+    first = resigned(peer, {**first, "gid": a, "parents": [b]})
+    second = resigned(peer, {**second, "gid": b, "parents": [a]})
+
+    outcomes = node.app.receive([first, second], sender=peer.name)
+
+    assert [o.status for o in outcomes] == ["refused", "refused"]
+    assert "cycle" in outcomes[0].reason
+    assert node.peers.pending_count() == 0
+
+
+def test_a_parent_of_another_entity_is_refused_instead_of_held_forever(node, peer):
+    one, other = peer.create_item("one"), peer.create_item("other")
+    node.app.receive([one, other])
+    stray = resigned(peer, {**peer.edit(one, markdown="x\n"), "parents": [other["gid"]]})
+
+    outcome = node.app.receive([stray], sender=peer.name)[0]
+
+    assert outcome.status == "refused" and "another entity" in outcome.reason
+    assert node.peers.pending_count() == 0
+
+
+@pytest.mark.parametrize("created_at", ["2999-01-01T00:00:00Z", "1970-01-01T00:00:00Z"])
+def test_a_transaction_dated_far_in_the_future_or_before_2000_is_refused(node, peer, created_at):
+    outcome = node.app.receive([peer.create_item(created_at=created_at)])[0]
+
+    assert outcome.status == "refused" and "created_at" in outcome.reason
+
+
+def test_an_inbox_batch_refused_entirely_is_an_error_that_still_answers_the_pusher(node, peer):
+    node.peers.add(peer_row(peer))
+    forged = {**peer.create_item(), "signature": peer.create_item()["signature"]}
+
+    with pytest.raises(BatchRefused) as refused:
+        node.federation.inbox(peer.name, [forged])
+
+    assert refused.value.status == 422
+    results = refused.value.extra["results"]
+    assert answered(PeerError("422", 422, answer={"results": results})) == {"results": results}
+    with pytest.raises(PeerError):
+        answered(PeerError("busy", 429, answer={"detail": "busy"}))
+
+
+def test_a_peer_cannot_grant_itself_a_share_of_an_owner_item(node, peer):
+    item = node.app.create_item(author=author(node), title="mine", markdown="x\n", scope="OWNER")
+    forged = peer.grant(node.app.transaction(item.gid), peer.name, "edit", scope="OWNER")
+    node.peers.add(peer_row(peer))
+
+    outcome = node.app.receive([forged])[0]
+
+    assert outcome.status == "refused" and isinstance(outcome.error, Forbidden)
+    assert node.federation.fetch(peer.name, [item.gid]) == []
+
+
+def test_a_share_made_by_another_node_than_the_items_creator_opens_nothing(node, peer):
+    created = peer.create_item(scope="OWNER")
+    node.app.receive([created])
+
+    with pytest.raises(Forbidden):
+        node.app.grant_share(author=author(node), item_gid=created["entity_gid"], peer="urn:domain:c.example.net",
+                             permission="read")
+
+
+# --- found by schemathesis ---------------------------------------------------------------
+def test_the_federation_api_documents_every_status_it_answers():
+    paths = create_app(Settings()).openapi()["paths"]
+
+    for path in ("/federation/inbox", "/federation/transactions:fetch", "/federation/keys"):
+        operation = next(iter(paths[path].values()))
+        assert {"400", "401", "403", "404", "409", "422"} <= set(operation["responses"]), path
+
+
+def resigned(peer: Peer, tx: dict) -> dict:
+    """``tx`` changed after signing, signed again by the peer (a valid signature over bad content)."""
+    tx = {k: v for k, v in tx.items() if k != "signature"}
+    tx["checksum"] = checksum(tx["payload"])
+    tx["signature"] = peer.key.sign(signing_input(tx))
+    return tx
+
+
+def peer_row(peer: Peer) -> PeerRow:
+    """The node's peering with ``peer`` (nothing listens at its URL)."""
+    return PeerRow(name=peer.name, base_url="http://127.0.0.1:9", send_types=("item", "tag", "share"),
+                   accept_types=("item", "tag", "share"), created_at="2026-01-01T00:00:00Z")
