@@ -115,7 +115,7 @@ def register(app: typer.Typer, open_node) -> None:  # noqa: ANN001 - the CLI's o
                               TimeElapsedColumn(), console=console) as bar:
                     task = bar.add_task("pull", total=None)
                     try:
-                        result = node.syncer.pull(name, progress=lambda n: bar.advance(task, n))
+                        result = node.syncer.pull(name, progress=lambda n, task=task: bar.advance(task, n))
                     except PeerError as e:
                         console.print(f"[red]{name}: {e}[/red]")
                         continue

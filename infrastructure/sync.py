@@ -21,11 +21,11 @@ background workers that do both.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 

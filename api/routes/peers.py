@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Response
 from api.cli_federation import status_rows
 from api.deps import NodeDep, current_admin
 from api.errors import responses
-from domain.errors import DomainError, PeerUnreachable
 from api.schemas import PeerAdd, PeerStatus, PeerStatusList, SyncResult
+from domain.errors import DomainError, PeerUnreachable
 from infrastructure.federation_client import PeerError
 from infrastructure.peers import entity_types
 
