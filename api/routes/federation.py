@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import Unauthorized
+from domain.transaction import NodeName
 from infrastructure.federation import FETCH_MAX
 
 router = APIRouter(tags=["federation"])
@@ -167,6 +168,7 @@ def receive_inbox(node: Node, peer: PeerName, request: InboxRequest) -> Response
 
 
 @router.get("/federation/keys", response_model=OriginKeys, responses=PROBLEMS)
-def read_origin_keys(node: Node, peer: PeerName, origin: Annotated[str, Query(max_length=300)]) -> OriginKeys:
+def read_origin_keys(node: Node, peer: PeerName,
+                     origin: Annotated[NodeName, Query(max_length=300, description="urn:domain:<host>")]) -> OriginKeys:
     """The keys this node verifies ``origin``'s transactions with (for relayed transactions)."""
     return OriginKeys(**node.federation.keys_for(origin))

@@ -9,6 +9,7 @@ from api.deps import NodeDep, current_admin
 from api.errors import responses
 from api.schemas import PeerAdd, PeerStatus, PeerStatusList, SyncResult
 from domain.errors import DomainError, PeerUnreachable
+from domain.transaction import NodeName
 from infrastructure.federation_client import PeerError
 from infrastructure.peers import entity_types
 
@@ -45,14 +46,14 @@ def add_peer(node: NodeDep, request: PeerAdd) -> PeerStatus:
 
 
 @router.delete("/{name}", status_code=204, responses=responses(404))
-def remove_peer(node: NodeDep, name: str) -> Response:
+def remove_peer(node: NodeDep, name: NodeName) -> Response:
     """Forget a peer (its pinned keys stay, so its transactions keep verifying)."""
     node.peers.remove(name)
     return Response(status_code=204)
 
 
 @router.post("/{name}/retry", response_model=PeerStatus, responses=responses(404))
-def retry_peer(node: NodeDep, name: str) -> PeerStatus:
+def retry_peer(node: NodeDep, name: NodeName) -> PeerStatus:
     """Retry now: close the breaker, forget the backoff and wake the pusher."""
     node.peers.retry_now(name)
     node.wake_pusher()
@@ -60,7 +61,7 @@ def retry_peer(node: NodeDep, name: str) -> PeerStatus:
 
 
 @router.post("/{name}/sync", response_model=SyncResult, responses=responses(404, 502))
-def sync_peer(node: NodeDep, name: str) -> SyncResult:
+def sync_peer(node: NodeDep, name: NodeName) -> SyncResult:
     """Pull from the peer now, until it has nothing more."""
     try:
         result = node.syncer.pull(name)

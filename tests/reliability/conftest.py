@@ -28,17 +28,3 @@ def record(test: str, **figures: object) -> None:
         with open(path, "a") as out:
             out.write(json.dumps({"test": test, "long": LONG, **figures}, sort_keys=True) + "\n")
 
-
-def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ARG001
-    """Known product bug, found by the convergence property test on the last CI run: after
-    faults stop, a node can keep held (pending) transactions whose parents it already has.
-    Until it is fixed, CI runs the test only when asked (FEDSYNC_LONG=1 or FEDSYNC_CONVERGENCE=1)."""
-    if LONG or os.environ.get("FEDSYNC_CONVERGENCE"):
-        return
-    import pytest
-
-    marker = pytest.mark.skip(reason="known bug: pending transactions left after quiescence; "
-                                     "run with FEDSYNC_CONVERGENCE=1")
-    for item in items:
-        if item.name.startswith("test_nodes_converge_to_what_each_may_see"):
-            item.add_marker(marker)

@@ -153,8 +153,8 @@ def _tampered_editor(t: Target) -> str:
 
 def _traversal(method: str, path: str) -> Send:
     def send(t: Target) -> list[httpx.Response]:
-        return [t.http.request(method, path, json={"title": "x", "parent": str(uuid.uuid4())},
-                               headers=t.editor("ann", "admin"))]
+        body = None if method == "GET" else {"title": "x", "parent": str(uuid.uuid4())}
+        return [t.http.request(method, path, json=body, headers=t.editor("ann", "admin"))]
 
     return send
 
@@ -201,6 +201,8 @@ EDITOR = [
              "markdown": f"{{item:{uuid.UUID(int=8)}:data:text/html,<script>alert(1)</script>}}\n"})]),
     Case("javascript-url", "javascript: as a peer's base URL",
          post_json("/admin/peers", {"base_url": "javascript:alert(document.cookie)"}, role="admin")),
+    Case("nul-in-query", "a NUL character in the title search", _traversal("GET", "/items?q=a%00b")),
+    Case("nul-in-path", "a NUL character in a peer name in the path", _traversal("POST", "/admin/peers/a%00b/retry")),
     Case("owner-leak-edit", "another editor edits an OWNER item", _other_editor_edits_owner_item),
     Case("owner-leak-share", "another editor shares an OWNER item with a peer",
          post_json("/items/{owner}/shares", {"peer": "urn:domain:evil.example.com", "permission": "edit"},
@@ -408,6 +410,8 @@ FEDERATION = [
     Case("fed-outbox-bad-cursor", "an 'after' that is a path", _request("GET", "/federation/outbox?after=..%2F..%2Fx")),
     Case("fed-outbox-unknown-cursor", "an 'after' gid the node never stored",
          _request("GET", f"/federation/outbox?after={uuid.UUID(int=1)}")),
+    Case("fed-nul-in-origin", "keys of an origin with a NUL character",
+         _request("GET", "/federation/keys?origin=urn%3Adomain%3Aa%00b")),
     Case("fed-keys-path-traversal", "keys of origin ../../etc/passwd",
          _request("GET", "/federation/keys?origin=..%2F..%2Fetc%2Fpasswd")),
     Case("fed-anonymous-subscribe", "a subscription without a node token",

@@ -140,6 +140,12 @@ class Expectation:
                                     and view.visible(self.transactions[g], own_host, audience, self.same_domain)}
         return lacking
 
+    def still_visible(self, holdings: dict[str, set[str]], sender: str, target: str, gid: str) -> bool:
+        """Does ``sender``, by its view of what it holds, still let ``target`` see ``gid``'s entity?"""
+        view = View([self.transactions[g] for g in holdings[sender] if g in self.transactions])
+        return view.visible(self.transactions[gid], sender.removeprefix("urn:domain:"),
+                            Audience(target, ENTITY_TYPES), self.same_domain)
+
     def item_heads(self, gids: Iterable[str]) -> dict[str, list[str]]:
         """item gid -> heads, for a node holding these transactions."""
         by_item: dict[str, list[dict[str, Any]]] = {}

@@ -108,7 +108,7 @@ schema = schemathesis.openapi.from_dict(openapi_document()).exclude(method="POST
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_server_error_or_an_answer_outside_the_schema(case, fuzz_server: Server) -> None:
-    CASES[f"{case.method} {case.path}"] += 1
+    CASES[case.operation.label] += 1
 
     case.call_and_validate(base_url=fuzz_server.process.base_url, headers=fuzz_server.headers_for(case.path),
                            checks=CHECKS, timeout=30)

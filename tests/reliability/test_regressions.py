@@ -7,6 +7,7 @@ which suite found it and how it was fixed.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from api.app import create_app
 from domain.errors import BatchRefused, Forbidden, InvalidTransaction
 from domain.federation import Audience, may_see
 from domain.transaction import checksum, signing_input
+from infrastructure import tokens
 from infrastructure.domains import same_domain
 from infrastructure.federation_client import PeerError, answered
 from infrastructure.node import Node
@@ -24,6 +26,10 @@ from infrastructure.settings import Settings
 from tests.factory import Peer
 from tests.reliability.cluster import Cluster
 from tests.reliability.transport import Network
+
+with warnings.catch_warnings():  # as tests/api/conftest.py: starlette's notice about httpx
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 AUTHOR = "ann"
 
@@ -201,6 +207,16 @@ def test_a_share_made_by_another_node_than_the_items_creator_opens_nothing(node,
 
 
 # --- found by schemathesis ---------------------------------------------------------------
+def test_a_nul_character_in_a_query_or_path_parameter_is_a_422_not_a_server_error(node):
+    client = TestClient(create_app(node.settings, node), raise_server_exceptions=False)
+    admin = {"Authorization": f"Bearer {tokens.issue(node.keyring, node.name, 'ann', role='admin')}"}
+
+    search = client.get("/items", params={"q": "a\x00b"}, headers=admin)
+    retry = client.post("/admin/peers/a%00b/retry", headers=admin)
+
+    assert (search.status_code, retry.status_code) == (422, 422)
+
+
 def test_the_federation_api_documents_every_status_it_answers():
     paths = create_app(Settings()).openapi()["paths"]
 
