@@ -10,12 +10,17 @@ received transaction never creates a new one, so nothing echoes back.
 
 Every save is one database transaction that also writes the gid index (see
 ``infrastructure/persistence.py``); its order is the outbox order. After a
-save the ``after_save`` port runs (the projector catches up), outside the
-write lock, so a failing projection never loses a stored transaction.
+save the ``after_save`` port runs, outside the write lock (the node's
+projector settles: it projects whatever the save's own commit did not).
+
+Writers change the cached aggregates in place (no copy per command) while
+holding the write lock, and evict them when a save fails; readers get a
+copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -100,13 +105,31 @@ class NodeApplication(Application):
 
     # --- reading the store ---------------------------------------------
     def entity(self, entity_gid: str, cls: type[Entity] | None = None) -> Entity:
+        """A private copy of the entity, to read."""
+        with self._write_lock:  # not while a writer changes the cached aggregate in place
+            return self._cached(entity_gid, cls, copy=True)
+
+    def _cached(self, entity_gid: str, cls: type[Entity] | None, *, copy: bool) -> Entity:
+        """The entity from the aggregate cache, fast-forwarded to what is stored.
+
+        Writers (holding the write lock) take the cached object itself,
+        without the copy, and change it in place; if their save then fails,
+        they ``_forget`` what they touched, so the cache never holds an
+        unsaved change.
+        """
         try:
-            aggregate = self.repository.get(UUID(entity_gid))
+            aggregate = self.repository.get(UUID(entity_gid), deepcopy_from_cache=copy)
         except (AggregateNotFoundError, ValueError):
             raise EntityNotFound(f"no entity {entity_gid}") from None
         if cls is not None and not isinstance(aggregate, cls):
             raise EntityNotFound(f"no {cls.ENTITY} {entity_gid}")
         return aggregate
+
+    def _forget(self, ids: Iterable[UUID]) -> None:
+        if self.repository.cache is not None:
+            for aggregate_id in ids:
+                with contextlib.suppress(KeyError):
+                    self.repository.cache.get(aggregate_id, evict=True)
 
     def transactions(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Stored transactions by gid (absent gids are left out)."""
@@ -327,16 +350,21 @@ class NodeApplication(Application):
                 continue
             accepted[tx["gid"]] = (i, tx)
         self._drop_known(accepted, outcomes)
-        aggregates, index = self._apply_received(accepted, outcomes)
-        effects: dict[str, Any] = {}
-        if sender is not None:
-            effects["hold"] = self._hold(accepted, outcomes, sender)
-        if from_pending:
-            effects["resolved"] = [o.gid for o in outcomes if o is not None and o.status != "pending"]
-        if cursor is not None:
-            effects["pull_cursor"] = cursor
-        if index or any(effects.values()):
-            self._save_in_chunks(aggregates, effects)
+        aggregates: dict[str, Entity] = {}
+        try:
+            index = self._apply_received(accepted, outcomes, aggregates)
+            effects: dict[str, Any] = {}
+            if sender is not None:
+                effects["hold"] = self._hold(accepted, outcomes, sender)
+            if from_pending:
+                effects["resolved"] = [o.gid for o in outcomes if o is not None and o.status != "pending"]
+            if cursor is not None:
+                effects["pull_cursor"] = cursor
+            if index or any(effects.values()):
+                self._save_in_chunks(list(aggregates.values()), effects)
+        except BaseException:
+            self._forget(a.id for a in aggregates.values())
+            raise
         return [o for o in outcomes if o is not None]
 
     def _save_in_chunks(self, aggregates: list[Entity], effects: dict[str, Any]) -> None:
@@ -385,9 +413,9 @@ class NodeApplication(Application):
             else:
                 outcomes[i] = _refused(gid, Equivocation(f"{gid} is already stored with other content"))
 
-    def _apply_received(self, accepted: dict[str, tuple[int, dict[str, Any]]],
-                        outcomes: list[Outcome | None]) -> tuple[list[Entity], list[tuple[str, UUID, int]]]:
-        aggregates: dict[str, Entity] = {}
+    def _apply_received(self, accepted: dict[str, tuple[int, dict[str, Any]]], outcomes: list[Outcome | None],
+                        aggregates: dict[str, Entity]) -> list[tuple[str, UUID, int]]:
+        """Record the accepted transactions on their aggregates (collected in ``aggregates``)."""
         index: list[tuple[str, UUID, int]] = []
         todo = sorted(accepted.values(), key=lambda pair: pair[0])
         # One query tells which created entities are new, instead of a failed load each.
@@ -412,7 +440,7 @@ class NodeApplication(Application):
                 break
             todo = left
         self._refuse_impossible(accepted, outcomes)
-        return list(aggregates.values()), index
+        return index
 
     def _refuse_impossible(self, accepted: dict[str, tuple[int, dict[str, Any]]],
                            outcomes: list[Outcome | None]) -> None:
@@ -457,7 +485,7 @@ class NodeApplication(Application):
         aggregate = aggregates.get(key)
         if aggregate is None and key not in self._absent:
             try:
-                aggregate = self.entity(key)
+                aggregate = self._cached(key, None, copy=False)
             except EntityNotFound:
                 aggregate = None
         if tx["entity"] == "share":
@@ -478,7 +506,7 @@ class NodeApplication(Application):
         item = aggregates.get(item_gid)
         if item is None:
             try:
-                item = self.entity(item_gid)
+                item = self._cached(item_gid, None, copy=False)  # read only, under the write lock
             except EntityNotFound:
                 return None  # not here (yet): peers are not told of it by this share (see Federation)
         return item
@@ -521,10 +549,14 @@ class NodeApplication(Application):
         for attempt in range(SAVE_ATTEMPTS):
             try:
                 with self._write_lock:
-                    aggregate = self.entity(entity_gid, cls)
-                    tx = change(aggregate)
-                    aggregate.record(tx)
-                    self.save(aggregate, tx_index=[(tx["gid"], aggregate.id, aggregate.version)])
+                    aggregate = self._cached(entity_gid, cls, copy=False)
+                    tx = change(aggregate)  # a refusal leaves the aggregate untouched
+                    try:
+                        aggregate.record(tx)
+                        self.save(aggregate, tx_index=[(tx["gid"], aggregate.id, aggregate.version)])
+                    except BaseException:
+                        self._forget([aggregate.id])
+                        raise
                 break
             except IntegrityError:
                 if attempt == SAVE_ATTEMPTS - 1:

@@ -65,6 +65,7 @@ class Node:
         self.peers.create_tables()
         self.projector = Projector(self.db, self.app.recorder)
         self.projector.create_tables()
+        self.app.recorder.in_commit = self.projector.project_in_commit
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.
         self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer))
@@ -92,7 +93,7 @@ class Node:
         self.keys.verify(tx, signed)
 
     def _project(self) -> None:
-        self.projector.catch_up()
+        self.projector.settle()
         self.wake_pusher()
 
     def _peer_keys(self, name: str, refresh: bool) -> KeySet:

@@ -10,6 +10,12 @@ notification id: SQLite's rowid (writers are serialised) or PostgreSQL's
 ``notification_id`` (inserts take a table lock, so ids increase in commit
 order; failed inserts may leave gaps).
 
+Each recorder also has an ``in_commit`` hook: called inside every insert
+transaction, after the events got their sequence numbers, with a cursor and
+the new (sequence, state) pairs. The node uses it to project local edits
+and received batches in the commit that stores them (one commit instead of
+two). What the hook returns is called once the transaction has committed.
+
 ``Database`` gives the rest of the product (projections, queues) a small
 cursor API over the same connections, with one SQL dialect: ``?``
 placeholders, rewritten to ``%s`` for psycopg.
@@ -17,7 +23,7 @@ placeholders, rewritten to ``%s`` for psycopg.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -30,9 +36,34 @@ from psycopg.sql import SQL
 
 APP_NAME = "fedsync"
 IndexRow = tuple[str, UUID, int]  # gid, originator id, originator version
+# Called in the insert transaction with the new (sequence, state) pairs; returns what to
+# call after the commit (or None).
+InCommit = Callable[["Cursor", list[tuple[int, bytes]]], Callable[[], None] | None]
 
 
-class SQLiteRecorder(SQLiteApplicationRecorder):
+class InCommitHook:
+    """The ``in_commit`` plumbing shared by both recorders."""
+
+    in_commit: InCommit | None = None
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        committed: list[Callable[[], None]] = []
+        ids = super().insert_events(stored_events, committed=committed, **kwargs)  # type: ignore[misc]
+        for callback in committed:
+            callback()
+        return ids
+
+    def _run_in_commit(self, cursor: Cursor, ids: Sequence[int] | None, stored_events: Sequence[StoredEvent],
+                       committed: list[Callable[[], None]] | None) -> None:
+        if self.in_commit is None or not ids:
+            return
+        callback = self.in_commit(cursor, [(i, e.state) for i, e in zip(ids, stored_events, strict=True)])
+        if committed is not None:
+            # A retried insert (PostgreSQL reconnects) calls the hook again: keep the last one only.
+            committed[:] = [callback] if callback is not None else []
+
+
+class SQLiteRecorder(InCommitHook, SQLiteApplicationRecorder):
     """The library's SQLite recorder plus the gid index."""
 
     dialect = "sqlite"
@@ -51,6 +82,7 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         cursor = Cursor(c, self.dialect)
         cursor.executemany("INSERT INTO tx_index VALUES (?, ?, ?)", rows)
         write_side_effects(cursor, kwargs)
+        self._run_in_commit(cursor, ids, stored_events, kwargs.get("committed"))
         return ids
 
     def locate_sql(self, count: int) -> str:
@@ -83,7 +115,7 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         return found
 
 
-class PostgresRecorder(PostgresApplicationRecorder):
+class PostgresRecorder(InCommitHook, PostgresApplicationRecorder):
     """The library's PostgreSQL recorder plus the gid index."""
 
     dialect = "postgres"
@@ -103,6 +135,14 @@ class PostgresRecorder(PostgresApplicationRecorder):
         cursor = Cursor(curs, self.dialect)
         cursor.executemany("INSERT INTO tx_index VALUES (?, ?, ?)", list(kwargs.get("tx_index", ())))
         write_side_effects(cursor, kwargs)
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        # Still in the transaction (and its pipeline), the table lock held: every lower
+        # sequence number belongs to a settled transaction.
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        self._run_in_commit(Cursor(curs, self.dialect), ids, stored_events, kwargs.get("committed"))
+        return ids
 
     def locate_sql(self) -> str:
         return (

@@ -8,6 +8,14 @@ loser's transaction rolls back. A crash between storing events and
 projecting them just leaves the position behind; the next ``catch_up``
 (every node start runs one) projects what is missing.
 
+Normally nothing is left behind at all: ``project_in_commit`` (the
+recorder's in-commit hook) projects new events in the very transaction that
+stores them, when every earlier event is already projected, so a save is
+one commit and the read models never lag the store. If the views are
+behind (after a crash) or the projection fails, that step is skipped (its
+savepoint rolled back, the failure logged), the events are still stored,
+and ``settle`` (run after every save) catches up the usual way.
+
 ``rebuild`` empties the views and the position in one transaction and
 replays from the start with the same code, so a rebuilt state equals the
 incrementally built one.
@@ -15,6 +23,7 @@ incrementally built one.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +32,8 @@ import orjson
 
 from projections import backlinks, conflicts, documents, lineage, shares, tags, transactions
 from projections.entity_view import EntityView
+
+log = logging.getLogger(__name__)
 
 TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS view_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
@@ -46,6 +57,7 @@ class Projector:
         self.extra_views: list[Any] = []  # modules with process(cur, events), added by later features
         self._lock = threading.Lock()
         self._known: int | None = None  # position this projector last wrote, if still current
+        self._stored = 0  # the last sequence number this process stored (committed)
 
     def create_tables(self) -> None:
         with self.db.transaction() as cur:
@@ -88,6 +100,48 @@ class Projector:
                 if len(events) < size:
                     return done  # reached the end of the store as it was a moment ago
 
+    def settle(self) -> None:
+        """After a save: catch up unless this process's saves were all projected in their commits."""
+        with self._lock:
+            if self._known is not None and self._known >= self._stored:
+                return
+        self.catch_up()
+
+    def project_in_commit(self, cur: Any, stored: list[tuple[int, bytes]]) -> Callable[[], None]:
+        """Project newly inserted events inside their insert transaction (the recorder's hook).
+
+        Done only when the position is the sequence number just before them
+        (the writer holds the store's write lock, so no lower number is still
+        in flight); else, or if a view fails, the savepoint is rolled back and
+        ``settle`` projects them after the commit.
+        """
+        first, last = stored[0][0], stored[-1][0]
+        seq, table = self.db.sequence_column, self.db.events_table
+        projected = False
+        cur.execute("SAVEPOINT in_commit_projection")
+        try:
+            moved = cur.execute(
+                "UPDATE view_tracking SET position = ? WHERE name = 'views' AND position = "
+                f"(SELECT COALESCE(MAX({seq}), 0) FROM {table} WHERE {seq} < ?) RETURNING position",
+                (last, first),
+            ).fetchone()
+            if moved is not None:
+                self.apply(cur, [(i, decode(state)) for i, state in stored])
+                projected = True
+        except Exception:
+            log.exception("projecting events %d-%d in their commit failed; they are stored, "
+                          "and projected after it", first, last)
+            cur.execute("ROLLBACK TO SAVEPOINT in_commit_projection")
+        cur.execute("RELEASE SAVEPOINT in_commit_projection")
+
+        def committed() -> None:
+            with self._lock:
+                self._stored = max(self._stored, last)
+                if projected:
+                    self._known = max(self._known or 0, last)
+
+        return committed
+
     def project(self, position: int, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Apply one batch to every view and move the position, in one transaction."""
         with self.db.transaction() as cur:
@@ -124,6 +178,7 @@ class Projector:
                 cur.execute(f"DELETE FROM {table}")
             cur.execute("UPDATE view_tracking SET position = 0 WHERE name = 'views'")
             self._known = None
+            self._stored = 0
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         self.reset()

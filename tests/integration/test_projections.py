@@ -67,6 +67,7 @@ def test_a_crash_after_storing_before_projecting_is_repaired_on_restart(make_nod
     def crash() -> None:
         raise RuntimeError("killed between storing and projecting")
 
+    node.app.recorder.in_commit = None  # the process dies before any projection
     node.app.after_save = crash
     created = peer.create_item()
     with pytest.raises(RuntimeError):
@@ -88,6 +89,7 @@ def test_a_crash_after_storing_before_projecting_is_repaired_on_restart(make_nod
 
 def test_a_crash_inside_a_projection_batch_rolls_back_and_never_double_counts(node, peer):
     created = peer.create_item()
+    node.app.recorder.in_commit = None
     node.app.after_save = lambda: None
     node.app.receive([created, peer.edit(created, markdown="two\n")])
     real_apply = node.projector.apply
@@ -110,7 +112,59 @@ def test_a_crash_inside_a_projection_batch_rolls_back_and_never_double_counts(no
     assert views["documents"][0]["markdown"] == "two\n"
 
 
+def test_a_save_is_projected_in_its_own_commit(node, peer):
+    node.app.after_save = lambda: None  # no catch-up after the save: the commit itself projected
+    created = peer.create_item()
+    node.app.receive([created, peer.edit(created, markdown="two\n")])
+    node.app.receive([peer.edit(created, markdown="three\n")])
+
+    assert node.projector.position() == node.app.recorder.max_notification_id() == 3
+    views = dump_views(node)
+    assert [row["seq"] for row in views["transactions"]] == [1, 2, 3]
+    assert views["documents"][0]["markdown"] == "three\n"
+
+
+def test_a_view_failing_in_the_commit_still_stores_and_projects_after(node, peer, caplog):
+    created = peer.create_item()
+    node.app.receive([created])
+    real_apply = node.projector.apply
+    calls = []
+
+    def fail_once(cur, events):
+        calls.append([seq for seq, _ in events])
+        if len(calls) == 1:
+            real_apply(cur, events)  # rows written, then rolled back to the savepoint
+            raise RuntimeError("a view broke")
+        real_apply(cur, events)
+
+    node.projector.apply = fail_once
+    outcome = node.app.receive([peer.edit(created, markdown="two\n")])
+
+    assert [o.status for o in outcome] == ["stored"]
+    assert calls == [[2], [2]]  # in the commit (failed), then by the catch-up after it
+    assert "projecting events 2-2 in their commit failed" in caplog.text
+    views = dump_views(node)
+    assert [row["seq"] for row in views["transactions"]] == [1, 2]
+    assert views["documents"][0]["markdown"] == "two\n"
+    assert node.projector.position() == 2
+
+
+def test_a_lagging_projection_is_caught_up_not_skipped(node, peer):
+    node.app.recorder.in_commit = None
+    node.app.after_save = lambda: None
+    created = peer.create_item()
+    node.app.receive([created])  # stored, not projected (as after a crash)
+    node.app.recorder.in_commit = node.projector.project_in_commit
+    node.app.after_save = node.projector.settle
+    node.app.receive([peer.edit(created, markdown="two\n")])
+
+    views = dump_views(node)
+    assert [row["seq"] for row in views["transactions"]] == [1, 2]
+    assert views["documents"][0]["markdown"] == "two\n"
+
+
 def test_two_projectors_on_one_store_apply_each_batch_once(node, peer):
+    node.app.recorder.in_commit = None
     node.app.after_save = lambda: None
     txs = history(peer, 20, 4)
     node.app.receive(txs)

@@ -104,6 +104,54 @@ def test_a_stale_local_edit_is_refused_with_the_current_heads(node):
     assert snapshot(node) == before
 
 
+class StoreDown(Exception):
+    pass
+
+
+def fail_next_insert(node, monkeypatch) -> None:
+    recorder = node.app.recorder
+    real = recorder.insert_events
+
+    def insert_events(stored_events, **kwargs):
+        monkeypatch.setattr(recorder, "insert_events", real)
+        raise StoreDown("the database went away")
+
+    monkeypatch.setattr(recorder, "insert_events", insert_events)
+
+
+def test_a_failed_local_save_leaves_no_unsaved_change_in_the_aggregate_cache(node, monkeypatch):
+    created = node.app.create_item(author=AUTHOR, title="t", markdown="one\n")
+    node.app.edit_item(created.entity_gid, parent=created.gid, author=AUTHOR, markdown="two\n")  # cached now
+    before = snapshot(node)
+    fail_next_insert(node, monkeypatch)
+
+    with pytest.raises(StoreDown):
+        node.app.edit_item(created.entity_gid, parent=node.app.entity(created.entity_gid).heads[0],
+                           author=AUTHOR, markdown="lost\n")
+
+    item = node.app.entity(created.entity_gid)
+    assert item.current["payload"]["markdown"] == "two\n"
+    assert item.version == 2
+    assert snapshot(node) == before
+    again = node.app.edit_item(created.entity_gid, parent=item.heads[0], author=AUTHOR, markdown="three\n")
+    assert node.app.entity(created.entity_gid).heads == [again.gid]
+
+
+def test_a_failed_received_batch_leaves_no_unsaved_change_in_the_aggregate_cache(node, peer, monkeypatch):
+    created = peer.create_item()
+    node.app.receive([created])
+    node.app.entity(created["entity_gid"])  # cached now
+    edit = peer.edit(created, markdown="two\n")
+    fail_next_insert(node, monkeypatch)
+
+    with pytest.raises(StoreDown):
+        node.app.receive([edit])
+
+    assert node.app.entity(created["entity_gid"]).heads == [created["gid"]]
+    assert [o.status for o in node.app.receive([edit])] == ["stored"]
+    assert node.app.entity(created["entity_gid"]).heads == [edit["gid"]]
+
+
 def test_a_duplicate_gid_is_a_no_op(node, peer):
     created = peer.create_item()
     node.app.receive([created])
