@@ -23,7 +23,14 @@ app.add_typer(projections_app, name="projections")
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data dir [env FEDSYNC_DATA_DIR, default ./data]")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="postgresql://... [env FEDSYNC_DATABASE_URL, default SQLite in the data dir]")]
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", help="postgresql://... [env FEDSYNC_DATABASE_URL, default SQLite in the data dir]")]
+BaseUrl = Annotated[str, typer.Option(help="The URL peers reach this node at; its host names the node")]
+Algorithm = Annotated[str, typer.Option(help=f"Signing algorithm for a new key: {', '.join(ALGORITHMS)}")]
+KeyFile = Annotated[Path | None, typer.Option(
+    help="Use this PEM private key (Ed25519, P-256 or RSA, e.g. from 'openssl genrsa 4096')")]
+NodeHost = Annotated[str | None, typer.Option(
+    help="Host that names the node (urn:domain:<host>); default: the base URL's")]
 
 
 def settings_from(data_dir: Path | None, database_url: str | None = None, **overrides: object) -> Settings:
@@ -42,10 +49,10 @@ def open_node(settings: Settings) -> Node:
 def init(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
-    base_url: Annotated[str, typer.Option(help="The URL peers reach this node at; its host names the node")] = "http://127.0.0.1:8000",
-    alg: Annotated[str, typer.Option(help=f"Signing algorithm for a new key: {', '.join(ALGORITHMS)}")] = DEFAULT_ALGORITHM,
-    key: Annotated[Path | None, typer.Option(help="Use this PEM private key (Ed25519, P-256 or RSA, e.g. from 'openssl genrsa 4096')")] = None,
-    name: Annotated[str | None, typer.Option(help="Host that names the node (urn:domain:<host>); default: the base URL's")] = None,
+    base_url: BaseUrl = "http://127.0.0.1:8000",
+    alg: Algorithm = DEFAULT_ALGORITHM,
+    key: KeyFile = None,
+    name: NodeHost = None,
 ) -> None:
     """Create the data dir, the node config and the signing key."""
     if alg not in ALGORITHMS:
@@ -59,7 +66,8 @@ def init(
     node.close()
     keyring = Keyring.load(settings.keys_dir)
     console.print(f"node [bold]{config.name}[/bold] at {config.base_url}")
-    console.print(f"data dir {settings.data_dir.resolve()}, store {'PostgreSQL' if settings.database_url else 'SQLite'}")
+    store = "PostgreSQL" if settings.database_url else "SQLite"
+    console.print(f"data dir {settings.data_dir.resolve()}, store {store}")
     console.print(f"signing key {keyring.active.kid} ({keyring.active.alg})")
 
 

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
-from infrastructure.signing import DEFAULT_ALGORITHM, SigningKey  # noqa: E402
 from infrastructure.local_cluster import NodeProcess  # noqa: E402
+from infrastructure.signing import DEFAULT_ALGORITHM, SigningKey  # noqa: E402
 from tests.factory import Peer, history  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
