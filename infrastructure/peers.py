@@ -82,6 +82,8 @@ def entity_types(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 class PeerStore:
     def __init__(self, db: Any) -> None:
         self.db = db
+        self.changes = 0  # bumped by this process's changes to who is peered or subscribed
+
 
     def create_tables(self) -> None:
         with self.db.transaction() as cur:
@@ -90,6 +92,7 @@ class PeerStore:
 
     # --- peers -----------------------------------------------------------
     def add(self, peer: Peer) -> None:
+        self.changes += 1
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO peers (name, base_url, send_types, accept_types, created_at) "
@@ -117,12 +120,14 @@ class PeerStore:
             return [Peer.from_row(r) for r in cur.execute("SELECT * FROM peers ORDER BY name").fetchall()]
 
     def remove(self, name: str) -> None:
+        self.changes += 1
         with self.db.transaction() as cur:
             cur.execute("DELETE FROM peers WHERE name = ?", (name,))
             if cur.rowcount != 1:
                 raise EntityNotFound(f"no peer {name}")
 
     def subscribe(self, name: str, subscribed: bool = True) -> None:
+        self.changes += 1
         with self.db.transaction() as cur:
             cur.execute("UPDATE peers SET subscribed = ? WHERE name = ?", (int(subscribed), name))
 
@@ -152,6 +157,7 @@ class PeerStore:
 
     def retry_now(self, name: str) -> None:
         """Forget the backoff and close the breaker, so the next round tries at once."""
+        self.changes += 1
         self.get(name)
         with self.db.transaction() as cur:
             cur.execute("UPDATE peers SET breaker = ?, next_attempt = 0, attempts = 0 WHERE name = ?",

@@ -211,12 +211,21 @@ class SyncWorkers:
         self.wake.set()
 
     def _push_loop(self) -> None:
+        # Every save wakes the pusher. With no subscriber (the common case on a busy
+        # editing node) it re-reads the peers only when this process changed them or
+        # after push_poll, not once per save.
+        idle_since: tuple[int, float] | None = None  # (peers.changes, time) of a scan that found none
         while not self.stopping.is_set():
             self.wake.wait(self.push_poll)
             self.wake.clear()
+            if idle_since is not None and idle_since[0] == self.syncer.peers.changes \
+                    and time.monotonic() - idle_since[1] < self.push_poll:
+                continue
+            peers = [peer for peer in self.syncer.peers.all() if peer.subscribed]
+            idle_since = None if peers else (self.syncer.peers.changes, time.monotonic())
             busy = False
-            for peer in self.syncer.peers.all():
-                if peer.subscribed and self.syncer.due(peer) and not self.stopping.is_set():
+            for peer in peers:
+                if self.syncer.due(peer) and not self.stopping.is_set():
                     try:
                         busy |= self.syncer.push(peer.name) > 0
                     except PeerError as e:
