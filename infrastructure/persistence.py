@@ -141,7 +141,7 @@ class PostgresRecorder(InCommitHook, PostgresApplicationRecorder):
         # Still in the transaction (and its pipeline), the table lock held: every lower
         # sequence number belongs to a settled transaction.
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        self._run_in_commit(Cursor(curs, self.dialect), ids, stored_events, kwargs.get("committed"))
+        self._run_in_commit(PipelineCursor(curs.connection), ids, stored_events, kwargs.get("committed"))
         return ids
 
     def locate_sql(self) -> str:
@@ -236,6 +236,27 @@ class Cursor:
     def rowcount(self) -> int:
         raw = getattr(self.raw, "sqlite_cursor", self.raw)
         return raw.rowcount
+
+
+class PipelineCursor(Cursor):
+    """A ``Cursor`` on a psycopg connection in pipeline mode: a new cursor per statement.
+
+    In pipeline mode results queue up per cursor; a fetch after an earlier
+    statement whose result was never fetched would read that result instead.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection.cursor(), "postgres")
+        self.connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw = self.connection.cursor()
+        return super().execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw = self.connection.cursor()
+            super().executemany(sql, rows)
 
 
 def store_env(database_url: str | None, sqlite_path: str) -> dict[str, str]:

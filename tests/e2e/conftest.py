@@ -23,6 +23,11 @@ def spawn(store: Callable[[], str | None], tmp_path: Path) -> Iterator[Callable[
     yield make
     for node in started:
         node.stop()
+    for node in started:
+        # The in-commit projection falls back on a catch-up when it fails, so a failure
+        # would go unseen in the views: it must not happen at all.
+        log = node.log_path.read_text() if node.log_path and node.log_path.exists() else ""
+        assert "in their commit failed" not in log, f"{node.data_dir.name}: {log[-3000:]}"
 
 
 def peer(a: NodeProcess, b: NodeProcess, *, send: tuple[str, ...] = ("item", "tag", "share"),

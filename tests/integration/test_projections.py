@@ -124,6 +124,26 @@ def test_a_save_is_projected_in_its_own_commit(node, peer):
     assert views["documents"][0]["markdown"] == "three\n"
 
 
+def test_every_view_projects_in_the_commit_of_mixed_batches(node, peer, caplog):
+    # No catch-up after saves: what the views hold was written in the saves' own commits.
+    node.app.after_save = lambda: None
+    mixed_store(node, peer, items=60, edits=9)
+    more = history(peer, 40, 5)
+    for i in range(0, len(more), 10):  # many saves: psycopg prepares statements after 5 uses
+        node.app.receive(more[i:i + 10])
+    target = peer.create_item(markdown="target\n")
+    node.app.receive([target, peer.create_item(markdown=f"see {{item:{target['entity_gid']}}}\n")])
+    incremental = dump_views(node)
+
+    assert "in their commit failed" not in caplog.text
+    assert node.projector.position() == node.app.recorder.max_notification_id()
+    with node.db.read() as cur:
+        assert cur.execute("SELECT COUNT(*) AS n FROM item_references").fetchone()["n"] == 1
+        assert cur.execute("SELECT COUNT(*) AS n FROM forks").fetchone()["n"] >= 1
+    node.projector.rebuild()
+    assert dump_views(node) == incremental
+
+
 def test_a_view_failing_in_the_commit_still_stores_and_projects_after(node, peer, caplog):
     created = peer.create_item()
     node.app.receive([created])
