@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from domain.transaction import (
     validate,
 )
 
+log = logging.getLogger(__name__)
 AGGREGATES: dict[str, type[Entity]] = {"item": Item, "tag": Tag, "share": Share}
 SAVE_ATTEMPTS = 5
 SAVE_CHUNK_BYTES = 1024 * 1024
@@ -101,7 +103,34 @@ class NodeApplication(Application):
         self.clock = clock
         self.after_save = after_save or (lambda: None)
         self._write_lock = threading.RLock()
+        self._group = threading.Condition()  # guards _queue and _leading (see _commit)
+        self._queue: list[_Command] = []
+        self._leading = False
         self._absent: set[str] = set()  # entities known not to exist, for the batch being applied
+
+    def _take_snapshots(self, processing_event: Any) -> None:
+        """Snapshot from the aggregate in memory when the save left it at the snapshot's version.
+
+        The library rebuilds the aggregate from the store for every snapshot
+        (up to ``interval`` events read back while the write lock is held: a
+        latency spike for every writer waiting). A failed snapshot is logged,
+        not raised: the save's events are stored, and snapshots only speed up
+        later loads.
+        """
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            if interval is None or event.originator_version % interval:
+                continue
+            try:
+                if aggregate.version == event.originator_version:
+                    snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                    self.snapshots.put([snapshot_class.take(aggregate)])
+                else:  # later events of the same save moved it on: the library's way
+                    self.take_snapshot(event.originator_id, version=event.originator_version)
+            except Exception:
+                log.exception("snapshot of %s at version %d failed (its events are stored)",
+                              event.originator_id, event.originator_version)
 
     # --- reading the store ---------------------------------------------
     def entity(self, entity_gid: str, cls: type[Entity] | None = None) -> Entity:
@@ -546,30 +575,123 @@ class NodeApplication(Application):
 
     def _change(self, entity_gid: str, cls: type[Entity],
                 change: Callable[[Any], dict[str, Any]]) -> Receipt:
-        for attempt in range(SAVE_ATTEMPTS):
-            try:
-                with self._write_lock:
-                    aggregate = self._cached(entity_gid, cls, copy=False)
-                    tx = change(aggregate)  # a refusal leaves the aggregate untouched
-                    try:
-                        aggregate.record(tx)
-                        self.save(aggregate, tx_index=[(tx["gid"], aggregate.id, aggregate.version)])
-                    except BaseException:
-                        self._forget([aggregate.id])
-                        raise
-                break
-            except IntegrityError:
-                if attempt == SAVE_ATTEMPTS - 1:
-                    raise
-        self.after_save()
-        return Receipt(entity_gid, tx["gid"])
+        def prepare(group: dict[UUID, Entity]) -> tuple[Entity, dict[str, Any]]:
+            aggregate = group.get(UUID(entity_gid)) or self._cached(entity_gid, cls, copy=False)
+            group[aggregate.id] = aggregate  # forgotten from the cache if the save fails
+            tx = change(aggregate)  # a refusal leaves the aggregate untouched
+            aggregate.record(tx)
+            return aggregate, tx
+
+        return self._commit(prepare)
 
     def _store_new(self, tx: dict[str, Any]) -> Receipt:
-        with self._write_lock:
-            aggregate = AGGREGATES[tx["entity"]].create(tx)
-            self.save(aggregate, tx_index=[(tx["gid"], aggregate.id, aggregate.version)])
+        def prepare(group: dict[UUID, Entity]) -> tuple[Entity, dict[str, Any]]:
+            return AGGREGATES[tx["entity"]].create(tx), tx
+
+        return self._commit(prepare)
+
+    # --- group commit ----------------------------------------------------
+    def _commit(self, prepare: Prepare) -> Receipt:
+        """Run one local command, committed together with whatever other threads queued meanwhile.
+
+        The first thread to find no commit running leads: it takes every
+        queued command, applies them in order (each sees the ones before it)
+        and saves them in one database transaction, while the threads that
+        queued them wait; then the next leader takes what queued meanwhile.
+        A refused command fails alone; a failed save is retried command by
+        command. So concurrent editors share one commit (one fsync, one
+        projection) instead of queueing for one each.
+        """
+        command = _Command(prepare)
+        with self._group:
+            self._queue.append(command)
+            while self._leading and not command.done:
+                self._group.wait()
+            if not command.done:
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not command.done:
+            try:
+                with self._write_lock:
+                    self._commit_group(batch)
+            finally:
+                with self._group:
+                    self._leading = False
+                    self._group.notify_all()
+        if command.error is not None:
+            raise command.error
         self.after_save()
-        return Receipt(tx["entity_gid"], tx["gid"])
+        assert command.receipt is not None
+        return command.receipt
+
+    def _commit_group(self, batch: list[_Command]) -> None:
+        try:
+            if len(batch) > 1 and self._save_group(batch):
+                return
+            for command in batch:  # alone, or one by one after a failed group save
+                if command.done:
+                    continue
+                for attempt in range(SAVE_ATTEMPTS):
+                    try:
+                        self._save_group([command])
+                        break
+                    except IntegrityError as e:
+                        # Another process stored something meanwhile: start again from the store.
+                        if attempt == SAVE_ATTEMPTS - 1:
+                            command.finish(error=e)
+                    except BaseException as e:  # reported to the command's own thread
+                        command.finish(error=e)
+                        break
+        finally:
+            for command in batch:
+                if not command.done:
+                    command.finish(error=RuntimeError("the commit of this command was interrupted"))
+
+    def _save_group(self, batch: list[_Command]) -> bool:
+        """Apply and save the commands in one transaction; False (nothing saved) if the save failed
+        with more than one command in it, else the save's exception propagates."""
+        group: dict[UUID, Entity] = {}
+        events: list[Any] = []
+        index: list[tuple[str, UUID, int]] = []
+        applied: list[tuple[_Command, Receipt]] = []
+        try:
+            for command in batch:
+                try:
+                    aggregate, tx = command.prepare(group)
+                except DomainError as e:
+                    command.finish(error=e)
+                    continue
+                group[aggregate.id] = aggregate
+                events.extend(aggregate.collect_events())
+                index.append((tx["gid"], aggregate.id, aggregate.version))
+                applied.append((command, Receipt(tx["entity_gid"], tx["gid"])))
+            if events:
+                # The aggregates (their events already collected) only let the library snapshot them.
+                self.save(*group.values(), *events, tx_index=index)
+        except BaseException:
+            self._forget(group)
+            if len(batch) > 1:
+                return False  # the commands not refused are tried again, alone
+            raise
+        for command, receipt in applied:
+            command.finish(receipt=receipt)
+        return True
+
+
+Prepare = Callable[[dict[UUID, Entity]], tuple[Entity, dict[str, Any]]]
+
+
+class _Command:
+    """A local command waiting for its group's commit."""
+
+    def __init__(self, prepare: Prepare) -> None:
+        self.prepare = prepare
+        self.done = False
+        self.receipt: Receipt | None = None
+        self.error: BaseException | None = None
+
+    def finish(self, *, receipt: Receipt | None = None, error: BaseException | None = None) -> None:
+        self.receipt, self.error, self.done = receipt, error, True
 
 
 def _item_state(title: str, markdown: str, tags: Iterable[str], forked_from: Iterable[str],
