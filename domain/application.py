@@ -106,7 +106,6 @@ class NodeApplication(Application):
         self._group = threading.Condition()  # guards _queue and _leading (see _commit)
         self._queue: list[_Command] = []
         self._leading = False
-        self._absent: set[str] = set()  # entities known not to exist, for the batch being applied
 
     def _take_snapshots(self, processing_event: Any) -> None:
         """Snapshot from the aggregate in memory when the save left it at the snapshot's version.
@@ -449,13 +448,13 @@ class NodeApplication(Application):
         todo = sorted(accepted.values(), key=lambda pair: pair[0])
         # One query tells which created entities are new, instead of a failed load each.
         creations = {UUID(tx["entity_gid"]) for _, tx in todo if tx["kind"] in CREATION_KINDS}
-        self._absent = {str(i) for i in creations - self.recorder.existing(list(creations))} if creations else set()
+        absent = {str(i) for i in creations - self.recorder.existing(list(creations))} if creations else set()
         # Repeat while progress is made, so a batch may list a child before its parent.
         while todo:
             left = []
             for i, tx in todo:
                 try:
-                    aggregate = self._apply_one(aggregates, tx)
+                    aggregate = self._apply_one(aggregates, tx, absent)
                 except UnknownParents as e:
                     left.append((i, tx))
                     outcomes[i] = Outcome(tx["gid"], "missing", e.detail, e.missing, e)
@@ -509,10 +508,11 @@ class NodeApplication(Application):
             elif gid in cyclic:
                 outcomes[i] = _refused(gid, InvalidTransaction(f"{gid} is part of (or descends from) a parent cycle"))
 
-    def _apply_one(self, aggregates: dict[str, Entity], tx: dict[str, Any]) -> Entity:
+    def _apply_one(self, aggregates: dict[str, Entity], tx: dict[str, Any], absent: set[str]) -> Entity:
+        """Record one transaction on its aggregate (``absent``: entities known not to be stored)."""
         key = tx["entity_gid"]
         aggregate = aggregates.get(key)
-        if aggregate is None and key not in self._absent:
+        if aggregate is None and key not in absent:
             try:
                 aggregate = self._cached(key, None, copy=False)
             except EntityNotFound:
