@@ -9,6 +9,7 @@ its *origin*, never of whoever delivered it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from domain.errors import UnknownKey
@@ -21,10 +22,10 @@ DDL = [
 
 
 class KeyDirectory:
-    def __init__(self, db: Any, node: str, keyring: Keyring) -> None:
+    def __init__(self, db: Any, node: str, own_keys: Callable[[], Keyring]) -> None:
         self.db = db
         self.node = node
-        self.keyring = keyring
+        self.own_keys = own_keys  # the node's current keyring (it may be rotated meanwhile)
         self._cache: dict[str, KeySet] = {}
 
     def create_tables(self) -> None:
@@ -34,7 +35,7 @@ class KeyDirectory:
 
     def keyset(self, origin: str, *, reload: bool = False) -> KeySet:
         if origin == self.node:
-            return self.keyring.keyset()
+            return self.own_keys().keyset()
         cached = None if reload else self._cache.get(origin)
         if cached is None:
             # Another process (the CLI) may pin keys: only non-empty sets are cached,

@@ -22,7 +22,7 @@ from infrastructure.node_auth import NodeAuthenticator, issue
 from infrastructure.peers import Peer, PeerStore
 from infrastructure.persistence import Database, store_env
 from infrastructure.settings import NodeConfig, Settings
-from infrastructure.signing import DEFAULT_ALGORITHM, Keyring, KeySet
+from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, Keyring, KeySet
 from infrastructure.sync import Syncer
 from projections.projector import Projector
 
@@ -36,7 +36,7 @@ def init_node(settings: Settings, base_url: str, *, alg: str = DEFAULT_ALGORITHM
     keys_dir = settings.keys_dir
     if key_pem is not None:
         Keyring.import_pem(keys_dir, key_pem)
-    elif not (keys_dir / "keyring.json").exists():
+    elif not (keys_dir / KEYRING_FILE).exists():
         Keyring.create(keys_dir, alg)
     return config
 
@@ -46,7 +46,8 @@ class Node:
                  client: FederationClient | None = None) -> None:
         self.settings = settings
         self.config = config
-        self.keyring = keyring
+        self._keyring = keyring
+        self._keyring_stamp = self._keyring_file_stamp()
         env = store_env(settings.database_url, str(settings.sqlite_path))
         # Keep recently used aggregates: a get() then only reads the events stored since
         # (fast-forward), instead of replaying from the last snapshot on every edit.
@@ -59,7 +60,7 @@ class Node:
             after_save=self._project,
         )
         self.db = Database(self.app.recorder)
-        self.keys = KeyDirectory(self.db, config.name, keyring)
+        self.keys = KeyDirectory(self.db, config.name, lambda: self.keyring)
         self.keys.create_tables()
         self.peers = PeerStore(self.db)
         self.peers.create_tables()
@@ -88,6 +89,23 @@ class Node:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def keyring(self) -> Keyring:
+        """The node's own keys, reloaded when their file changed (``fedsync keys rotate`` runs
+        in another process, while ``serve`` keeps going: it signs with the new key at once)."""
+        stamp = self._keyring_file_stamp()
+        if stamp != self._keyring_stamp and stamp is not None:
+            self._keyring = Keyring.load(self.settings.keys_dir)
+            self._keyring_stamp = stamp
+        return self._keyring
+
+    def _keyring_file_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = (self.settings.keys_dir / KEYRING_FILE).stat()  # replaced atomically on change
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
 
     def _verify(self, tx: dict[str, Any], signed: bytes) -> None:
         self.keys.verify(tx, signed)

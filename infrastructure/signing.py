@@ -64,7 +64,7 @@ _P256_BYTES = 32
 _MAX_HEADER_CHARS = 1024  # ours are ~120; the bound also caps JSON nesting depth
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _KID = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest
-_INDEX = "keyring.json"
+KEYRING_FILE = _INDEX = "keyring.json"
 _LOCK = ".lock"
 
 

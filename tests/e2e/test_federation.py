@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
+import httpx
+
 from infrastructure.local_cluster import NodeProcess
+from infrastructure.signing import Keyring, kid_of
+from infrastructure.tokens import issue
 from tests.e2e.conftest import link
 
 AUTHOR = "ann"
@@ -228,3 +234,32 @@ def test_an_edit_whose_sender_lacks_the_parents_waits_in_pending_until_they_arri
     assert held == [{"gid": e1.gid}]
     assert c.query("SELECT gid FROM pending") == []
     assert {row["gid"] for row in outbox(c)} == {r.gid, e1.gid}
+
+
+def test_keys_rotated_while_serving_sign_at_once_and_peers_learn_them(spawn):
+    a, b = spawn("a"), spawn("b")
+    link(a, b)
+    token = issue(Keyring.load(a.settings.keys_dir), a.name, AUTHOR)
+    with httpx.Client(base_url=a.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+        created = api.post("/items", json={"title": "t", "markdown": "one\n"})
+        assert created.status_code == 201, created.text
+        old_kid = Keyring.load(a.settings.keys_dir).active.kid
+
+        rotated = subprocess.run([sys.executable, "-m", "api", "keys", "rotate", "--data-dir", str(a.data_dir)],
+                                 capture_output=True, text=True, timeout=60, check=False)
+        assert rotated.returncode == 0, rotated.stderr
+        new_kid = Keyring.load(a.settings.keys_dir).active.kid
+        edited = api.patch(f"/items/{created.json()['gid']}", json={"markdown": "two\n"},
+                           headers={"If-Match": created.headers["ETag"]})
+        assert edited.status_code == 200, edited.text  # the token signed by the retired key still works
+        jwks = {k["kid"]: k["status"] for k in httpx.get(f"{a.base_url}/.well-known/jwks.json").json()["keys"]}
+
+    assert new_kid != old_kid and jwks == {new_kid: "active", old_kid: "retired"}
+    admin = a.admin()
+    try:
+        signature = admin.app.transaction(edited.headers["ETag"].strip('"'))["signature"]
+    finally:
+        admin.close()
+    assert kid_of(signature) == new_kid  # the running node signed with the new key, no restart
+    assert pull(b, a).stored == 2  # B pinned only the old key: it refreshed A's JWKS on the new kid
+    assert [r["gid"] for r in outbox(b)] == [r["gid"] for r in outbox(a)]
