@@ -34,6 +34,7 @@ OUTBOX_BYTES = 4 * 1024 * 1024
 GIDS_COUNT = 5000
 SCAN_LIMIT = 20_000  # outbox entries examined per request, visible or not
 FETCH_MAX = 5000
+FETCH_BYTES = 2 * OUTBOX_BYTES  # a fetch answers at most this much (oldest first), whatever the count
 INBOX_MAX = 1000
 ANCESTOR_ROUNDS = 20
 
@@ -183,6 +184,7 @@ class Federation:
         if ancestors:
             wanted = self._with_histories(wanted)
         rows = sorted(self.app.recorder.locate(wanted), key=lambda r: r["seq"])[:FETCH_MAX]
+        rows = _first_bytes(rows, FETCH_BYTES)
         txs = [decode(bytes(r["state"])) for r in rows]
         flags = self.visible(self.audience(caller), txs)
         return [tx for tx, ok in zip(txs, flags, strict=True) if ok]
@@ -342,3 +344,13 @@ def _describe(outcome: Outcome) -> dict[str, Any]:
     if outcome.missing:
         out["missing"] = outcome.missing
     return out
+
+
+def _first_bytes(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The leading rows whose stored states add up to at most ``limit`` bytes (at least one row)."""
+    total = 0
+    for i, row in enumerate(rows):
+        total += len(row["state"])
+        if total > limit and i > 0:
+            return rows[:i]
+    return rows
