@@ -31,7 +31,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTransaction
 from psycopg.sql import SQL
 
 APP_NAME = "fedsync"
@@ -189,6 +189,15 @@ def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
         yield values[i : i + size]
 
 
+class _ImmediateTransaction(SQLiteTransaction):
+    """The library's SQLite transaction (same commit, rollback and error mapping), begun IMMEDIATE."""
+
+    def __enter__(self) -> Any:
+        cursor = self.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        return cursor
+
+
 class Database:
     """A minimal cursor API over the event store's own connections."""
 
@@ -200,6 +209,15 @@ class Database:
 
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
+        if self.dialect == "sqlite" and commit:
+            # BEGIN IMMEDIATE: the write lock first, waiting up to the busy timeout. After a
+            # deferred BEGIN a transaction that reads first (CREATE TABLE IF NOT EXISTS on an
+            # existing table is a read) cannot take the write lock once another process has
+            # committed meanwhile: SQLite refuses at once with "database is locked".
+            with self.recorder.datastore.get_connection(commit=True) as connection, \
+                    _ImmediateTransaction(connection, commit=True) as c, c:
+                yield Cursor(c, self.dialect)
+            return
         with self.recorder.datastore.transaction(commit=commit) as c:
             yield Cursor(c, self.dialect)
 
