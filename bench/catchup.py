@@ -21,19 +21,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
-import psycopg  # noqa: E402
 
+from bench.databases import Databases  # noqa: E402
 from infrastructure.local_cluster import NodeProcess  # noqa: E402
 from infrastructure.signing import DEFAULT_ALGORITHM, SigningKey  # noqa: E402
 from tests.factory import Peer, history  # noqa: E402
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 # `fedsync sync <peer>` in its own process, then its peak RSS (KiB) on stderr. VmHWM, not
 # getrusage's ru_maxrss: the latter survives execve and would report this (big) parent's peak.
 SYNC_AND_REPORT_RSS = """
@@ -49,26 +47,6 @@ except SystemExit as e:
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
 print("maxrss", hwm.split()[1], file=sys.stderr)
 """
-
-
-class Databases:
-    def __init__(self, store: str) -> None:
-        self.store = store
-        self.names: list[str] = []
-
-    def url(self) -> str | None:
-        if self.store != "postgres":
-            return None
-        name = f"fedsync_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.names.append(name)
-        return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-    def drop(self) -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for name in self.names:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def fill(a: NodeProcess, count: int) -> None:

@@ -32,15 +32,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
-import psycopg  # noqa: E402
 
+from bench.databases import Databases  # noqa: E402
 from domain import history, merge  # noqa: E402
 from domain.review import version_of  # noqa: E402
 from infrastructure import tokens  # noqa: E402
 from infrastructure.local_cluster import NodeProcess  # noqa: E402
 from tests.factory import Peer, document  # noqa: E402
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_MS = 200.0
 
 
@@ -119,13 +118,8 @@ def breakdown(node: NodeProcess, gid: str) -> None:
 
 
 def run(store: str, lines: int, transactions: int, requests: int, tmp: Path) -> float:
-    database_url = None
-    if store == "postgres":
-        name = f"fedsync_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        database_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    node = NodeProcess(data_dir=tmp / store, database_url=database_url).init()
+    dbs = Databases(store)
+    node = NodeProcess(data_dir=tmp / store, database_url=dbs.url()).init()
     try:
         started = time.perf_counter()
         gid = fill(node, lines, transactions)
@@ -157,9 +151,7 @@ def run(store: str, lines: int, transactions: int, requests: int, tmp: Path) -> 
         return statistics.median(warm)
     finally:
         node.stop()
-        if database_url:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        dbs.drop()
 
 
 def main() -> None:

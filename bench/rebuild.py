@@ -15,18 +15,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
 
+from bench.databases import Databases  # noqa: E402
 from infrastructure.node import Node, init_node  # noqa: E402
 from infrastructure.settings import Settings  # noqa: E402
 from tests.factory import Peer, history  # noqa: E402
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def build(node: Node, count: int) -> float:
@@ -40,13 +37,8 @@ def build(node: Node, count: int) -> float:
 
 
 def run(store: str, count: int, runs: int) -> None:
-    database = None
-    url = None
-    if store == "postgres":
-        database = f"fedsync_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + database
+    dbs = Databases(store)
+    url = dbs.url()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(data_dir=Path(tmp), database_url=url)
@@ -64,9 +56,7 @@ def run(store: str, count: int, runs: int) -> None:
                   f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})")
             node.close()
     finally:
-        if database:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        dbs.drop()
 
 
 def main() -> None:
