@@ -77,9 +77,6 @@ class Entity(Aggregate):
     def state(self) -> dict[str, Any]:
         return self.current["payload"]
 
-    def knows(self, gid: str) -> bool:
-        return gid in self.parents_of
-
     @property
     def creator(self) -> str | None:
         """The node that created the entity (None for an aggregate snapshotted before this was kept)."""

@@ -38,7 +38,8 @@ from typing import Any
 
 from merge3 import Merge3
 
-SCOPE_ORDER = ("OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC")  # narrowest first
+from domain.transaction import SCOPES
+
 DOCUMENT_FIELDS = ("title", "markdown", "tags", "forked_from", "deleted")
 EMPTY_DOCUMENT: dict[str, Any] = {
     "title": "",
@@ -228,9 +229,9 @@ def _merge_scope(heads: Sequence[Version]) -> FieldProposal:
 
 
 def _scope_rank(scope: str) -> int:
-    if scope not in SCOPE_ORDER:
+    if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
-    return SCOPE_ORDER.index(scope)
+    return SCOPES.index(scope)
 
 
 def _deletion(

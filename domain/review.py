@@ -34,7 +34,8 @@ from typing import Any
 
 from domain import history
 from domain.errors import DomainError, NotFound, StaleHead
-from domain.merge import SCOPE_ORDER, MergeProposal, Version, has_conflict_markers, propose_merge
+from domain.merge import MergeProposal, Version, has_conflict_markers, propose_merge
+from domain.transaction import SCOPES
 
 BASE_RULE = "of the lowest common ancestors, the one with the greatest generation; ties by the smallest gid"
 # A marker line as merge.py writes it: 7 signs, a space, and a label ending "(<origin>, <gid8>)".
@@ -138,7 +139,7 @@ def check_resolution(document: Mapping[str, Any], *, accept_markers: bool) -> No
 
 def narrowest_scope(scopes: Sequence[str]) -> str:
     """The narrowest of the heads' scopes: the default scope of a resolution."""
-    return min(scopes, key=SCOPE_ORDER.index)
+    return min(scopes, key=SCOPES.index)
 
 
 def conflict_since(parents: history.Parents, created_at: Mapping[str, str], heads: Sequence[str]) -> str:

@@ -26,7 +26,7 @@ import hashlib
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
 import rfc8785
@@ -34,14 +34,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from domain.errors import InvalidTransaction
 
-ENTITIES = ("item", "tag", "share")
+EntityType = Literal["item", "tag", "share"]
+ENTITY_TYPES: tuple[str, ...] = get_args(EntityType)
+Scope = Literal["OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC"]
+SCOPES: tuple[str, ...] = get_args(Scope)  # narrowest first
 KINDS: dict[str, tuple[str, ...]] = {
     "item": ("item.created", "item.edited", "item.deleted", "item.forked", "item.merged"),
     "tag": ("tag.created", "tag.renamed", "tag.deleted"),
     "share": ("share.granted", "share.revoked"),
 }
 CREATION_KINDS = frozenset({"item.created", "item.forked", "tag.created", "share.granted"})
-SCOPES = ("OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC")
 
 EARLIEST = "2000-01-01T00:00:00Z"  # no transaction is older: an earlier created_at is forged
 MAX_CLOCK_SKEW = 300  # seconds a received created_at may be ahead of this node's clock
@@ -133,14 +135,14 @@ class Transaction(_Strict):
     """The wire form of a transaction (every field signed but ``signature``)."""
 
     gid: Gid
-    entity: Literal["item", "tag", "share"]
+    entity: EntityType
     entity_gid: Gid
     kind: str
     parents: Annotated[list[Gid], Field(max_length=64)]
     origin: NodeName
     author: Author
     created_at: Timestamp
-    scope: Literal["OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC"]
+    scope: Scope
     payload: dict[str, Any]
     checksum: Annotated[str, AfterValidator(_pattern(_HEX64_RE, "sha256 hex digest"))]
     signature: Annotated[str, AfterValidator(_pattern(_JWS_RE, "detached compact JWS"))]
