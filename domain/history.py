@@ -77,6 +77,19 @@ def merge_base(parents: Parents, heads: Sequence[str]) -> str | None:
 
 def topological_order(parents: Parents) -> list[str]:
     """Every known gid, parents before children, ties taken by smallest gid."""
+    order, blocked = _peel(parents)
+    if blocked:
+        check_acyclic(parents)  # raises, naming the cycle
+    return order
+
+
+def blocked_by_cycles(parents: Parents) -> set[str]:
+    """Gids on a parent cycle or descending from one: they can never come after their parents."""
+    return _peel(parents)[1]
+
+
+def _peel(parents: Parents) -> tuple[list[str], set[str]]:
+    """Kahn's walk: (the gids in topological order, the gids it never reaches)."""
     children = _children(parents)
     waiting = {gid: len(set(parents.get(gid, ()))) for gid in _nodes(parents)}
     ready = [gid for gid, count in waiting.items() if count == 0]
@@ -89,9 +102,7 @@ def topological_order(parents: Parents) -> list[str]:
             waiting[child] -= 1
             if waiting[child] == 0:
                 heappush(ready, child)
-    if len(order) != len(waiting):
-        check_acyclic(parents)  # raises, naming the cycle
-    return order
+    return order, set(waiting) - set(order)
 
 
 def find_cycle(parents: Parents) -> list[str] | None:

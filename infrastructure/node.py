@@ -20,7 +20,8 @@ from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_directory import KeyDirectory
 from infrastructure.node_auth import NodeAuthenticator, issue
 from infrastructure.peers import Peer, PeerStore
-from infrastructure.persistence import Database, store_env
+from infrastructure.persistence import database_for, store_env
+from infrastructure.persistence.hooks import write_pending, write_pull_cursor
 from infrastructure.settings import NodeConfig, Settings
 from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, Keyring, KeySet
 from infrastructure.sync import Syncer
@@ -59,13 +60,14 @@ class Node:
             verifier=self._verify,
             after_save=self._project,
         )
-        self.db = Database(self.app.recorder)
+        self.db = database_for(self.app.recorder)
         self.keys = KeyDirectory(self.db, config.name, lambda: self.keyring)
         self.keys.create_tables()
         self.peers = PeerStore(self.db)
         self.peers.create_tables()
         self.projector = Projector(self.db, self.app.recorder)
         self.projector.create_tables()
+        self.app.recorder.commit_hooks += [write_pending, write_pull_cursor]  # tables of PeerStore
         self.app.recorder.in_commit = self.projector.project_in_commit
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.

@@ -28,7 +28,7 @@ class SlowFirstCommit:
     def __call__(self, cur, stored):
         if not self.sizes:
             deadline = time.monotonic() + 10
-            while len(self.node.app._queue) < self.waiters and time.monotonic() < deadline:  # bounded
+            while self.node.app.group_commit.queued() < self.waiters and time.monotonic() < deadline:  # bounded
                 time.sleep(0.001)
         self.sizes.append(len(stored))
         return self.real(cur, stored)

@@ -1,0 +1,218 @@
+"""The editors' commands: each builds one signed transaction from a current head.
+
+Every command checks its aggregate's rules first (a stale head, a deleted
+item, a merge of fewer than two heads) and only then builds the
+transaction, signed with the node key; ``NodeApplication`` records and
+saves it (``_change`` for an existing entity, ``_store_new`` for a new
+one). A command returns a ``Receipt`` (ids), never an aggregate.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from domain import review
+from domain.entity import Entity
+from domain.errors import EntityConflict
+from domain.item import Item
+from domain.share import Share
+from domain.tag import Tag
+from domain.transaction import checksum, signing_input, validate
+
+E = TypeVar("E", bound=Entity)
+Change = Callable[[E], dict[str, Any]]  # builds the transaction from the (checked) aggregate
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a local command made: the entity and the new transaction."""
+
+    entity_gid: str
+    gid: str
+
+
+class LocalCommands:
+    """Command methods of ``NodeApplication`` (which provides the abstract parts)."""
+
+    node: str
+    signer: Callable[[bytes], str]
+    clock: Callable[[], str]
+
+    @abstractmethod
+    def entity(self, entity_gid: str, cls: type[E]) -> E: ...
+
+    @abstractmethod
+    def _change(self, entity_gid: str, cls: type[E], change: Change[E]) -> Receipt: ...
+
+    @abstractmethod
+    def _store_new(self, tx: dict[str, Any]) -> Receipt: ...
+
+    @abstractmethod
+    def _check_sharer(self, node: str, shared: Entity | None) -> None: ...
+
+    @abstractmethod
+    def transaction(self, gid: str) -> dict[str, Any]: ...
+
+    # --- items -----------------------------------------------------------
+    def create_item(self, *, author: str, title: str, markdown: str, tags: Iterable[str] = (),
+                    scope: str = "NETWORK") -> Receipt:
+        payload = item_state(title, markdown, tags, [], False)
+        return self._store_new(self._new_tx("item", str(uuid4()), "item.created", [], author, scope, payload))
+
+    def edit_item(self, item_gid: str, *, parent: str, author: str, title: str | None = None,
+                  markdown: str | None = None, tags: Iterable[str] | None = None,
+                  scope: str | None = None) -> Receipt:
+        def change(item: Item) -> dict[str, Any]:
+            item.check_can_edit(parent)
+            head = item.head_states[parent]
+            edited = {"title": title, "markdown": markdown, "tags": tags, "deleted": False}
+            return self._successor(item, parent, "item.edited", author, _changed(head["payload"], edited), scope)
+
+        return self._change(item_gid, Item, change)
+
+    def delete_item(self, item_gid: str, *, parent: str, author: str) -> Receipt:
+        def change(item: Item) -> dict[str, Any]:
+            item.check_can_edit(parent)
+            return self._tombstone(item, parent, "item.deleted", author)
+
+        return self._change(item_gid, Item, change)
+
+    def fork_item(self, sources: Sequence[str], *, author: str, title: str | None = None,
+                  markdown: str | None = None, tags: Iterable[str] | None = None,
+                  scope: str | None = None) -> Receipt:
+        """A new item whose ``forked_from`` lists the sources; it starts as the first one."""
+        if not sources:
+            raise EntityConflict("a fork needs at least one source item")
+        first = self.entity(sources[0], Item)
+        for other in sources[1:]:
+            self.entity(other, Item)
+        forked = {"title": title, "markdown": markdown, "tags": tags, "forked_from": sources, "deleted": False}
+        payload = _changed(first.state, forked)
+        tx = self._new_tx("item", str(uuid4()), "item.forked", [], author, scope or first.current["scope"], payload)
+        return self._store_new(tx)
+
+    def merge_item(self, item_gid: str, *, heads: Sequence[str], author: str,
+                   document: Mapping[str, Any], scope: str | None = None) -> Receipt:
+        """An ``item.merged`` of the given heads (two or more); what ``document`` leaves out is the current state's."""
+
+        def change(item: Item) -> dict[str, Any]:
+            return self._merged(item, heads, author, document, scope)
+
+        return self._change(item_gid, Item, change)
+
+    def review_conflict(self, item_gid: str) -> review.Review:
+        """The review of an item's heads: its DAG, its head states and one stored base transaction."""
+        item = self.entity(item_gid, Item)
+        return review.review(item.gid, item.parents_of, item.head_states, self.transaction)
+
+    def resolve_conflict(self, item_gid: str, *, heads: Sequence[str], author: str, document: Mapping[str, Any],
+                         scope: str | None = None, accept_markers: bool = False) -> Receipt:
+        """A merge editor's merge: it names exactly the current heads, holds no markers, and
+        takes the narrowest scope of the heads unless it names one."""
+
+        def change(item: Item) -> dict[str, Any]:
+            review.check_heads(item.gid, item.heads, heads)
+            item.check_can_merge(list(heads))
+            review.check_resolution(document, accept_markers=accept_markers)
+            chosen = scope or review.narrowest_scope([item.head_states[h]["scope"] for h in item.heads])
+            return self._merged(item, heads, author, document, chosen)
+
+        return self._change(item_gid, Item, change)
+
+    # --- tags ------------------------------------------------------------
+    def create_tag(self, *, author: str, name: str, scope: str = "NETWORK") -> Receipt:
+        payload = {"name": name, "deleted": False}
+        return self._store_new(self._new_tx("tag", str(uuid4()), "tag.created", [], author, scope, payload))
+
+    def rename_tag(self, tag_gid: str, *, parent: str, author: str, name: str) -> Receipt:
+        def change(tag: Tag) -> dict[str, Any]:
+            tag.check_is_head(parent)
+            return self._successor(tag, parent, "tag.renamed", author, {"name": name, "deleted": False})
+
+        return self._change(tag_gid, Tag, change)
+
+    def delete_tag(self, tag_gid: str, *, parent: str, author: str) -> Receipt:
+        def change(tag: Tag) -> dict[str, Any]:
+            tag.check_is_head(parent)
+            return self._tombstone(tag, parent, "tag.deleted", author)
+
+        return self._change(tag_gid, Tag, change)
+
+    # --- shares ----------------------------------------------------------
+    def grant_share(self, *, author: str, item_gid: str, peer: str, permission: str) -> Receipt:
+        item = self.entity(item_gid, Item)
+        self._check_sharer(self.node, item)
+        payload = {"item": item_gid, "peer": peer, "permission": permission, "revoked": False}
+        return self._store_new(self._new_tx("share", str(uuid4()), "share.granted", [], author,
+                                            item.current["scope"], payload))
+
+    def revoke_share(self, share_gid: str, *, author: str) -> Receipt:
+        def change(share: Share) -> dict[str, Any]:
+            self._check_sharer(self.node, share)
+            current = share.current
+            return self._new_tx("share", share_gid, "share.revoked", share.heads, author, current["scope"],
+                                dict(current["payload"], revoked=True))
+
+        return self._change(share_gid, Share, change)
+
+    # --- building transactions ---------------------------------------------
+    def _merged(self, item: Item, heads: Sequence[str], author: str, document: Mapping[str, Any],
+                scope: str | None) -> dict[str, Any]:
+        item.check_can_merge(list(heads))
+        current = item.current
+        payload = _changed(current["payload"], {**document, "deleted": bool(document.get("deleted", False))})
+        return self._new_tx("item", item.gid, "item.merged", sorted(set(heads)), author,
+                            scope or current["scope"], payload)
+
+    def _successor(self, entity: Entity, parent: str, kind: str, author: str, payload: dict[str, Any],
+                   scope: str | None = None) -> dict[str, Any]:
+        """The next transaction after head ``parent``, keeping its scope unless one is given."""
+        return self._new_tx(entity.ENTITY, entity.gid, kind, [parent], author,
+                            scope or entity.head_states[parent]["scope"], payload)
+
+    def _tombstone(self, entity: Entity, parent: str, kind: str, author: str) -> dict[str, Any]:
+        return self._successor(entity, parent, kind, author, dict(entity.head_states[parent]["payload"], deleted=True))
+
+    def _new_tx(self, entity: str, entity_gid: str, kind: str, parents: list[str], author: str,
+                scope: str, payload: dict[str, Any]) -> dict[str, Any]:
+        tx = {
+            "gid": str(uuid4()),
+            "entity": entity,
+            "entity_gid": entity_gid,
+            "kind": kind,
+            "parents": parents,
+            "origin": self.node,
+            "author": author,
+            "created_at": self.clock(),
+            "scope": scope,
+            "payload": payload,
+            "checksum": checksum(payload),
+        }
+        tx["signature"] = self.signer(signing_input(tx))
+        return validate(tx)
+
+
+def item_state(title: str, markdown: str, tags: Iterable[str], forked_from: Iterable[str],
+               deleted: bool) -> dict[str, Any]:
+    """An item's document state in its canonical form (tag and fork lists sorted, no repeats)."""
+    return {
+        "title": title,
+        "markdown": markdown,
+        "tags": sorted(set(tags)),
+        "forked_from": sorted(set(forked_from)),
+        "deleted": deleted,
+    }
+
+
+def _changed(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` with the item fields that ``changes`` gives (None or absent: unchanged)."""
+
+    def pick(name: str) -> Any:
+        value = changes.get(name)
+        return state[name] if value is None else value
+
+    return item_state(pick("title"), pick("markdown"), pick("tags"), pick("forked_from"), bool(pick("deleted")))

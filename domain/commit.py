@@ -1,0 +1,177 @@
+"""What one save commits besides events, and the group commit of local commands.
+
+``CommitExtras`` is everything the application asks the store to write in
+the same database transaction as a save's events: the gid index of the new
+transactions, received transactions held for their parents, pending rows
+now settled, and the pull cursor reached. The store writes it through its
+registered commit hooks (``infrastructure/persistence``); a new kind of row
+that must commit with the events is a new field here and a new hook there.
+
+``GroupCommit`` runs local commands so that concurrent editors share one
+commit (one fsync, one projection) instead of queueing for one each.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """Where a transaction is stored: its aggregate and the version it has there."""
+
+    gid: str
+    originator_id: UUID
+    originator_version: int
+
+
+@dataclass(frozen=True)
+class HeldTransaction:
+    """A received transaction waiting for parents that its sender is asked for."""
+
+    gid: str
+    sender: str
+    tx: dict[str, Any]
+    missing: list[str]
+    received_at: str
+
+
+@dataclass(frozen=True)
+class PullCursor:
+    """The last outbox gid of ``peer`` that a pull has applied."""
+
+    peer: str
+    gid: str
+
+
+@dataclass(frozen=True)
+class CommitExtras:
+    index: Sequence[IndexEntry] = ()
+    held: Sequence[HeldTransaction] = ()
+    settled: Sequence[str] = ()  # pending gids no longer waiting
+    pull_cursor: PullCursor | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.index or self.held or self.settled or self.pull_cursor)
+
+
+@runtime_checkable
+class TransactionIndex(Protocol):
+    """What the application needs of its recorder beyond the library's: lookups by gid."""
+
+    def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored rows (gid, seq, originator_id, originator_version, topic, state) of these gids."""
+        ...
+
+    def existing(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have events stored."""
+        ...
+
+
+def chunked(events: Sequence[T], max_weight: int, weight: Callable[[T], int]) -> list[list[T]]:
+    """The events in order, cut into runs of at most ``max_weight`` (a heavier event stands alone)."""
+    chunks: list[list[T]] = [[]]
+    size = 0
+    for event in events:
+        w = weight(event)
+        if chunks[-1] and size + w > max_weight:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event)
+        size += w
+    return chunks
+
+
+R = TypeVar("R")
+
+
+class GroupCommit(Generic[R]):
+    """Commands of concurrent threads, applied in order and committed together.
+
+    The first thread that finds no commit running leads: it takes every
+    queued command and hands them to ``commit`` (which applies them in
+    order, each seeing the ones before it, and saves them in one database
+    transaction), while the threads that queued them wait; then the next
+    leader takes what queued meanwhile. ``commit`` finishes every command it
+    is given, with a result or an error.
+
+    The leader commits under ``lock`` (the application's write lock).
+    """
+
+    def __init__(self, save: Callable[[list[Command[R]]], bool], *, lock: threading.RLock, attempts: int) -> None:
+        self._save = save  # applies and saves commands in one transaction (see ``_commit``)
+        self._write_lock = lock
+        self._attempts = attempts
+        self._lock = threading.Condition()  # guards _queue and _leading
+        self._queue: list[Command[R]] = []
+        self._leading = False
+
+    def queued(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def run(self, command: Command[R]) -> R:
+        with self._lock:
+            self._queue.append(command)
+            while self._leading and not command.done:
+                self._lock.wait()
+            if not command.done:
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not command.done:
+            try:
+                with self._write_lock:
+                    self._commit(batch)
+            finally:
+                for queued in batch:
+                    if not queued.done:
+                        queued.finish(error=RuntimeError("the commit of this command was interrupted"))
+                with self._lock:
+                    self._leading = False
+                    self._lock.notify_all()
+        if command.error is not None:
+            raise command.error
+        assert command.result is not None
+        return command.result
+
+
+    def _commit(self, batch: list[Command[R]]) -> None:
+        """Save the batch in one transaction; a refused command fails alone (``save`` finishes it),
+        and a failed group save (``save`` returns False) is retried command by command."""
+        if len(batch) > 1 and self._save(batch):
+            return
+        for command in batch:  # alone, or one by one after a failed group save
+            if command.done:
+                continue
+            for attempt in range(self._attempts):
+                try:
+                    self._save([command])
+                    break
+                except IntegrityError as e:
+                    # Another process stored something meanwhile: start again from the store.
+                    if attempt == self._attempts - 1:
+                        command.finish(error=e)
+                except BaseException as e:  # reported to the command's own thread
+                    command.finish(error=e)
+                    break
+
+
+@dataclass(eq=False)
+class Command(Generic[R]):
+    """A local command waiting for its group's commit; ``prepare`` is the caller's."""
+
+    prepare: Callable[..., Any]
+    done: bool = False
+    result: R | None = None
+    error: BaseException | None = field(default=None)
+
+    def finish(self, *, result: R | None = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.done = result, error, True

@@ -1,0 +1,51 @@
+"""Storage: the eventsourcing recorders for SQLite, PostgreSQL and memory, extended.
+
+The application's event store is the library's, with one addition made in
+the same database transaction as every insert of events: a ``tx_index`` row
+per transaction (gid -> aggregate id and version). Its primary key makes a
+gid unique across the whole store (a race between two writers of one gid
+fails one of them) and it answers "where is gid X" and "what is X's
+sequence" by index, never by scanning. The sequence is the library's
+notification id: SQLite's rowid (writers are serialised) or PostgreSQL's
+``notification_id`` (inserts take a table lock, so ids increase in commit
+order; failed inserts may leave gaps).
+
+A save passes one ``CommitExtras`` (``domain/commit.py``); the recorder
+hands it to its registered ``commit_hooks`` inside the insert transaction
+(the gid index is the first hook; the node adds the pending area and the
+pull cursor, ``hooks.py``). Then its ``in_commit`` hook runs, once the
+events have their sequence numbers: the node projects there, so a save is
+one commit, not two. What ``in_commit`` returns is called after the commit.
+
+``Database`` gives the rest of the product (projections, queues) a small
+cursor API over the same connections, with one SQL dialect: ``?``
+placeholders, rewritten to ``%s`` for psycopg. One module per store:
+``sqlite.py``, ``postgres.py``, ``memory.py`` (tests of the domain rules).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from infrastructure.persistence.database import CommitHook, Cursor, Database
+from infrastructure.persistence.postgres import PostgresDatabase, PostgresRecorder, postgres_env
+from infrastructure.persistence.sqlite import SQLiteDatabase, SQLiteRecorder, sqlite_env
+
+__all__ = ["CommitHook", "Cursor", "Database", "database_for", "store_env"]
+
+
+def store_env(database_url: str | None, sqlite_path: str) -> dict[str, str]:
+    """The eventsourcing environment for SQLite (default) or PostgreSQL."""
+    if not database_url or database_url.startswith("sqlite"):
+        return sqlite_env(sqlite_path)
+    scheme = urlparse(database_url).scheme
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"unsupported database URL scheme {scheme!r}: use postgresql://")
+    return postgres_env(database_url)
+
+
+def database_for(recorder: SQLiteRecorder | PostgresRecorder) -> Database:
+    """The cursor API over the recorder's own connections."""
+    if isinstance(recorder, SQLiteRecorder):
+        return SQLiteDatabase(recorder)
+    return PostgresDatabase(recorder)

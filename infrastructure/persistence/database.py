@@ -1,0 +1,108 @@
+"""What both SQL stores share: the cursor API, the commit hooks, the recorders' hook plumbing."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from domain.commit import CommitExtras
+
+# Called in the insert transaction with the new (sequence, state) pairs; returns what to
+# call after the commit (or None).
+InCommit = Callable[["Cursor", list[tuple[int, bytes]]], Callable[[], None] | None]
+
+
+class CommitHook(Protocol):
+    """Writes the rows of a save's ``CommitExtras`` that belong to it, in the save's transaction."""
+
+    def __call__(self, cursor: Cursor, extras: CommitExtras) -> None: ...
+
+
+class Cursor(ABC):
+    """DB-API cursor with one placeholder style (``?``) for both databases."""
+
+    dialect: ClassVar[str]
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    @abstractmethod
+    def _sql(self, sql: str) -> str: ...
+
+    @abstractmethod
+    def uuid(self, value: UUID) -> Any:
+        """A UUID as this store's column holds it."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(self._sql(sql), params)
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self._sql(sql), rows)
+
+    def fetchone(self) -> dict[str, Any] | None:
+        row = self.raw.fetchone()
+        return None if row is None else dict(row)
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.raw.fetchall()]
+
+    @property
+    def rowcount(self) -> int:
+        return self.raw.rowcount
+
+
+class Database(ABC):
+    """A minimal cursor API over the event store's own connections."""
+
+    dialect: ClassVar[str]
+    sequence_column: ClassVar[str]  # the events table's column holding the outbox sequence
+
+    def __init__(self, recorder: Any) -> None:
+        self.recorder = recorder
+        self.events_table: str = recorder.events_table_name
+
+    @abstractmethod
+    def transaction(self, *, commit: bool = True) -> AbstractContextManager[Cursor]: ...
+
+    def read(self) -> AbstractContextManager[Cursor]:
+        return self.transaction(commit=False)
+
+
+class HookedRecorder:
+    """The commit-hook plumbing both SQL recorders mix into the library's."""
+
+    in_commit: InCommit | None = None
+    commit_hooks: list[CommitHook]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        committed: list[Callable[[], None]] = []
+        ids = super().insert_events(stored_events, committed=committed, **kwargs)  # type: ignore[misc]
+        for callback in committed:
+            callback()
+        return ids
+
+    def _write_extras(self, cursor: Cursor, kwargs: dict[str, Any]) -> None:
+        extras = kwargs.get("extras") or CommitExtras()
+        for hook in self.commit_hooks:
+            hook(cursor, extras)
+
+    def _run_in_commit(self, cursor: Cursor, ids: Sequence[int] | None, stored_events: Sequence[StoredEvent],
+                       committed: list[Callable[[], None]] | None) -> None:
+        if self.in_commit is None or not ids:
+            return
+        callback = self.in_commit(cursor, [(i, e.state) for i, e in zip(ids, stored_events, strict=True)])
+        if committed is not None:
+            # A retried insert (PostgreSQL reconnects) calls the hook again: keep the last one only.
+            committed[:] = [callback] if callback is not None else []
+
+
+def chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]

@@ -1,0 +1,128 @@
+"""PostgreSQL: the production store, through psycopg 3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.sql import SQL
+
+from infrastructure.persistence.database import CommitHook, Cursor, Database, HookedRecorder
+from infrastructure.persistence.hooks import write_index
+
+
+def postgres_env(database_url: str) -> dict[str, str]:
+    url = urlparse(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_POOL_SIZE": "8",
+        "POSTGRES_MAX_OVERFLOW": "8",
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
+        "APPLICATION_RECORDER_TOPIC": "infrastructure.persistence.postgres:PostgresRecorder",
+    }
+
+
+class PostgresCursor(Cursor):
+    dialect = "postgres"
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    def uuid(self, value: UUID) -> UUID:
+        return value
+
+
+class PipelineCursor(PostgresCursor):
+    """A cursor on a psycopg connection in pipeline mode: a new cursor per statement.
+
+    In pipeline mode results queue up per cursor; a fetch after an earlier
+    statement whose result was never fetched would read that result instead.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection.cursor())
+        self.connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw = self.connection.cursor()
+        return super().execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw = self.connection.cursor()
+            super().executemany(sql, rows)
+
+
+class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder plus the gid index and the commit hooks."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.commit_hooks: list[CommitHook] = [write_index]
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS tx_index ("
+                "gid TEXT PRIMARY KEY, originator_id UUID NOT NULL, "
+                "originator_version BIGINT NOT NULL)"
+            )
+        )
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # Runs in the same transaction, just before the events are inserted, so that a
+        # duplicate gid fails at the pipeline's sync as the library's IntegrityError.
+        self._write_extras(PostgresCursor(curs), kwargs)
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        # Still in the transaction (and its pipeline), the table lock held: every lower
+        # sequence number belongs to a settled transaction.
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        self._run_in_commit(PipelineCursor(curs.connection), ids, stored_events, kwargs.get("committed"))
+        return ids
+
+    def existing(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have events stored (one query)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                      "WHERE originator_id = ANY(%s)", (list(ids),))
+            return {row["originator_id"] for row in c.fetchall()}
+
+    def locate_sql(self) -> str:
+        return (
+            "SELECT t.gid AS gid, e.notification_id AS seq, e.originator_id AS originator_id, "
+            "e.originator_version AS originator_version, e.topic AS topic, e.state AS state "
+            f"FROM tx_index t JOIN {self.events_table_name} e "
+            "ON e.originator_id = t.originator_id AND e.originator_version = t.originator_version "
+            "WHERE t.gid = ANY(%s)"
+        )
+
+    def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored events of the given transaction gids (absent gids are left out)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.locate_sql(), (list(gids),))
+            return [dict(row) for row in c.fetchall()]
+
+
+class PostgresDatabase(Database):
+    dialect = "postgres"
+    sequence_column = "notification_id"
+
+    def __init__(self, recorder: PostgresRecorder) -> None:
+        super().__init__(recorder)
+        self.recorder = recorder
+
+    @contextmanager
+    def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
+        with self.recorder.datastore.transaction(commit=commit) as c:
+            yield PostgresCursor(c)
