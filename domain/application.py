@@ -233,7 +233,7 @@ class NodeApplication(LocalCommands, Application):
 
     def _record_received(self, plan: receiving.BatchPlan, aggregates: dict[str, Entity]) -> dict[int, Outcome]:
         """Record the plan's transactions on their aggregates (collected in ``aggregates``)."""
-        created = [UUID(tx["entity_gid"]) for _, tx in plan.order if tx["kind"] in CREATION_KINDS]
+        created = [UUID(gid) for gid in plan.entities_created()]
         # One query tells which created entities are new, instead of a failed load each.
         absent = {str(i) for i in set(created) - self.index.existing(created)} if created else set()
         recorded: dict[int, Outcome] = {}
@@ -255,8 +255,8 @@ class NodeApplication(LocalCommands, Application):
         if aggregate is None and key not in absent:
             aggregate = self._find(key)
         if tx["entity"] == "share":
-            self._check_sharer(tx["origin"], aggregate or aggregates.get(tx["payload"]["item"])
-                               or self._find(tx["payload"]["item"]))
+            item = aggregate or aggregates.get(tx["payload"]["item"]) or self._find(tx["payload"]["item"])
+            authority.check_sharer(tx["origin"], item, self.transaction)
         if aggregate is None:
             if tx["kind"] not in CREATION_KINDS:
                 raise UnknownParents(f"unknown {tx['entity']} {key} (its creation has not arrived)",
@@ -275,9 +275,6 @@ class NodeApplication(LocalCommands, Application):
             return self._cached(entity_gid, None, copy=False)
         except EntityNotFound:
             return None  # not here (yet)
-
-    def _check_sharer(self, node: str, shared: Entity | None) -> None:
-        authority.check_sharer(node, shared, self.transaction)
 
     # --- saving ------------------------------------------------------------
     def _save_in_chunks(self, aggregates: list[Entity], extras: CommitExtras) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import uuid4
 
-from domain import review
+from domain import authority, review
 from domain.entity import Entity
 from domain.errors import EntityConflict
 from domain.item import Item
@@ -50,9 +50,6 @@ class LocalCommands:
 
     @abstractmethod
     def _store_new(self, tx: dict[str, Any]) -> Receipt: ...
-
-    @abstractmethod
-    def _check_sharer(self, node: str, shared: Entity | None) -> None: ...
 
     @abstractmethod
     def transaction(self, gid: str) -> dict[str, Any]: ...
@@ -145,14 +142,14 @@ class LocalCommands:
     # --- shares ----------------------------------------------------------
     def grant_share(self, *, author: str, item_gid: str, peer: str, permission: str) -> Receipt:
         item = self.entity(item_gid, Item)
-        self._check_sharer(self.node, item)
+        authority.check_sharer(self.node, item, self.transaction)
         payload = {"item": item_gid, "peer": peer, "permission": permission, "revoked": False}
         return self._store_new(self._new_tx("share", str(uuid4()), "share.granted", [], author,
                                             item.current["scope"], payload))
 
     def revoke_share(self, share_gid: str, *, author: str) -> Receipt:
         def change(share: Share) -> dict[str, Any]:
-            self._check_sharer(self.node, share)
+            authority.check_sharer(self.node, share, self.transaction)
             current = share.current
             return self._new_tx("share", share_gid, "share.revoked", share.heads, author, current["scope"],
                                 dict(current["payload"], revoked=True))

@@ -34,7 +34,7 @@ from typing import Any
 
 from domain import history
 from domain.errors import DomainError, Equivocation, InvalidTransaction, UnknownParents
-from domain.transaction import check_created_at, content_key, signing_input, validate
+from domain.transaction import CREATION_KINDS, check_created_at, content_key, signing_input, validate
 
 Transaction = dict[str, Any]
 Verify = Callable[[Transaction, bytes], None]
@@ -76,7 +76,7 @@ class BatchPlan:
 
     def entities_created(self) -> set[str]:
         """Entity gids that a creation in this batch names (they may or may not exist yet)."""
-        return {tx["entity_gid"] for _, tx in self.order if not tx["parents"]}
+        return {tx["entity_gid"] for _, tx in self.order if tx["kind"] in CREATION_KINDS}
 
 
 def triage(batch: Sequence[Any], *, stored: StoredLookup, verify: Verify, now: str) -> BatchPlan:

@@ -64,7 +64,9 @@ class Database(ABC):
     dialect: ClassVar[str]
     sequence_column: ClassVar[str]  # the events table's column holding the outbox sequence
 
-    def __init__(self, recorder: Any) -> None:
+    recorder: HookedRecorder
+
+    def __init__(self, recorder: HookedRecorder) -> None:
         self.recorder = recorder
         self.events_table: str = recorder.events_table_name
 
@@ -80,6 +82,7 @@ class HookedRecorder:
 
     in_commit: InCommit | None = None
     commit_hooks: list[CommitHook]
+    events_table_name: str  # the library's
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         committed: list[Callable[[], None]] = []

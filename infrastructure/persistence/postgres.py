@@ -118,9 +118,7 @@ class PostgresDatabase(Database):
     dialect = "postgres"
     sequence_column = "notification_id"
 
-    def __init__(self, recorder: PostgresRecorder) -> None:
-        super().__init__(recorder)
-        self.recorder = recorder
+    recorder: PostgresRecorder
 
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:

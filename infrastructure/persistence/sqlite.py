@@ -101,9 +101,7 @@ class SQLiteDatabase(Database):
     dialect = "sqlite"
     sequence_column = "rowid"
 
-    def __init__(self, recorder: SQLiteRecorder) -> None:
-        super().__init__(recorder)
-        self.recorder = recorder
+    recorder: SQLiteRecorder
 
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
