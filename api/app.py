@@ -21,7 +21,7 @@ from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
 from api.routes import admin, conflicts, items, peers, shares, tags
-from api.schemas import Problem
+from api.schemas.common import Problem
 from infrastructure.node import Node
 from infrastructure.settings import Settings
 from infrastructure.signing import Keyring
