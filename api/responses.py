@@ -8,9 +8,10 @@ one to the other is written here once, so a column rename touches one function.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from api.schemas.admin import Key, KeyList, PeerStatus, PeerStatusList
+from api.schemas.admin import Key, KeyList, PeerStatus
 from api.schemas.conflicts import (
     ConflictHead,
     ConflictOutcome,
@@ -41,6 +42,7 @@ from api.schemas.shares import ShareOut
 from api.schemas.tags import TagOut
 from domain.merge import Version
 from domain.review import BASE_RULE, Review
+from infrastructure.node import Node
 from projections.entity_view import loads
 
 Row = dict[str, Any]
@@ -185,10 +187,18 @@ def key_list_of(jwks: dict[str, Any]) -> KeyList:
     return KeyList(keys=[Key(**jwk) for jwk in jwks["keys"]])
 
 
-def peer_status_of(row: Row) -> PeerStatus:
-    """A row of ``api.cli_federation.status_rows``, which the CLI's ``peer list`` shows too."""
-    return PeerStatus(**row)
-
-
-def peer_list_of(rows: list[Row]) -> PeerStatusList:
-    return PeerStatusList(peers=[peer_status_of(row) for row in rows])
+def peer_statuses_of(node: Node) -> list[PeerStatus]:
+    """Each peer's sync state, as the admin API answers it and ``fedsync peer list`` prints it."""
+    now = time.time()
+    last_seq = node.projector.position()
+    statuses = []
+    for peer in node.peers.all():
+        queue = max(0, last_seq - peer.push_after) if peer.subscribed else 0
+        statuses.append(PeerStatus(
+            name=peer.name, base_url=peer.base_url, send=list(peer.send_types), accept=list(peer.accept_types),
+            subscribed=peer.subscribed, last_acknowledged_seq=peer.push_after,
+            queue_depth=queue, lag=queue,  # one number under two names: clients read either
+            pull_cursor=peer.pull_cursor, last_success=peer.last_success, last_error=peer.last_error,
+            breaker=peer.breaker.probing(now).state,
+        ))
+    return statuses

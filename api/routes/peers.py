@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from api.cli_federation import status_rows
 from api.deps import NodeDep, current_admin
 from api.errors import responses
-from api.responses import peer_list_of, peer_status_of
+from api.responses import peer_statuses_of
 from api.schemas.admin import PeerAdd, PeerStatus, PeerStatusList, SyncResult
 from domain.errors import DomainError, PeerUnreachable
 from domain.transaction import NodeName
@@ -20,9 +19,9 @@ router = APIRouter(prefix="/admin/peers", tags=["admin"], dependencies=[Depends(
 
 
 def _status(node: Node, name: str) -> PeerStatus:
-    for row in status_rows(node):
-        if row["name"] == name:
-            return peer_status_of(row)
+    for status in peer_statuses_of(node):
+        if status.name == name:
+            return status
     node.peers.get(name)  # raises the 404
     raise AssertionError("unreachable")
 
@@ -30,7 +29,7 @@ def _status(node: Node, name: str) -> PeerStatus:
 @router.get("", response_model=PeerStatusList)
 def list_peers(node: NodeDep) -> PeerStatusList:
     """Each peer: types sent and accepted, lag/queue depth, last acknowledged entry, last success/error, breaker."""
-    return peer_list_of(status_rows(node))
+    return PeerStatusList(peers=peer_statuses_of(node))
 
 
 @router.post("", response_model=PeerStatus, status_code=201, responses=responses(422, 502))
