@@ -1,7 +1,7 @@
 """The node's library as one editor sees it: visibility-checked reads and writes.
 
-Reads come from the projections (``node.db.read()`` cursors); writes go
-through the application (``node.app``), which has projected them when it
+Reads come from the projections (``db.read()`` cursors); writes go
+through the application (``app``), which has projected them when it
 returns, so a write is followed by a read of its result. Every item access
 goes through the visibility rule (``domain/visibility.py``, in SQL form in
 ``infrastructure/visibility.py``): an item the editor may not see is
@@ -18,10 +18,10 @@ from typing import Any
 
 from api import pagination
 from domain import references
+from domain.application import NodeApplication
 from domain.errors import EntityNotFound
 from domain.visibility import Editor
-from infrastructure.node import Node
-from infrastructure.persistence import Cursor
+from infrastructure.persistence import Cursor, Database
 from infrastructure.visibility import JOIN, EditorTeams, item_filter, visible_documents
 from projections import backlinks, lineage, transactions
 from projections.documents import document
@@ -54,11 +54,10 @@ class ItemQuery:
 
 
 class Library:
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.app = node.app
-        self.db = node.db
-        self.teams = EditorTeams(node.db)
+    def __init__(self, app: NodeApplication, db: Database) -> None:
+        self.app = app
+        self.db = db
+        self.teams = EditorTeams(db)
 
     def create_tables(self) -> None:
         self.teams.create_tables()
