@@ -13,6 +13,7 @@ from rich.table import Table
 
 from api.demo import run_demo
 from api.responses import peer_statuses_of
+from domain.transaction import ENTITY_TYPES
 from infrastructure.federation_client import PeerError
 from infrastructure.node import Node
 from infrastructure.peers import entity_types
@@ -21,6 +22,7 @@ peer_app = typer.Typer(help="Peers: the nodes this node syncs with.", no_args_is
 console = Console()
 
 Types = Annotated[str, typer.Option(help="Entity types, comma separated (item,tag,share); '' for none")]
+EVERY_TYPE = ",".join(ENTITY_TYPES)
 
 
 def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
@@ -29,8 +31,8 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
     @peer_app.command("add")
     def add_peer(
         base_url: str,
-        send: Types = "item,tag,share",
-        accept: Types = "item,tag,share",
+        send: Types = EVERY_TYPE,
+        accept: Types = EVERY_TYPE,
         subscribe: Annotated[bool, typer.Option(help="Ask the peer to push to us")] = False,
         data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
     ) -> None:

@@ -11,7 +11,7 @@ from api.errors import responses
 from api.library import ItemQuery
 from api.responses import backlinks_of, history_of, item_of, item_page_of, lineage_of, rendered_of, version_of
 from api.routes.params import GidPath, IfMatch, IncludeDeleted, TxGidPath, etag, json_response, named_head
-from api.schemas.common import Gid, Scope
+from api.schemas.common import Gid
 from api.schemas.items import (
     Backlinks,
     ForkCreate,
@@ -24,6 +24,7 @@ from api.schemas.items import (
     Lineage,
     RenderedItem,
 )
+from domain.transaction import Scope
 
 router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(current_editor)],
                    responses=responses(401))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.transaction import ENTITY_TYPES
+
 
 class Key(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -19,8 +21,8 @@ class KeyList(BaseModel):
 class PeerAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base_url: str = Field(max_length=500, pattern=r"^https?://", description="the peer's base URL")
-    send: list[str] = Field(default=["item", "tag", "share"], description="entity types we send it")
-    accept: list[str] = Field(default=["item", "tag", "share"], description="entity types we accept from it")
+    send: list[str] = Field(default=list(ENTITY_TYPES), description="entity types we send it")
+    accept: list[str] = Field(default=list(ENTITY_TYPES), description="entity types we accept from it")
     subscribe: bool = Field(default=False, description="ask the peer to push to us")
 
 

@@ -8,7 +8,7 @@ protocol is byte-exact, so its requests take canonical gids only (``WireGid``).
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -28,7 +28,6 @@ Gid = Annotated[
     AfterValidator(canonical_gid),
 ]
 WireGid = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
-Scope = Literal["OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC"]
 Title = Annotated[str, Field(max_length=MAX_TITLE)]
 Markdown = Annotated[str, Field(max_length=MAX_MARKDOWN)]
 TagGids = Annotated[list[Gid], Field(max_length=MAX_LIST, description="tag gids (unknown tags are kept)")]

@@ -6,9 +6,9 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import Gid, Markdown, Scope, StrictRequest, TagGids, Title
+from api.schemas.common import Gid, Markdown, StrictRequest, TagGids, Title
 from api.schemas.items import ItemStateOut
-from domain.transaction import MAX_LIST
+from domain.transaction import MAX_LIST, Scope
 
 Value = TypeVar("Value")
 

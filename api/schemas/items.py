@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import Gid, Markdown, Scope, StrictRequest, TagGids, Title
+from api.schemas.common import Gid, Markdown, StrictRequest, TagGids, Title
+from domain.transaction import Scope
 
 # --- requests ------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import Gid, Scope, StrictRequest
+from api.schemas.common import Gid, StrictRequest
+from domain.transaction import Scope
 
 TagName = Annotated[str, Field(min_length=1, max_length=200)]
 
