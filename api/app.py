@@ -21,7 +21,7 @@ from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
 from api.routes import admin, conflicts, items, peers, shares, tags
-from api.schemas import Problem
+from api.schemas.common import Problem
 from infrastructure.node import Node
 from infrastructure.settings import Settings
 from infrastructure.signing import Keyring
@@ -67,7 +67,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
 
 def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     """Give the routes their node, library and token verifier."""
-    library = Library(node)
+    library = Library(node.app, node.db)
     library.create_tables()
     app.state.node = node
     app.state.library = library

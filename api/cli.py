@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
@@ -96,8 +97,7 @@ def list_keys(data_dir: DataDir = None) -> None:
 def rebuild_projections(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Drop every read model and replay the whole event store into it."""
     settings = settings_from(data_dir, database_url)
-    node = open_node(settings)
-    try:
+    with closing(open_node(settings)) as node:
         total = node.app.recorder.max_notification_id() or 0
         started = time.perf_counter()
         with Progress(TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(),
@@ -107,8 +107,6 @@ def rebuild_projections(data_dir: DataDir = None, database_url: DatabaseUrl = No
         elapsed = time.perf_counter() - started
         rate = count / elapsed if elapsed else 0.0
         console.print(f"replayed {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
-    finally:
-        node.close()
 
 
 token_app = typer.Typer(help="Editor tokens.", no_args_is_help=True)

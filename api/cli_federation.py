@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
+from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -11,6 +12,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.demo import run_demo
+from api.responses import peer_statuses_of
+from domain.transaction import ENTITY_TYPES
 from infrastructure.federation_client import PeerError
 from infrastructure.node import Node
 from infrastructure.peers import entity_types
@@ -19,87 +22,58 @@ peer_app = typer.Typer(help="Peers: the nodes this node syncs with.", no_args_is
 console = Console()
 
 Types = Annotated[str, typer.Option(help="Entity types, comma separated (item,tag,share); '' for none")]
+EVERY_TYPE = ",".join(ENTITY_TYPES)
 
 
-def status_rows(node: Node) -> list[dict[str, object]]:
-    """Each peer's sync state, as shown by ``peer list`` and the admin API."""
-    now = time.time()
-    last_seq = node.projector.position()
-    rows = []
-    for peer in node.peers.all():
-        breaker = peer.breaker.probing(now)
-        queue = max(0, last_seq - peer.push_after) if peer.subscribed else 0
-        rows.append({
-            "name": peer.name, "base_url": peer.base_url, "send": list(peer.send_types),
-            "accept": list(peer.accept_types), "subscribed": peer.subscribed,
-            "last_acknowledged_seq": peer.push_after, "queue_depth": queue, "lag": queue,
-            "pull_cursor": peer.pull_cursor, "last_success": peer.last_success,
-            "last_error": peer.last_error, "breaker": breaker.state,
-        })
-    return rows
-
-
-def register(app: typer.Typer, open_node) -> None:  # noqa: ANN001 - the CLI's own node opener
-    """Add the federation commands to the main CLI."""
+def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
+    """Add the federation commands to the main CLI (``open_node`` opens the node of a ``--data-dir``)."""
 
     @peer_app.command("add")
     def add_peer(
         base_url: str,
-        send: Types = "item,tag,share",
-        accept: Types = "item,tag,share",
+        send: Types = EVERY_TYPE,
+        accept: Types = EVERY_TYPE,
         subscribe: Annotated[bool, typer.Option(help="Ask the peer to push to us")] = False,
         data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
     ) -> None:
         """Peer with the node at BASE_URL: pin its keys, store what we send and accept."""
-        node = open_node(data_dir)
-        try:
-            peer = node.add_peer(base_url, entity_types(send), entity_types(accept))
-            console.print(f"peered with [bold]{peer.name}[/bold] at {peer.base_url} "
-                          f"(send {','.join(peer.send_types) or 'nothing'}, "
-                          f"accept {','.join(peer.accept_types) or 'nothing'})")
-            if subscribe:
-                node.subscribe_to(peer.name)
-                console.print(f"subscribed: {peer.name} pushes to us")
-        except (PeerError, ValueError) as e:
-            console.print(f"[red]cannot peer with {base_url}: {e}[/red]")
-            raise typer.Exit(1) from None
-        finally:
-            node.close()
+        with closing(open_node(data_dir)) as node:
+            try:
+                peer = node.add_peer(base_url, entity_types(send), entity_types(accept))
+                console.print(f"peered with [bold]{peer.name}[/bold] at {peer.base_url} "
+                              f"(send {','.join(peer.send_types) or 'nothing'}, "
+                              f"accept {','.join(peer.accept_types) or 'nothing'})")
+                if subscribe:
+                    node.subscribe_to(peer.name)
+                    console.print(f"subscribed: {peer.name} pushes to us")
+            except (PeerError, ValueError) as e:
+                console.print(f"[red]cannot peer with {base_url}: {e}[/red]")
+                raise typer.Exit(1) from None
 
     @peer_app.command("list")
     def list_peers(data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:
         """Each peer with its lag, last acknowledged entry, last success/error, queue and breaker."""
-        node = open_node(data_dir)
-        try:
+        with closing(open_node(data_dir)) as node:
             table = Table("peer", "send", "accept", "lag/queue", "last ack", "last success", "last error", "breaker")
-            for row in status_rows(node):
-                table.add_row(str(row["name"]), ",".join(row["send"]), ",".join(row["accept"]),
-                              str(row["queue_depth"]), str(row["last_acknowledged_seq"]),
-                              str(row["last_success"] or "-"), str(row["last_error"] or "-")[:60],
-                              str(row["breaker"]))
+            for peer in peer_statuses_of(node):
+                table.add_row(peer.name, ",".join(peer.send), ",".join(peer.accept), str(peer.queue_depth),
+                              str(peer.last_acknowledged_seq), str(peer.last_success or "-"),
+                              str(peer.last_error or "-")[:60], peer.breaker)
             console.print(table)
-        finally:
-            node.close()
 
     @peer_app.command("remove")
     def remove_peer(name: str, data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:
         """Forget a peer (its pinned keys stay, so its transactions keep verifying)."""
-        node = open_node(data_dir)
-        try:
+        with closing(open_node(data_dir)) as node:
             node.peers.remove(name)
             console.print(f"removed {name}")
-        finally:
-            node.close()
 
     @peer_app.command("retry")
     def retry_peer(name: str, data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:
         """Close the peer's breaker and forget its backoff: the workers try again at once."""
-        node = open_node(data_dir)
-        try:
+        with closing(open_node(data_dir)) as node:
             node.peers.retry_now(name)
             console.print(f"{name}: retry now")
-        finally:
-            node.close()
 
     @app.command()
     def sync(
@@ -107,8 +81,7 @@ def register(app: typer.Typer, open_node) -> None:  # noqa: ANN001 - the CLI's o
         data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
     ) -> None:
         """Pull now from one or all peers."""
-        node = open_node(data_dir)
-        try:
+        with closing(open_node(data_dir)) as node:
             names = [peer] if peer else [p.name for p in node.peers.all() if p.accept_types]
             for name in names:
                 with Progress(TextColumn(f"pulling from {name}"), BarColumn(), TextColumn("{task.completed} tx"),
@@ -122,8 +95,6 @@ def register(app: typer.Typer, open_node) -> None:  # noqa: ANN001 - the CLI's o
                 console.print(f"{name}: {result.received} received, {result.stored} stored, "
                               f"{result.pending} pending, {result.refused} refused"
                               + (" (gap fill)" if result.gap_filled else ""))
-        finally:
-            node.close()
 
     @app.command()
     def demo() -> None:

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.merge import Version, propose_merge
+from domain.transaction import ENTITY_TYPES
 from infrastructure.local_cluster import NodeProcess
 
 console = Console()
@@ -56,8 +57,8 @@ def _story(nodes: dict[str, NodeProcess]) -> None:
 
     console.rule("2. peering through the hub (the platforms never talk to each other)")
     for platform in (east, west):
-        _admin(platform, lambda n, p=platform: n.add_peer(hub.base_url, _ALL, _ALL))
-        _admin(hub, lambda n, p=platform: n.add_peer(p.base_url, _ALL, _ALL))
+        _admin(platform, lambda n, p=platform: n.add_peer(hub.base_url, ENTITY_TYPES, ENTITY_TYPES))
+        _admin(hub, lambda n, p=platform: n.add_peer(p.base_url, ENTITY_TYPES, ENTITY_TYPES))
         _admin(platform, lambda n: n.subscribe_to(hub.name))
         _admin(hub, lambda n, p=platform: n.subscribe_to(p.name))
         console.print(f"{platform.name} <-> {hub.name}, push both ways")
@@ -104,9 +105,6 @@ def _story(nodes: dict[str, NodeProcess]) -> None:
     _admin(hub, merge)
     wait_until(lambda: not any(_conflicts(n) for n in nodes.values()))
     _show(nodes, "after the merge reached everyone")
-
-
-_ALL = ("item", "tag", "share")
 
 
 def _accept_both(text: str) -> str:

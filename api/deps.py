@@ -1,31 +1,42 @@
-"""Dependencies of the routes, as ``Annotated`` aliases: the node, the library, the editor.
+"""Dependencies of the routes, as ``Annotated`` aliases: the node, the library, the callers.
 
-They are ``async`` although nothing in them awaits: FastAPI runs a sync
-dependency in the thread pool, one thread hop per dependency per request,
-while these only read app state (a token check is a dictionary lookup once
-the token was verified), so they run on the event loop.
+Editor routes take an editor (from an editor token), a merge editor or an
+admin; federation routes take the calling node (from a node token), or none
+for the anonymous reads. The editor ones are ``async`` although nothing in
+them awaits: FastAPI runs a sync dependency in the thread pool, one thread
+hop per dependency per request, while these only read app state (a token
+check is a dictionary lookup once the token was verified), so they run on
+the event loop. A node token is checked against the store (its ``jti`` is
+single-use), so that check stays sync, in the thread pool.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.conflict_desk import ConflictDesk
 from api.library import Library
 from domain.errors import Forbidden, Unauthorized
 from domain.visibility import Editor
+from infrastructure.node import Node
 
 bearer = HTTPBearer(auto_error=False, description="an editor token from `fedsync token create`")
+MERGE_ROLES = ("merge", "admin")
 
 
-async def get_node(request: Request) -> Any:
+async def get_node(request: Request) -> Node:
     return request.app.state.node
 
 
 async def get_library(request: Request) -> Library:
     return request.app.state.library
+
+
+async def get_desk(library: Annotated[Library, Depends(get_library)]) -> ConflictDesk:
+    return ConflictDesk(library)
 
 
 async def current_editor(request: Request,
@@ -36,13 +47,35 @@ async def current_editor(request: Request,
     return request.app.state.tokens.verify(credentials.credentials)
 
 
+async def current_merge_editor(editor: Annotated[Editor, Depends(current_editor)]) -> Editor:
+    if editor.role not in MERGE_ROLES:
+        raise Forbidden("resolving a conflict needs a merge editor's token (role merge) or an admin's; "
+                        "editors may read the review")
+    return editor
+
+
 async def current_admin(editor: Annotated[Editor, Depends(current_editor)]) -> Editor:
     if not editor.is_admin:
         raise Forbidden("only an admin token may do this")
     return editor
 
 
-NodeDep = Annotated[Any, Depends(get_node)]
+def calling_node(node: Annotated[Node, Depends(get_node)],
+                 authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The calling node's name (None: anonymous)."""
+    return node.authenticator.authenticate(authorization)
+
+
+def calling_peer(caller: Annotated[str | None, Depends(calling_node)]) -> str:
+    if caller is None:
+        raise Unauthorized("this endpoint needs a node token (Authorization: Bearer ...)")
+    return caller
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
 LibraryDep = Annotated[Library, Depends(get_library)]
+DeskDep = Annotated[ConflictDesk, Depends(get_desk)]
 CurrentEditor = Annotated[Editor, Depends(current_editor)]
-AdminEditor = Annotated[Editor, Depends(current_admin)]
+MergeEditor = Annotated[Editor, Depends(current_merge_editor)]
+CallerDep = Annotated[str | None, Depends(calling_node)]
+PeerDep = Annotated[str, Depends(calling_peer)]

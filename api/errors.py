@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from api.schemas import Problem
+from api.schemas.common import Problem
 from domain.errors import DomainError
 
 MEDIA_TYPE = "application/problem+json"
@@ -117,17 +117,35 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+EDITOR_PROBLEMS = {
+    400: "malformed JSON or request",
+    401: "missing, forged or expired editor token",
+    403: "the token's role may not do this",
+    404: "no such item (or not visible to this editor)",
+    409: "stale head (the body lists the current heads) or a conflicting change",
+    413: "request body too large",
+    422: "invalid request: unknown field, wrong type, invalid UUID or reference",
+    428: "the change does not name the head it is based on",
+}
+FEDERATION_PROBLEMS = {
+    400: "malformed JSON",
+    401: "missing or invalid node token",
+    403: "every transaction refused: a type the peering does not accept, a share only the item's creator may make",
+    404: "no such peer, or no keys known for that origin",
+    409: "every transaction refused: equivocation or a conflicting entity",
+    410: "unknown 'after' gid",
+    413: "batch too large",
+    422: "invalid request",
+    429: "busy: retry after the Retry-After header",
+}
+
+
+def responses(*statuses: int, described: dict[int, str] = EDITOR_PROBLEMS) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route: each status a problem document."""
-    described = {
-        400: "malformed JSON or request",
-        401: "missing, forged or expired editor token",
-        403: "the token's role may not do this",
-        404: "no such item (or not visible to this editor)",
-        409: "stale head (the body lists the current heads) or a conflicting change",
-        413: "request body too large",
-        422: "invalid request: unknown field, wrong type, invalid UUID or reference",
-        428: "the change does not name the head it is based on",
-    }
     return {status: {"model": Problem, "description": described.get(status, HTTPStatus(status).phrase)}
             for status in statuses}
+
+
+def federation_responses() -> dict[int | str, dict[str, Any]]:
+    """Every problem a federation endpoint may answer (the protocol documents them together)."""
+    return responses(*FEDERATION_PROBLEMS, described=FEDERATION_PROBLEMS)

@@ -7,11 +7,10 @@ pulls from peers while it serves.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 
 from api.routes import federation
+from infrastructure.node import Node
 from infrastructure.sync import SyncWorkers
 
 
@@ -19,7 +18,7 @@ def mount_federation(app: FastAPI) -> None:
     app.include_router(federation.router)
 
 
-def start_workers(node: Any) -> SyncWorkers:
+def start_workers(node: Node) -> SyncWorkers:
     workers = SyncWorkers(node.syncer, pull_interval=node.settings.pull_interval)
     node.listeners.append(workers.notify)
     workers.start()

@@ -1,7 +1,7 @@
 """The node's library as one editor sees it: visibility-checked reads and writes.
 
-Reads come from the projections (``node.db.read()`` cursors); writes go
-through the application (``node.app``), which has projected them when it
+Reads come from the projections (``db.read()`` cursors); writes go
+through the application (``app``), which has projected them when it
 returns, so a write is followed by a read of its result. Every item access
 goes through the visibility rule (``domain/visibility.py``, in SQL form in
 ``infrastructure/visibility.py``): an item the editor may not see is
@@ -12,18 +12,16 @@ read asks for them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from api.errors import InvalidCursor
+from api import pagination
 from domain import references
+from domain.application import NodeApplication
 from domain.errors import EntityNotFound
 from domain.visibility import Editor
+from infrastructure.persistence import Cursor, Database
 from infrastructure.visibility import JOIN, EditorTeams, item_filter, visible_documents
 from projections import backlinks, lineage, transactions
 from projections.documents import document
@@ -37,8 +35,12 @@ INDEX_DDL = [
 ]
 
 
-def not_found(gid: str) -> EntityNotFound:
-    return EntityNotFound(f"no item {gid} on this node")
+def visible_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool) -> dict[str, Any]:
+    """The item's documents row if the editor may see it, else the same ``EntityNotFound`` as a missing item."""
+    row = visible_documents(cur, [gid], editor, include_deleted=include_deleted).get(gid)
+    if row is None:
+        raise EntityNotFound(f"no item {gid} on this node")
+    return row
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,10 @@ class ItemQuery:
 
 
 class Library:
-    def __init__(self, node: Any) -> None:
-        self.node = node
-        self.app = node.app
-        self.db = node.db
-        self.teams = EditorTeams(node.db)
+    def __init__(self, app: NodeApplication, db: Database) -> None:
+        self.app = app
+        self.db = db
+        self.teams = EditorTeams(db)
 
     def create_tables(self) -> None:
         self.teams.create_tables()
@@ -68,9 +69,9 @@ class Library:
     def item(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
         """The item's current state (documents row, JSON decoded), with known tags and visible sources."""
         with self.db.read() as cur:
-            row = self._visible(cur, gid, editor, include_deleted)
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted)
             doc = document(row)
-            doc["tag_refs"] = self._known_tags(cur, doc["tags"])
+            self._name_tags(cur, [doc])
             sources = visible_documents(cur, doc["forked_from"], editor, include_deleted=True)
             doc["forked_from"] = [g for g in doc["forked_from"] if g in sources]
         return doc
@@ -92,30 +93,28 @@ class Library:
             escaped = query.text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
             params.append(f"%{escaped}%")
         if query.cursor:
-            created_at, gid = _decode_cursor(query.cursor)
-            where.append("(d.created_at > ? OR (d.created_at = ? AND d.item_gid > ?))")
-            params.extend([created_at, created_at, gid])
+            seek, after = pagination.after(query.cursor, "d.created_at", "d.item_gid")
+            where.append(seek)
+            params.extend(after)
         sql = (f"SELECT d.*, t.team AS team FROM documents d {JOIN} WHERE {' AND '.join(where)} "
                "ORDER BY d.created_at, d.item_gid LIMIT ?")
         with self.db.read() as cur:
-            rows = cur.execute(sql, [*params, query.limit + 1]).fetchall()
-            docs = [document(row) for row in rows[: query.limit]]
-            names = self._known_tags(cur, [t for doc in docs for t in doc["tags"]])
-        for doc in docs:
-            doc["tag_refs"] = [ref for ref in names if ref["gid"] in doc["tags"]]
-        more = len(rows) > query.limit
-        return docs, (_encode_cursor(docs[-1]["created_at"], docs[-1]["item_gid"]) if more else None)
+            rows, next_cursor = pagination.split(cur.execute(sql, [*params, query.limit + 1]).fetchall(),
+                                                 query.limit, "created_at", "item_gid")
+            docs = [document(row) for row in rows]
+            self._name_tags(cur, docs)
+        return docs, next_cursor
 
     def history(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
         with self.db.read() as cur:
-            row = self._visible(cur, gid, editor, include_deleted)
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted)
             nodes = transactions.history(cur, gid)
         return {"item": gid, "heads": loads(row["heads"]), "nodes": nodes}
 
     def version(self, editor: Editor, gid: str, tx_gid: str) -> dict[str, Any]:
         """One stored transaction of the item, exactly as signed."""
         with self.db.read() as cur:
-            self._visible(cur, gid, editor, include_deleted=True)
+            visible_item(cur, editor, gid, include_deleted=True)
         tx = self.app.transaction(tx_gid)
         if tx["entity"] != "item" or tx["entity_gid"] != gid:
             raise EntityNotFound(f"no transaction {tx_gid} of item {gid}")
@@ -123,7 +122,7 @@ class Library:
 
     def render(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
         with self.db.read() as cur:
-            row = self._visible(cur, gid, editor, include_deleted)
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted)
 
             def resolve(gids: Sequence[str]) -> dict[str, references.Target]:
                 known = visible_documents(cur, gids, editor)
@@ -135,19 +134,17 @@ class Library:
 
     def backlinks(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         with self.db.read() as cur:
-            self._visible(cur, gid, editor, include_deleted)
+            visible_item(cur, editor, gid, include_deleted=include_deleted)
             referring = visible_documents(cur, backlinks.referring(cur, gid), editor)
             docs = sorted((document(r) for r in referring.values()), key=lambda d: (d["created_at"], d["item_gid"]))
-            names = self._known_tags(cur, [t for doc in docs for t in doc["tags"]])
-        for doc in docs:
-            doc["tag_refs"] = [ref for ref in names if ref["gid"] in doc["tags"]]
+            self._name_tags(cur, docs)
         return docs
 
     def lineage(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Items forked from this one, transitively, through items the editor may see."""
         found: list[dict[str, Any]] = []
         with self.db.read() as cur:
-            self._visible(cur, gid, editor, include_deleted)
+            visible_item(cur, editor, gid, include_deleted=include_deleted)
             seen, frontier, depth = {gid}, [gid], 0
             while frontier and len(seen) < MAX_LINEAGE:
                 depth += 1
@@ -190,7 +187,7 @@ class Library:
                   tags: list[str] | None, scope: str | None) -> str:
         with self.db.read() as cur:
             for source in sources:
-                self._visible(cur, source, editor, include_deleted=False)
+                visible_item(cur, editor, source, include_deleted=False)
         if markdown is not None:
             references.check(markdown)
         self.teams.record(editor)
@@ -201,7 +198,7 @@ class Library:
     # --- shares --------------------------------------------------------------------
     def shares(self, editor: Editor, gid: str, *, include_revoked: bool = False) -> list[dict[str, Any]]:
         with self.db.read() as cur:
-            self._visible(cur, gid, editor, include_deleted=False)
+            visible_item(cur, editor, gid, include_deleted=False)
             sql = "SELECT * FROM shares WHERE item_gid = ?" + ("" if include_revoked else " AND revoked = 0")
             return cur.execute(sql + " ORDER BY created_at, share_gid", (gid,)).fetchall()
 
@@ -255,22 +252,15 @@ class Library:
         self.app.delete_tag(tag_gid, parent=parent or current["head"], author=editor.author)
 
     # --- plumbing ------------------------------------------------------------------
-    def _visible(self, cur: Any, gid: str, editor: Editor, include_deleted: bool) -> dict[str, Any]:
-        row = visible_documents(cur, [gid], editor, include_deleted=include_deleted).get(gid)
-        if row is None:
-            raise not_found(gid)
-        return row
-
     def _check_writable(self, editor: Editor, gid: str, *, include_deleted: bool = True) -> None:
         # Edits find deleted items, so that a change to one gets the domain's clear refusal (409).
         with self.db.read() as cur:
-            self._visible(cur, gid, editor, include_deleted)
+            visible_item(cur, editor, gid, include_deleted=include_deleted)
 
     @staticmethod
-    def _known_tags(cur: Any, gids: Sequence[str]) -> list[dict[str, str]]:
-        wanted = sorted(set(gids))
-        if not wanted:
-            return []
+    def _name_tags(cur: Cursor, docs: list[dict[str, Any]]) -> None:
+        """Set each document's ``tag_refs``: its known (not deleted) tags with their names, by name."""
+        wanted = sorted({tag for doc in docs for tag in doc["tags"]})
         known: list[dict[str, str]] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
@@ -279,19 +269,7 @@ class Library:
                 chunk,
             ).fetchall()
             known.extend({"gid": row["tag_gid"], "name": row["name"]} for row in rows)
-        return sorted(known, key=lambda ref: (ref["name"], ref["gid"]))
+        known.sort(key=lambda ref: (ref["name"], ref["gid"]))
+        for doc in docs:
+            doc["tag_refs"] = [ref for ref in known if ref["gid"] in doc["tags"]]
 
-
-def _encode_cursor(created_at: str, gid: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([created_at, gid])).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, gid = orjson.loads(raw)
-        if isinstance(created_at, str) and isinstance(gid, str):
-            return created_at, gid
-    except (binascii.Error, ValueError, TypeError):
-        pass
-    raise InvalidCursor(f"not a cursor of this list: {cursor[:60]!r}")

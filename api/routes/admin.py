@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends
 
 from api.deps import NodeDep, current_admin
 from api.errors import responses
-from api.schemas import Key, KeyList
+from api.responses import key_list_of
+from api.schemas.admin import KeyList
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(current_admin)],
                    responses=responses(401, 403))
@@ -15,4 +16,4 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(curren
 @router.get("/keys", response_model=KeyList)
 def list_keys(node: NodeDep) -> KeyList:
     """The node's signing keys (public parts), the active one first; retired ones still verify."""
-    return KeyList(keys=[Key(**jwk) for jwk in node.keyring.jwks()["keys"]])
+    return key_list_of(node.keyring.jwks())

@@ -9,55 +9,25 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.deps import CurrentEditor, LibraryDep, current_editor
 from api.errors import responses
 from api.library import ItemQuery
+from api.responses import backlinks_of, history_of, item_of, item_page_of, lineage_of, rendered_of, version_of
 from api.routes.params import GidPath, IfMatch, IncludeDeleted, TxGidPath, etag, json_response, named_head
-from api.schemas import (
+from api.schemas.common import Gid
+from api.schemas.items import (
     Backlinks,
     ForkCreate,
-    Gid,
     History,
-    HistoryNode,
-    Item,
     ItemCreate,
     ItemEdit,
+    ItemOut,
     ItemPage,
-    ItemSummary,
+    ItemVersion,
     Lineage,
-    LineageEntry,
-    ReferenceOut,
-    Rendered,
-    Scope,
-    TagRef,
-    Version,
+    RenderedItem,
 )
+from domain.transaction import Scope
 
 router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(current_editor)],
                    responses=responses(401))
-
-
-def summary_of(doc: dict[str, Any]) -> ItemSummary:
-    return ItemSummary(**_summary_fields(doc))
-
-
-def item_of(doc: dict[str, Any]) -> Item:
-    return Item(**_summary_fields(doc), markdown=doc["markdown"], forked_from=doc["forked_from"])
-
-
-def _summary_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "gid": doc["item_gid"],
-        "title": doc["title"],
-        "tags": [TagRef(**ref) for ref in doc["tag_refs"]],
-        "scope": doc["scope"],
-        "deleted": doc["deleted"],
-        "author": doc["author"],
-        "origin": doc["origin"],
-        "created_at": doc["created_at"],
-        "updated_at": doc["updated_at"],
-        "updated_by": doc["updated_by"],
-        "head": doc["head"],
-        "heads": doc["heads"],
-        "checksum": doc["checksum"],
-    }
 
 
 def _item_response(doc: dict[str, Any], status_code: int = 200, location: bool = False) -> Response:
@@ -82,24 +52,24 @@ def list_items(
     """Items this editor may see, oldest first (stable order), one page at a time."""
     query = ItemQuery(tag=tag, scope=scope, text=q, cursor=cursor, limit=limit, include_deleted=include_deleted)
     docs, next_cursor = library.items(editor, query)
-    return json_response(ItemPage(items=[summary_of(doc) for doc in docs], next=next_cursor))
+    return json_response(item_page_of(docs, next_cursor))
 
 
-@router.post("", response_model=Item, status_code=201, responses=responses(400, 413, 422))
+@router.post("", response_model=ItemOut, status_code=201, responses=responses(400, 413, 422))
 def create_item(editor: CurrentEditor, library: LibraryDep, body: ItemCreate) -> Response:
     """Create an item; its author is the token's editor."""
     gid = library.create_item(editor, title=body.title, markdown=body.markdown, tags=body.tags, scope=body.scope)
     return _item_response(library.item(editor, gid), 201, location=True)
 
 
-@router.get("/{gid}", response_model=Item, responses=responses(404, 422))
+@router.get("/{gid}", response_model=ItemOut, responses=responses(404, 422))
 def read_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
               include_deleted: IncludeDeleted = False) -> Response:
     """The item's current state, its heads and checksum; the ETag is the primary head's gid."""
     return _item_response(library.item(editor, gid, include_deleted=include_deleted))
 
 
-@router.patch("/{gid}", response_model=Item, responses=responses(400, 404, 409, 413, 422, 428))
+@router.patch("/{gid}", response_model=ItemOut, responses=responses(400, 404, 409, 413, 422, 428))
 def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: ItemEdit,
               if_match: IfMatch = None) -> Response:
     """Edit an item, based on the head named by If-Match or ``parent``; a stale head is 409 with the heads."""
@@ -109,7 +79,7 @@ def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: It
     return _item_response(library.item(editor, gid))
 
 
-@router.delete("/{gid}", response_model=Item, responses=responses(400, 404, 409, 422, 428))
+@router.delete("/{gid}", response_model=ItemOut, responses=responses(400, 404, 409, 422, 428))
 def delete_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, if_match: IfMatch = None,
                 parent: Annotated[Gid | None, Query(description="the head (or send If-Match)")] = None) -> Response:
     """Delete (tombstone) an item, based on the head named by If-Match or ``?parent=``."""
@@ -117,7 +87,7 @@ def delete_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, if_mat
     return _item_response(library.item(editor, gid, include_deleted=True))
 
 
-@router.post("/{gid}/forks", response_model=Item, status_code=201, responses=responses(400, 404, 413, 422))
+@router.post("/{gid}/forks", response_model=ItemOut, status_code=201, responses=responses(400, 404, 413, 422))
 def fork_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: ForkCreate) -> Response:
     """Fork this item (and ``also_from`` items) into a new item that starts as a copy of this one."""
     sources = [gid, *(s for s in body.also_from if s != gid)]
@@ -130,25 +100,20 @@ def fork_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: Fo
 def read_history(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
                  include_deleted: IncludeDeleted = False) -> Response:
     """The item's transaction DAG: every transaction with its parents, author, origin, time, kind, checksum."""
-    history = library.history(editor, gid, include_deleted=include_deleted)
-    nodes = [HistoryNode(**{k: n[k] for k in HistoryNode.model_fields}) for n in history["nodes"]]
-    return json_response(History(item=gid, heads=history["heads"], nodes=nodes))
+    return json_response(history_of(library.history(editor, gid, include_deleted=include_deleted)))
 
 
-@router.get("/{gid}/versions/{tx}", response_model=Version, responses=responses(404, 422))
+@router.get("/{gid}/versions/{tx}", response_model=ItemVersion, responses=responses(404, 422))
 def read_version(editor: CurrentEditor, library: LibraryDep, gid: GidPath, tx: TxGidPath) -> Response:
     """One version of the item: the stored transaction ``tx``, exactly as signed (payload = full state)."""
-    return json_response(Version(**library.version(editor, gid, tx)))
+    return json_response(version_of(library.version(editor, gid, tx)))
 
 
-@router.get("/{gid}/rendered", response_model=Rendered, responses=responses(404, 422))
+@router.get("/{gid}/rendered", response_model=RenderedItem, responses=responses(404, 422))
 def render_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
                 include_deleted: IncludeDeleted = False) -> Response:
     """The item's markdown as escaped HTML, cross-references resolved (local, fallback URL or unresolved)."""
-    rendered = library.render(editor, gid, include_deleted=include_deleted)
-    refs = [ReferenceOut(gid=r.gid, status=r.status, href=r.href) for r in rendered["references"]]
-    return json_response(Rendered(item=gid, head=rendered["head"], title=rendered["title"], html=rendered["html"],
-                                  references=refs))
+    return json_response(rendered_of(library.render(editor, gid, include_deleted=include_deleted)))
 
 
 @router.get("/{gid}/backlinks", response_model=Backlinks, responses=responses(404, 422))
@@ -156,12 +121,11 @@ def list_backlinks(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
                    include_deleted: IncludeDeleted = False) -> Response:
     """Items (visible to this editor) whose current markdown refers to this item."""
     docs = library.backlinks(editor, gid, include_deleted=include_deleted)
-    return json_response(Backlinks(item=gid, items=[summary_of(doc) for doc in docs]))
+    return json_response(backlinks_of(gid, docs))
 
 
 @router.get("/{gid}/lineage", response_model=Lineage, responses=responses(404, 422))
 def read_lineage(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
                  include_deleted: IncludeDeleted = False) -> Response:
     """Items forked from this one, transitively (through items this editor may see)."""
-    forks = library.lineage(editor, gid, include_deleted=include_deleted)
-    return json_response(Lineage(item=gid, forks=[LineageEntry(**entry) for entry in forks]))
+    return json_response(lineage_of(gid, library.lineage(editor, gid, include_deleted=include_deleted)))

@@ -9,7 +9,7 @@ from fastapi import Header, Path, Query, Response
 from pydantic import AfterValidator, BaseModel
 
 from api.errors import PreconditionRequired
-from api.schemas import canonical_gid
+from api.schemas.common import canonical_gid
 from domain.errors import DomainError
 
 GidPath = Annotated[str, Path(min_length=32, max_length=45, description="an item gid (UUID)"),

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from api.cli_federation import status_rows
 from api.deps import NodeDep, current_admin
 from api.errors import responses
-from api.schemas import PeerAdd, PeerStatus, PeerStatusList, SyncResult
+from api.responses import peer_statuses_of
+from api.schemas.admin import PeerAdd, PeerStatus, PeerStatusList, SyncResult
 from domain.errors import DomainError, PeerUnreachable
 from domain.transaction import NodeName
 from infrastructure.federation_client import PeerError
+from infrastructure.node import Node
 from infrastructure.peers import entity_types
 
 router = APIRouter(prefix="/admin/peers", tags=["admin"], dependencies=[Depends(current_admin)],
                    responses=responses(401, 403))
 
 
-def _status(node, name: str) -> PeerStatus:  # noqa: ANN001
-    for row in status_rows(node):
-        if row["name"] == name:
-            return PeerStatus(**row)
+def _status(node: Node, name: str) -> PeerStatus:
+    for status in peer_statuses_of(node):
+        if status.name == name:
+            return status
     node.peers.get(name)  # raises the 404
     raise AssertionError("unreachable")
 
@@ -28,7 +29,7 @@ def _status(node, name: str) -> PeerStatus:  # noqa: ANN001
 @router.get("", response_model=PeerStatusList)
 def list_peers(node: NodeDep) -> PeerStatusList:
     """Each peer: types sent and accepted, lag/queue depth, last acknowledged entry, last success/error, breaker."""
-    return PeerStatusList(peers=[PeerStatus(**row) for row in status_rows(node)])
+    return PeerStatusList(peers=peer_statuses_of(node))
 
 
 @router.post("", response_model=PeerStatus, status_code=201, responses=responses(422, 502))

@@ -8,18 +8,13 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import CurrentEditor, LibraryDep, current_editor
 from api.errors import responses
+from api.responses import tag_of
 from api.routes.params import IfMatch, TagGidPath, etag, json_response, named_head
-from api.schemas import Gid, Tag, TagCreate, TagList, TagRename
-from projections.entity_view import loads
+from api.schemas.common import Gid
+from api.schemas.tags import TagCreate, TagList, TagOut, TagRename
 
 router = APIRouter(prefix="/tags", tags=["tags"], dependencies=[Depends(current_editor)],
                    responses=responses(401))
-
-
-def tag_of(row: dict[str, Any]) -> Tag:
-    return Tag(gid=row["tag_gid"], name=row["name"], scope=row["scope"], head=row["head"],
-               heads=loads(row["heads"]), author=row["author"], created_at=row["created_at"],
-               updated_at=row["updated_at"])
 
 
 def _answer(row: dict[str, Any], status_code: int = 200) -> Response:
@@ -35,20 +30,20 @@ def list_tags(library: LibraryDep) -> Response:
     return json_response(TagList(tags=[tag_of(row) for row in library.tags()]))
 
 
-@router.post("", response_model=Tag, status_code=201, responses=responses(400, 413, 422))
+@router.post("", response_model=TagOut, status_code=201, responses=responses(400, 413, 422))
 def create_tag(editor: CurrentEditor, library: LibraryDep, body: TagCreate) -> Response:
     """Create a tag."""
     gid = library.create_tag(editor, name=body.name, scope=body.scope)
     return _answer(library.tag(gid), 201)
 
 
-@router.get("/{tag}", response_model=Tag, responses=responses(404, 422))
+@router.get("/{tag}", response_model=TagOut, responses=responses(404, 422))
 def read_tag(library: LibraryDep, tag: TagGidPath) -> Response:
     """One tag."""
     return _answer(library.tag(tag))
 
 
-@router.patch("/{tag}", response_model=Tag, responses=responses(400, 404, 409, 413, 422))
+@router.patch("/{tag}", response_model=TagOut, responses=responses(400, 404, 409, 413, 422))
 def rename_tag(editor: CurrentEditor, library: LibraryDep, tag: TagGidPath, body: TagRename,
                if_match: IfMatch = None) -> Response:
     """Rename a tag (based on If-Match or ``parent`` when given, else on its current head)."""

@@ -1,0 +1,55 @@
+"""Admin: the node's signing keys, its peers and their sync state."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.transaction import ENTITY_TYPES
+
+
+class Key(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kid: str
+    alg: str
+    status: str
+
+
+class KeyList(BaseModel):
+    keys: list[Key]
+
+
+class PeerAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base_url: str = Field(max_length=500, pattern=r"^https?://", description="the peer's base URL")
+    send: list[str] = Field(default=list(ENTITY_TYPES), description="entity types we send it")
+    accept: list[str] = Field(default=list(ENTITY_TYPES), description="entity types we accept from it")
+    subscribe: bool = Field(default=False, description="ask the peer to push to us")
+
+
+class PeerStatus(BaseModel):
+    name: str
+    base_url: str
+    send: list[str]
+    accept: list[str]
+    subscribed: bool = Field(description="the peer asked us to push to it")
+    last_acknowledged_seq: int = Field(description="our outbox sequence the peer has acknowledged")
+    queue_depth: int = Field(description="outbox entries after the acknowledged one")
+    lag: int = Field(description="outbox entries not yet acknowledged")
+    pull_cursor: str | None = Field(description="the last outbox gid we pulled from the peer")
+    last_success: str | None
+    last_error: str | None
+    breaker: str = Field(description="closed | open | half-open")
+
+
+class PeerStatusList(BaseModel):
+    peers: list[PeerStatus]
+
+
+class SyncResult(BaseModel):
+    peer: str
+    pages: int
+    received: int
+    stored: int
+    pending: int
+    refused: int
+    gap_filled: bool

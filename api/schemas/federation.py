@@ -1,0 +1,69 @@
+"""The federation protocol's bodies (docs/protocol.md): node info, outbox pages, fetch, inbox, keys.
+
+Transactions travel as the signed JSON objects themselves (``dict``); the
+inbox verifies them, so the models do not second-guess their fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import WireGid
+from infrastructure.federation import FETCH_MAX
+
+
+class NodeInfo(BaseModel):
+    name: str
+    base_url: str
+    jwks_uri: str
+    protocol: str = "fedsync/1"
+
+
+class OutboxPage(BaseModel):
+    transactions: list[dict[str, Any]]
+    more: bool
+    last: str | None = Field(description="the last outbox gid examined: page after it next")
+
+
+class GidsPage(BaseModel):
+    gids: list[str]
+    more: bool
+    last: str | None
+
+
+class FetchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gids: list[WireGid] = Field(max_length=FETCH_MAX)
+    ancestors: bool = False
+
+
+class TransactionList(BaseModel):
+    transactions: list[dict[str, Any]]
+
+
+class InboxRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    transactions: list[Any]
+
+
+class InboxResult(BaseModel):
+    gid: str
+    status: str = Field(description="stored | duplicate | pending | refused")
+    reason: str | None = None
+    missing: list[str] | None = None
+
+
+class InboxResponse(BaseModel):
+    results: list[InboxResult]
+
+
+class Subscription(BaseModel):
+    subscriber: str
+    subscribed: bool
+
+
+class OriginKeys(BaseModel):
+    name: str
+    jwks: dict[str, Any]
