@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.entity import latest
 from domain.references import targets
-from projections.entity_view import Heads
+from projections.heads import HeadRow
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS item_references ("
@@ -22,12 +21,12 @@ DDL = [
 TABLES = ["item_references"]
 
 
-def update(cur: Any, touched: dict[str, Heads]) -> None:
+def update(cur: Any, touched: dict[str, HeadRow]) -> None:
     if not touched:
         return
     rows = []
     for item_gid, heads in touched.items():
-        payload = latest(list(heads.values()))["payload"]
+        payload = heads.primary["payload"]
         if not payload["deleted"]:
             rows.extend((item_gid, target) for target in sorted(targets(payload["markdown"])) if target != item_gid)
     cur.executemany("DELETE FROM item_references WHERE item_gid = ?", [(gid,) for gid in sorted(touched)])

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.review import conflict_since
-from projections.entity_view import Heads, dumps, loads
+from projections.heads import HeadRow, dumps, loads
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS conflicts ("
@@ -22,7 +22,7 @@ DDL = [
 TABLES = ["conflicts"]
 
 
-def update(cur: Any, touched: dict[str, Heads], seqs: dict[str, int]) -> None:
+def update(cur: Any, touched: dict[str, HeadRow], seqs: dict[str, int]) -> None:
     if not touched:
         return
     keys = sorted(touched)
@@ -33,9 +33,9 @@ def update(cur: Any, touched: dict[str, Heads], seqs: dict[str, int]) -> None:
         open_now.update({row["item_gid"]: row for row in cur.fetchall()})
     upserts, deletes = [], []
     for key in keys:
-        heads = touched[key]
+        heads = touched[key].gids
         if len(heads) > 1:
-            upserts.append((key, dumps(sorted(heads)), _since(cur, key, sorted(heads)), seqs[key]))
+            upserts.append((key, dumps(heads), _since(cur, key, heads), seqs[key]))
         elif key in open_now:
             deletes.append((key,))
     cur.executemany(

@@ -32,6 +32,7 @@ import orjson
 
 from projections import backlinks, conflicts, documents, lineage, shares, tags, transactions
 from projections.entity_view import EntityView
+from projections.heads import HeadRow
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ class Projector:
         self.recorder = recorder
         self.batch = batch
         self.views: list[EntityView] = [documents.DocumentsView(), tags.TagsView(), shares.SharesView()]
-        self.extra_views: list[Any] = []  # modules with process(cur, events), added by later features
         self._lock = threading.Lock()
         self._known: int | None = None  # position this projector last wrote, if still current
         self._stored = 0  # the last sequence number this process stored (committed)
@@ -154,7 +154,7 @@ class Projector:
             self.apply(cur, events)
 
     def apply(self, cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        touched_items: dict[str, Any] = {}
+        touched_items: dict[str, HeadRow] = {}
         for view in self.views:
             touched = view.process(cur, events)
             if view.entity == "item":
@@ -164,17 +164,11 @@ class Projector:
         conflicts.update(cur, touched_items, seqs)
         backlinks.update(cur, touched_items)
         lineage.process(cur, events)
-        for extra in self.extra_views:
-            extra.process(cur, events)
-
-    def tables(self) -> list[str]:
-        names = [t for module in MODULES for t in module.TABLES]
-        return names + [t for extra in self.extra_views for t in extra.TABLES]
 
     def reset(self) -> None:
         """Empty every view and the position, in one transaction."""
         with self._lock, self.db.transaction() as cur:
-            for table in self.tables():
+            for table in (t for module in MODULES for t in module.TABLES):
                 cur.execute(f"DELETE FROM {table}")
             cur.execute("UPDATE view_tracking SET position = 0 WHERE name = 'views'")
             self._known = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from projections.entity_view import dumps, loads
+from projections.heads import dumps, loads
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS transactions ("
@@ -35,11 +35,6 @@ def process(cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
 def history(cur: Any, entity_gid: str) -> list[dict[str, Any]]:
     rows = cur.execute("SELECT * FROM transactions WHERE entity_gid = ? ORDER BY seq", (entity_gid,)).fetchall()
     return [dict(row, parents=loads(row["parents"])) for row in rows]
-
-
-def sequence_of(cur: Any, gid: str) -> int | None:
-    row = cur.execute("SELECT seq FROM transactions WHERE gid = ?", (gid,)).fetchone()
-    return None if row is None else int(row["seq"])
 
 
 def count(cur: Any) -> int:
