@@ -8,10 +8,9 @@ conflicts, with the heads of the items a batch touched.
 
 from __future__ import annotations
 
-from typing import Any
-
 from domain.references import targets
 from projections.heads import HeadRow
+from projections.store import Cursor
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS item_references ("
@@ -21,7 +20,7 @@ DDL = [
 TABLES = ["item_references"]
 
 
-def update(cur: Any, touched: dict[str, HeadRow]) -> None:
+def update(cur: Cursor, touched: dict[str, HeadRow]) -> None:
     if not touched:
         return
     rows = []
@@ -33,7 +32,7 @@ def update(cur: Any, touched: dict[str, HeadRow]) -> None:
     cur.executemany("INSERT INTO item_references (item_gid, target_gid) VALUES (?, ?)", rows)
 
 
-def referring(cur: Any, target_gid: str) -> list[str]:
+def referring(cur: Cursor, target_gid: str) -> list[str]:
     """Items whose current markdown refers to ``target_gid``."""
     rows = cur.execute(
         "SELECT item_gid FROM item_references WHERE target_gid = ? ORDER BY item_gid", (target_gid,)

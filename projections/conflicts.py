@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.review import conflict_since
 from projections.heads import HeadRow, dumps, loads
+from projections.store import Cursor
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS conflicts ("
@@ -22,7 +23,7 @@ DDL = [
 TABLES = ["conflicts"]
 
 
-def update(cur: Any, touched: dict[str, HeadRow], seqs: dict[str, int]) -> None:
+def update(cur: Cursor, touched: dict[str, HeadRow], seqs: dict[str, int]) -> None:
     if not touched:
         return
     keys = sorted(touched)
@@ -46,13 +47,13 @@ def update(cur: Any, touched: dict[str, HeadRow], seqs: dict[str, int]) -> None:
     cur.executemany("DELETE FROM conflicts WHERE item_gid = ?", deletes)
 
 
-def _since(cur: Any, item_gid: str, heads: list[str]) -> str:
+def _since(cur: Cursor, item_gid: str, heads: list[str]) -> str:
     rows = cur.execute("SELECT gid, parents, created_at FROM transactions WHERE entity_gid = ?",
                        (item_gid,)).fetchall()
     parents = {row["gid"]: loads(row["parents"]) for row in rows}
     return conflict_since(parents, {row["gid"]: row["created_at"] for row in rows}, heads)
 
 
-def list_open(cur: Any) -> list[dict[str, Any]]:
+def list_open(cur: Cursor) -> list[dict[str, Any]]:
     rows = cur.execute("SELECT * FROM conflicts ORDER BY since, item_gid").fetchall()
     return [dict(row, heads=loads(row["heads"])) for row in rows]

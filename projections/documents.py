@@ -6,6 +6,7 @@ from typing import Any
 
 from projections.entity_view import ENTITY_DDL, EntityView
 from projections.heads import dumps, loads
+from projections.store import Cursor
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS documents ("
@@ -46,6 +47,6 @@ def document(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def get(cur: Any, item_gid: str) -> dict[str, Any] | None:
+def get(cur: Cursor, item_gid: str) -> dict[str, Any] | None:
     row = cur.execute("SELECT * FROM documents WHERE item_gid = ?", (item_gid,)).fetchone()
     return None if row is None else document(row)

@@ -18,6 +18,7 @@ from typing import Any
 
 from projections.heads import HeadRow, Heads, advance
 from projections.heads import loads as loads  # api/ still imports it from here
+from projections.store import Cursor
 
 # The columns every entity view has, after its key and its payload columns.
 ENTITY_DDL = (
@@ -48,7 +49,7 @@ class EntityView:
         """The primary head's payload stored in a row."""
         raise NotImplementedError
 
-    def process(self, cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, HeadRow]:
+    def process(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, HeadRow]:
         """Advance the rows of the entities these events touch; return their heads."""
         mine = [(seq, tx) for seq, tx in events if tx["entity"] == self.entity]
         if not mine:
@@ -68,7 +69,7 @@ class EntityView:
         self._write(cur, [(key, created[key], changed[key], seq) for key, seq in touched.items()])
         return changed
 
-    def _load(self, cur: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
+    def _load(self, cur: Cursor, keys: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         ordered = sorted(keys)
         for i in range(0, len(ordered), 500):
@@ -79,7 +80,7 @@ class EntityView:
                 found[row[self.key]] = row
         return found
 
-    def _write(self, cur: Any, changed: list[tuple[str, tuple[Any, ...], HeadRow, int]]) -> None:
+    def _write(self, cur: Cursor, changed: list[tuple[str, tuple[Any, ...], HeadRow, int]]) -> None:
         names = (self.key, *self.columns, *_CREATION, *HeadRow.COLUMNS, "seq")
         rows = [(key, *self.payload_columns(heads.primary["payload"]), *created, *heads.to_row(), seq)
                 for key, created, heads, seq in changed]

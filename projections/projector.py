@@ -29,10 +29,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import ApplicationRecorder
 
 from projections import backlinks, conflicts, documents, lineage, shares, tags, transactions
 from projections.entity_view import EntityView
 from projections.heads import HeadRow
+from projections.store import Cursor, Database
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class ProjectionRaceLost(Exception):
 
 
 class Projector:
-    def __init__(self, db: Any, recorder: Any, *, batch: int = BATCH) -> None:
+    def __init__(self, db: Database, recorder: ApplicationRecorder, *, batch: int = BATCH) -> None:
         self.db = db
         self.recorder = recorder
         self.batch = batch
@@ -107,7 +109,7 @@ class Projector:
                 return
         self.catch_up()
 
-    def project_in_commit(self, cur: Any, stored: list[tuple[int, bytes]]) -> Callable[[], None]:
+    def project_in_commit(self, cur: Cursor, stored: list[tuple[int, bytes]]) -> Callable[[], None]:
         """Project newly inserted events inside their insert transaction (the recorder's hook).
 
         Done only when the position is the sequence number just before them
@@ -153,7 +155,7 @@ class Projector:
                 raise ProjectionRaceLost
             self.apply(cur, events)
 
-    def apply(self, cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    def apply(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
         touched_items: dict[str, HeadRow] = {}
         for view in self.views:
             touched = view.process(cur, events)
