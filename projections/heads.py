@@ -11,6 +11,7 @@ primary head can fall back on another head without reading the event store.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, ClassVar
 
 import orjson
@@ -29,6 +30,7 @@ _PRIMARY_COLUMNS = (
     ("scope", "scope"),
     ("checksum", "checksum"),
 )
+_primary_values = itemgetter(*(key for key, _ in _PRIMARY_COLUMNS))
 
 
 def dumps(value: Any) -> str:
@@ -54,6 +56,7 @@ class HeadRow:
 
     primary: dict[str, Any]
     others: list[dict[str, Any]]  # sorted by gid
+    gids: list[str]  # every head, sorted
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("heads", "other_heads", *(column for _, column in _PRIMARY_COLUMNS))
 
@@ -61,24 +64,19 @@ class HeadRow:
     def of(cls, heads: Heads) -> HeadRow:
         primary = latest(list(heads.values()))
         others = sorted((h for h in heads.values() if h["gid"] != primary["gid"]), key=lambda h: h["gid"])
-        return cls(primary, others)
+        return cls(primary, others, sorted(heads))
 
     @classmethod
     def from_row(cls, row: dict[str, Any], payload: dict[str, Any] | None = None) -> HeadRow:
         """The heads a row stores; ``payload`` is the primary head's, read from the view's own columns."""
         primary = {key: row[column] for key, column in _PRIMARY_COLUMNS}
         primary["payload"] = payload
-        return cls(primary, loads(row["other_heads"]) or [])
+        return cls(primary, loads(row["other_heads"]) or [], loads(row["heads"]))
 
     def to_row(self) -> tuple[Any, ...]:
         """The values of ``COLUMNS``, in that order."""
-        primary = self.primary
-        return (dumps(self.gids), dumps(self.others), *(primary[key] for key, _ in _PRIMARY_COLUMNS))
+        return (dumps(self.gids), dumps(self.others), *_primary_values(self.primary))
 
     @property
     def heads(self) -> Heads:
         return {self.primary["gid"]: self.primary, **{h["gid"]: h for h in self.others}}
-
-    @property
-    def gids(self) -> list[str]:
-        return sorted([self.primary["gid"], *(h["gid"] for h in self.others)])
