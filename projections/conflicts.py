@@ -14,7 +14,7 @@ from typing import Any
 
 from domain.review import conflict_since
 from projections.heads import HeadRow, dumps, loads
-from projections.store import Cursor
+from projections.store import Cursor, rows_by_key
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS conflicts ("
@@ -27,11 +27,7 @@ def update(cur: Cursor, touched: dict[str, HeadRow], seqs: dict[str, int]) -> No
     if not touched:
         return
     keys = sorted(touched)
-    open_now: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(keys), 500):
-        chunk = keys[i : i + 500]
-        cur.execute(f"SELECT * FROM conflicts WHERE item_gid IN ({','.join('?' * len(chunk))})", chunk)
-        open_now.update({row["item_gid"]: row for row in cur.fetchall()})
+    open_now = rows_by_key(cur, "conflicts", "item_gid", keys)
     upserts, deletes = [], []
     for key in keys:
         heads = touched[key].gids

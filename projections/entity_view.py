@@ -18,7 +18,7 @@ from typing import Any
 
 from projections.heads import HeadRow, Heads, advance
 from projections.heads import loads as loads  # api/ still imports it from here
-from projections.store import Cursor
+from projections.store import Cursor, rows_by_key
 
 # The columns every entity view has, after its key and its payload columns.
 ENTITY_DDL = (
@@ -54,7 +54,7 @@ class EntityView:
         mine = [(seq, tx) for seq, tx in events if tx["entity"] == self.entity]
         if not mine:
             return {}
-        rows = self._load(cur, {tx["entity_gid"] for _, tx in mine})
+        rows = rows_by_key(cur, self.table, self.key, {tx["entity_gid"] for _, tx in mine})
         state: dict[str, Heads] = {gid: HeadRow.from_row(row, self.payload_of(row)).heads for gid, row in rows.items()}
         created = {gid: _creation(row) for gid, row in rows.items()}
         touched: dict[str, int] = {}
@@ -68,17 +68,6 @@ class EntityView:
         changed = {key: HeadRow.of(state[key]) for key in touched}
         self._write(cur, [(key, created[key], changed[key], seq) for key, seq in touched.items()])
         return changed
-
-    def _load(self, cur: Cursor, keys: set[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        ordered = sorted(keys)
-        for i in range(0, len(ordered), 500):
-            chunk = ordered[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            cur.execute(f"SELECT * FROM {self.table} WHERE {self.key} IN ({marks})", chunk)
-            for row in cur.fetchall():
-                found[row[self.key]] = row
-        return found
 
     def _write(self, cur: Cursor, changed: list[tuple[str, tuple[Any, ...], HeadRow, int]]) -> None:
         names = (self.key, *self.columns, *_CREATION, *HeadRow.COLUMNS, "seq")

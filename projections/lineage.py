@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from projections.store import Cursor
+from projections.store import Cursor, chunks
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS forks ("
@@ -33,9 +33,7 @@ def process(cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
 def forks_of(cur: Cursor, sources: Sequence[str]) -> list[tuple[str, str]]:
     """(fork, source) edges whose source is one of ``sources``."""
     edges: list[tuple[str, str]] = []
-    ordered = sorted(set(sources))
-    for i in range(0, len(ordered), 500):
-        chunk = ordered[i : i + 500]
+    for chunk in chunks(set(sources)):
         rows = cur.execute(
             f"SELECT item_gid, source_gid FROM forks WHERE source_gid IN ({','.join('?' * len(chunk))}) "
             "ORDER BY source_gid, item_gid",
