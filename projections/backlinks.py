@@ -8,11 +8,9 @@ conflicts, with the heads of the items a batch touched.
 
 from __future__ import annotations
 
-from typing import Any
-
-from domain.entity import latest
 from domain.references import targets
-from projections.entity_view import Heads
+from projections.heads import HeadRow
+from projections.store import Cursor
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS item_references ("
@@ -22,19 +20,19 @@ DDL = [
 TABLES = ["item_references"]
 
 
-def update(cur: Any, touched: dict[str, Heads]) -> None:
+def update(cur: Cursor, touched: dict[str, HeadRow]) -> None:
     if not touched:
         return
     rows = []
     for item_gid, heads in touched.items():
-        payload = latest(list(heads.values()))["payload"]
+        payload = heads.primary["payload"]
         if not payload["deleted"]:
             rows.extend((item_gid, target) for target in sorted(targets(payload["markdown"])) if target != item_gid)
     cur.executemany("DELETE FROM item_references WHERE item_gid = ?", [(gid,) for gid in sorted(touched)])
     cur.executemany("INSERT INTO item_references (item_gid, target_gid) VALUES (?, ?)", rows)
 
 
-def referring(cur: Any, target_gid: str) -> list[str]:
+def referring(cur: Cursor, target_gid: str) -> list[str]:
     """Items whose current markdown refers to ``target_gid``."""
     rows = cur.execute(
         "SELECT item_gid FROM item_references WHERE target_gid = ? ORDER BY item_gid", (target_gid,)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from domain.review import conflict_since
-from projections.entity_view import Heads, dumps, loads
+from projections.heads import HeadRow, dumps, loads
+from projections.store import Cursor, rows_by_key
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS conflicts ("
@@ -22,20 +23,16 @@ DDL = [
 TABLES = ["conflicts"]
 
 
-def update(cur: Any, touched: dict[str, Heads], seqs: dict[str, int]) -> None:
+def update(cur: Cursor, touched: dict[str, HeadRow], seqs: dict[str, int]) -> None:
     if not touched:
         return
     keys = sorted(touched)
-    open_now: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(keys), 500):
-        chunk = keys[i : i + 500]
-        cur.execute(f"SELECT * FROM conflicts WHERE item_gid IN ({','.join('?' * len(chunk))})", chunk)
-        open_now.update({row["item_gid"]: row for row in cur.fetchall()})
+    open_now = rows_by_key(cur, "conflicts", "item_gid", keys)
     upserts, deletes = [], []
     for key in keys:
-        heads = touched[key]
+        heads = touched[key].gids
         if len(heads) > 1:
-            upserts.append((key, dumps(sorted(heads)), _since(cur, key, sorted(heads)), seqs[key]))
+            upserts.append((key, dumps(heads), _since(cur, key, heads), seqs[key]))
         elif key in open_now:
             deletes.append((key,))
     cur.executemany(
@@ -46,13 +43,13 @@ def update(cur: Any, touched: dict[str, Heads], seqs: dict[str, int]) -> None:
     cur.executemany("DELETE FROM conflicts WHERE item_gid = ?", deletes)
 
 
-def _since(cur: Any, item_gid: str, heads: list[str]) -> str:
+def _since(cur: Cursor, item_gid: str, heads: list[str]) -> str:
     rows = cur.execute("SELECT gid, parents, created_at FROM transactions WHERE entity_gid = ?",
                        (item_gid,)).fetchall()
     parents = {row["gid"]: loads(row["parents"]) for row in rows}
     return conflict_since(parents, {row["gid"]: row["created_at"] for row in rows}, heads)
 
 
-def list_open(cur: Any) -> list[dict[str, Any]]:
+def list_open(cur: Cursor) -> list[dict[str, Any]]:
     rows = cur.execute("SELECT * FROM conflicts ORDER BY since, item_gid").fetchall()
     return [dict(row, heads=loads(row["heads"])) for row in rows]

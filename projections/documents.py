@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.entity_view import HEAD_COLUMNS, HEAD_DDL, EntityView, dumps, head_columns, loads, summary_from
+from projections.entity_view import ENTITY_DDL, EntityView
+from projections.heads import dumps, loads
+from projections.store import Cursor
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS documents ("
     "item_gid TEXT PRIMARY KEY, title TEXT NOT NULL, markdown TEXT NOT NULL, "
     "tags TEXT NOT NULL, forked_from TEXT NOT NULL, deleted INTEGER NOT NULL, "
-    f"{HEAD_DDL})",
+    f"{ENTITY_DDL})",
     "CREATE INDEX IF NOT EXISTS documents_by_update ON documents (updated_at, item_gid)",
 ]
 TABLES = ["documents"]
@@ -20,28 +22,20 @@ class DocumentsView(EntityView):
     entity = "item"
     table = "documents"
     key = "item_gid"
-    columns = ("title", "markdown", "tags", "forked_from", "deleted", *HEAD_COLUMNS)
+    columns = ("title", "markdown", "tags", "forked_from", "deleted")
 
-    def to_columns(self, primary: dict[str, Any]) -> dict[str, Any]:
-        p = primary["payload"]
+    def payload_columns(self, payload: dict[str, Any]) -> tuple[Any, ...]:
+        return (payload["title"], payload["markdown"], dumps(payload["tags"]), dumps(payload["forked_from"]),
+                int(bool(payload["deleted"])))
+
+    def payload_of(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
-            "title": p["title"],
-            "markdown": p["markdown"],
-            "tags": dumps(p["tags"]),
-            "forked_from": dumps(p["forked_from"]),
-            "deleted": int(bool(p["deleted"])),
-            **head_columns(primary),
-        }
-
-    def from_columns(self, row: dict[str, Any]) -> dict[str, Any]:
-        payload = {
             "title": row["title"],
             "markdown": row["markdown"],
             "tags": loads(row["tags"]),
             "forked_from": loads(row["forked_from"]),
             "deleted": bool(row["deleted"]),
         }
-        return summary_from(row, payload)
 
 
 def document(row: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +47,6 @@ def document(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def get(cur: Any, item_gid: str) -> dict[str, Any] | None:
+def get(cur: Cursor, item_gid: str) -> dict[str, Any] | None:
     row = cur.execute("SELECT * FROM documents WHERE item_gid = ?", (item_gid,)).fetchone()
     return None if row is None else document(row)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from projections.store import Cursor, chunks
+
 DDL = [
     "CREATE TABLE IF NOT EXISTS forks ("
     "item_gid TEXT NOT NULL, source_gid TEXT NOT NULL, PRIMARY KEY (item_gid, source_gid))",
@@ -19,7 +21,7 @@ DDL = [
 TABLES = ["forks"]
 
 
-def process(cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
+def process(cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
     rows = [(tx["entity_gid"], source) for _, tx in events if tx["kind"] == "item.forked"
             for source in tx["payload"]["forked_from"]]
     cur.executemany(
@@ -28,12 +30,10 @@ def process(cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
     )
 
 
-def forks_of(cur: Any, sources: Sequence[str]) -> list[tuple[str, str]]:
+def forks_of(cur: Cursor, sources: Sequence[str]) -> list[tuple[str, str]]:
     """(fork, source) edges whose source is one of ``sources``."""
     edges: list[tuple[str, str]] = []
-    ordered = sorted(set(sources))
-    for i in range(0, len(ordered), 500):
-        chunk = ordered[i : i + 500]
+    for chunk in chunks(set(sources)):
         rows = cur.execute(
             f"SELECT item_gid, source_gid FROM forks WHERE source_gid IN ({','.join('?' * len(chunk))}) "
             "ORDER BY source_gid, item_gid",

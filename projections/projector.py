@@ -29,9 +29,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import ApplicationRecorder
 
 from projections import backlinks, conflicts, documents, lineage, shares, tags, transactions
 from projections.entity_view import EntityView
+from projections.heads import HeadRow
+from projections.store import Cursor, Database
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +52,11 @@ class ProjectionRaceLost(Exception):
 
 
 class Projector:
-    def __init__(self, db: Any, recorder: Any, *, batch: int = BATCH) -> None:
+    def __init__(self, db: Database, recorder: ApplicationRecorder, *, batch: int = BATCH) -> None:
         self.db = db
         self.recorder = recorder
         self.batch = batch
         self.views: list[EntityView] = [documents.DocumentsView(), tags.TagsView(), shares.SharesView()]
-        self.extra_views: list[Any] = []  # modules with process(cur, events), added by later features
         self._lock = threading.Lock()
         self._known: int | None = None  # position this projector last wrote, if still current
         self._stored = 0  # the last sequence number this process stored (committed)
@@ -107,7 +109,7 @@ class Projector:
                 return
         self.catch_up()
 
-    def project_in_commit(self, cur: Any, stored: list[tuple[int, bytes]]) -> Callable[[], None]:
+    def project_in_commit(self, cur: Cursor, stored: list[tuple[int, bytes]]) -> Callable[[], None]:
         """Project newly inserted events inside their insert transaction (the recorder's hook).
 
         Done only when the position is the sequence number just before them
@@ -153,8 +155,8 @@ class Projector:
                 raise ProjectionRaceLost
             self.apply(cur, events)
 
-    def apply(self, cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        touched_items: dict[str, Any] = {}
+    def apply(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        touched_items: dict[str, HeadRow] = {}
         for view in self.views:
             touched = view.process(cur, events)
             if view.entity == "item":
@@ -164,17 +166,11 @@ class Projector:
         conflicts.update(cur, touched_items, seqs)
         backlinks.update(cur, touched_items)
         lineage.process(cur, events)
-        for extra in self.extra_views:
-            extra.process(cur, events)
-
-    def tables(self) -> list[str]:
-        names = [t for module in MODULES for t in module.TABLES]
-        return names + [t for extra in self.extra_views for t in extra.TABLES]
 
     def reset(self) -> None:
         """Empty every view and the position, in one transaction."""
         with self._lock, self.db.transaction() as cur:
-            for table in self.tables():
+            for table in (t for module in MODULES for t in module.TABLES):
                 cur.execute(f"DELETE FROM {table}")
             cur.execute("UPDATE view_tracking SET position = 0 WHERE name = 'views'")
             self._known = None

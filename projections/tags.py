@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.entity_view import HEAD_COLUMNS, HEAD_DDL, EntityView, head_columns, summary_from
+from projections.entity_view import ENTITY_DDL, EntityView
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS tags ("
-    f"tag_gid TEXT PRIMARY KEY, name TEXT NOT NULL, deleted INTEGER NOT NULL, {HEAD_DDL})",
+    f"tag_gid TEXT PRIMARY KEY, name TEXT NOT NULL, deleted INTEGER NOT NULL, {ENTITY_DDL})",
 ]
 TABLES = ["tags"]
 
@@ -17,11 +17,10 @@ class TagsView(EntityView):
     entity = "tag"
     table = "tags"
     key = "tag_gid"
-    columns = ("name", "deleted", *HEAD_COLUMNS)
+    columns = ("name", "deleted")
 
-    def to_columns(self, primary: dict[str, Any]) -> dict[str, Any]:
-        p = primary["payload"]
-        return {"name": p["name"], "deleted": int(bool(p["deleted"])), **head_columns(primary)}
+    def payload_columns(self, payload: dict[str, Any]) -> tuple[Any, ...]:
+        return (payload["name"], int(bool(payload["deleted"])))
 
-    def from_columns(self, row: dict[str, Any]) -> dict[str, Any]:
-        return summary_from(row, {"name": row["name"], "deleted": bool(row["deleted"])})
+    def payload_of(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"name": row["name"], "deleted": bool(row["deleted"])}

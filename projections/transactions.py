@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from projections.entity_view import dumps, loads
+from projections.heads import dumps, loads
+from projections.store import Cursor
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS transactions ("
@@ -23,7 +24,7 @@ TABLES = ["transactions"]
 FIELDS = ("gid", "entity", "entity_gid", "kind", "author", "origin", "created_at", "scope", "checksum")
 
 
-def process(cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
+def process(cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
     rows = [(seq, *(tx[f] for f in FIELDS), dumps(tx["parents"])) for seq, tx in events]
     cur.executemany(
         f"INSERT INTO transactions (seq, {', '.join(FIELDS)}, parents) "
@@ -32,15 +33,10 @@ def process(cur: Any, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
     )
 
 
-def history(cur: Any, entity_gid: str) -> list[dict[str, Any]]:
+def history(cur: Cursor, entity_gid: str) -> list[dict[str, Any]]:
     rows = cur.execute("SELECT * FROM transactions WHERE entity_gid = ? ORDER BY seq", (entity_gid,)).fetchall()
     return [dict(row, parents=loads(row["parents"])) for row in rows]
 
 
-def sequence_of(cur: Any, gid: str) -> int | None:
-    row = cur.execute("SELECT seq FROM transactions WHERE gid = ?", (gid,)).fetchone()
-    return None if row is None else int(row["seq"])
-
-
-def count(cur: Any) -> int:
+def count(cur: Cursor) -> int:
     return int(cur.execute("SELECT COUNT(*) AS n FROM transactions").fetchone()["n"])
