@@ -25,7 +25,7 @@ from infrastructure.persistence import Cursor, Database
 from infrastructure.visibility import JOIN, EditorTeams, item_filter, visible_documents
 from projections import backlinks, lineage, transactions
 from projections.documents import document
-from projections.entity_view import loads
+from projections.heads import loads
 
 MAX_LINEAGE = 10_000
 INDEX_DDL = [

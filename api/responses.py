@@ -43,7 +43,7 @@ from api.schemas.tags import TagOut
 from domain.merge import Version
 from domain.review import BASE_RULE, Review
 from infrastructure.node import Node
-from projections.entity_view import loads
+from projections.heads import loads
 
 Row = dict[str, Any]
 HEAD_FIELDS = tuple(ConflictHead.model_fields)

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.heads import HeadRow, Heads, advance
-from projections.heads import loads as loads  # api/ still imports it from here
 from projections.store import Cursor, rows_by_key
 
 # The columns every entity view has, after its key and its payload columns.

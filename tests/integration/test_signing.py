@@ -1,4 +1,4 @@
-"""Keys, detached JWS and JWKS (infrastructure/signing.py), with real openssl keys."""
+"""Keys, detached JWS and JWKS (infrastructure/signing/), with real openssl keys."""
 
 from __future__ import annotations
 
