@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: stores, nodes, keys.
+"""Fixtures shared by every test: stores, nodes, a trusted peer.
 
 Every storage test runs once per store: SQLite (a file in the test's temp
 dir) and PostgreSQL (a database created for the test and dropped after it).
@@ -18,6 +18,7 @@ import pytest
 
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
+from tests.factory import SigningPeer, trust
 
 PG_ADMIN_URL = os.environ.get("FEDSYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 STORES = [s for s in os.environ.get("FEDSYNC_TEST_STORES", "sqlite,postgres").split(",") if s]
@@ -45,15 +46,26 @@ class PostgresDatabases:
         self.created.clear()
 
 
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest) -> Iterator[Callable[[], str | None]]:
-    """A factory of fresh database URLs for one store kind (None means SQLite)."""
-    if request.param == "sqlite":
+def database_urls(kind: str) -> Iterator[Callable[[], str | None]]:
+    """A factory of fresh database URLs for one store kind (None means SQLite); drops them after."""
+    if kind == "sqlite":
         yield lambda: None
         return
     databases = PostgresDatabases(PG_ADMIN_URL)
     yield databases.create
     databases.drop_all()
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> Iterator[Callable[[], str | None]]:
+    """Fresh database URLs for one test, once per store kind."""
+    yield from database_urls(request.param)
+
+
+@pytest.fixture(scope="module", params=STORES)
+def module_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], str | None]]:
+    """Fresh database URLs shared by a module's tests (for nodes they share), once per store kind."""
+    yield from database_urls(request.param)
 
 
 @pytest.fixture
@@ -76,3 +88,11 @@ def make_node(store: Callable[[], str | None], tmp_path: Path) -> Iterator[Calla
 @pytest.fixture
 def node(make_node: Callable[..., Node]) -> Node:
     return make_node()
+
+
+@pytest.fixture
+def peer(node: Node) -> SigningPeer:
+    """A remote node whose keys ``node`` trusts: what it signs, ``node.app.receive`` accepts."""
+    remote = SigningPeer()
+    trust(node, remote)
+    return remote

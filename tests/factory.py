@@ -1,9 +1,14 @@
 """Signed transactions made without a node, for tests and benchmarks.
 
-A ``Peer`` is a remote node reduced to its name and signing key: it makes
-valid, signed wire transactions (creations, edits on any parent, merges,
-tags, shares) that another node's ``receive`` accepts once it trusts the
-peer's keys.
+A ``SigningPeer`` is a remote node reduced to its name and signing key: it
+makes valid, signed wire transactions (creations, edits on any parent,
+merges, tags, shares) that another node's ``receive`` accepts once it
+trusts the peer's keys (``trust``). It is not ``infrastructure.peers.Peer``,
+a node's record of a peering.
+
+The local editor of the tests' nodes is ``EDITOR``; ``author(node_name)``
+is the author id it writes under on a node, ``AUTHOR`` on the default node
+of the ``node`` fixture.
 """
 
 from __future__ import annotations
@@ -12,16 +17,29 @@ import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.transaction import checksum, signing_input
 from infrastructure.signing import SigningKey
 
+if TYPE_CHECKING:
+    from infrastructure.node import Node
+
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+EDITOR = "ann"
+
+
+def author(node_name: str) -> str:
+    """The author id of the tests' editor on the node named ``node_name``."""
+    return f"{EDITOR}@{node_name}"
+
+
+AUTHOR = author("urn:domain:a.example.org")  # the node fixture's default host
 
 
 @dataclass
-class Peer:
+class SigningPeer:
     host: str = "b.example.net"
     key: SigningKey = field(default_factory=lambda: SigningKey.generate("ES256"))
     _clock: Any = field(default_factory=itertools.count)
@@ -81,13 +99,23 @@ class Peer:
         return self.tx("share", str(uuid.uuid4()), "share.granted", [], payload, **kw)
 
 
+# bench/ still imports the old name; drop this alias once it imports SigningPeer.
+Peer = SigningPeer
+
+
+def trust(node: Node, *peers: SigningPeer) -> None:
+    """Pin the peers' keys on ``node``, so it accepts what they sign."""
+    for peer in peers:
+        node.keys.pin(peer.name, peer.jwks)
+
+
 def document(title: str, markdown: str, tags: list[str] | None = None,
              forked_from: list[str] | None = None, deleted: bool = False) -> dict[str, Any]:
     return {"title": title, "markdown": markdown, "tags": sorted(tags or []),
             "forked_from": sorted(forked_from or []), "deleted": deleted}
 
 
-def history(peer: Peer, items: int, edits: int, markdown_bytes: int = 200) -> list[dict[str, Any]]:
+def history(peer: SigningPeer, items: int, edits: int, markdown_bytes: int = 200) -> list[dict[str, Any]]:
     """items x (1 creation + edits) transactions, in an order a receiver can apply."""
     body = ("lorem ipsum dolor sit amet " * (markdown_bytes // 27 + 1))[:markdown_bytes]
     txs = []

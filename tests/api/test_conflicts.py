@@ -15,7 +15,7 @@ import pytest
 
 from domain.transaction import signing_input
 from tests.api.conftest import Api, is_problem
-from tests.factory import Peer, document
+from tests.factory import SigningPeer, document, trust
 
 TAG_X = "11111111-0000-4000-8000-000000000001"
 TAG_Y = "22222222-0000-4000-8000-000000000002"
@@ -29,10 +29,9 @@ class Histories:
     def __init__(self, api: Api) -> None:
         clock = itertools.count()
         self.node = api.node
-        self.north = Peer(host="north.example.net", _clock=clock)
-        self.south = Peer(host="south.example.net", _clock=clock)
-        for peer in (self.north, self.south):
-            self.node.keys.pin(peer.name, peer.jwks)
+        self.north = SigningPeer(host="north.example.net", _clock=clock)
+        self.south = SigningPeer(host="south.example.net", _clock=clock)
+        trust(self.node, self.north, self.south)
 
     def receive(self, *txs: dict[str, Any]) -> None:
         outcomes = self.node.app.receive(list(txs))
@@ -45,7 +44,7 @@ class Histories:
         self.receive(tx)
         return tx
 
-    def delete(self, peer: Peer, base: dict[str, Any], author: str) -> dict[str, Any]:
+    def delete(self, peer: SigningPeer, base: dict[str, Any], author: str) -> dict[str, Any]:
         payload = dict(base["payload"], deleted=True)
         return peer.tx("item", base["entity_gid"], "item.deleted", [base["gid"]], payload, scope=base["scope"],
                        author=author)

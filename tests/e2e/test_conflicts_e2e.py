@@ -8,7 +8,7 @@ has the merged document and no conflict.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ import httpx
 
 from infrastructure import tokens
 from infrastructure.local_cluster import NodeProcess
-from tests.e2e.conftest import link
+from tests.e2e.conftest import Spawner, link
 from tests.e2e.test_federation import pull
 
 BASE_MARKDOWN = "# Field trip\n\nintro\n\nbody\n\noutro\n"
@@ -40,8 +40,8 @@ def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
 
 
 def test_concurrent_edits_on_two_nodes_give_one_conflict_everywhere_resolved_on_the_hub(
-        spawn: Callable[..., NodeProcess]) -> None:
-    a, hub, c = spawn("a"), spawn("hub"), spawn("c")
+        spawn: Spawner) -> None:
+    a, hub, c = spawn.many("a", "hub", "c")
     link(a, hub)
     link(hub, c)
     with editor(a, "ann") as ann, editor(c, "cy") as cy, editor(hub, "mia", role="merge") as mia:

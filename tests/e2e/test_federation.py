@@ -12,9 +12,9 @@ import httpx
 from infrastructure.local_cluster import NodeProcess
 from infrastructure.signing import Keyring, kid_of
 from infrastructure.tokens import issue
+from tests import factory
 from tests.e2e.conftest import link
 
-AUTHOR = "ann"
 VIEWS = {"documents": "item_gid", "tags": "tag_gid", "shares": "share_gid"}
 
 
@@ -31,7 +31,7 @@ def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "co
 def make_changes(node: NodeProcess, count: int, *, scope: str = "NETWORK", share_with: str | None = None) -> list[str]:
     """About ``count`` transactions on a node: items, edits, tags, shares, forks. Returns item gids."""
     admin = node.admin()
-    author = f"{AUTHOR}@{admin.name}"
+    author = factory.author(admin.name)
     items: list[str] = []
     made = 0
     try:
@@ -86,7 +86,7 @@ def subscribe(subscriber: NodeProcess, source: NodeProcess) -> None:
 
 
 def test_pull_only_brings_a_thousand_transactions_and_a_second_pull_brings_nothing(spawn):
-    a, b = spawn("a"), spawn("b")
+    a, b = spawn.many("a", "b")
     link(a, b)
     make_changes(a, 1000, share_with=b.name)
 
@@ -100,7 +100,7 @@ def test_pull_only_brings_a_thousand_transactions_and_a_second_pull_brings_nothi
 
 
 def test_a_hub_relays_by_push_then_by_pull_then_mixed_exactly_once(spawn):
-    a, hub, c = spawn("a"), spawn("hub"), spawn("c")
+    a, hub, c = spawn.many("a", "hub", "c")
     link(a, hub)
     link(hub, c)
     subscribe(hub, a)
@@ -135,7 +135,7 @@ def test_a_hub_relays_by_push_then_by_pull_then_mixed_exactly_once(spawn):
 
 
 def test_mutual_subscriptions_in_a_ring_store_each_transaction_once_and_go_quiet(spawn):
-    a, b, c = spawn("a"), spawn("b"), spawn("c")
+    a, b, c = spawn.many("a", "b", "c")
     link(a, b)
     link(b, c)
     link(c, a)
@@ -157,8 +157,9 @@ def test_mutual_subscriptions_in_a_ring_store_each_transaction_once_and_go_quiet
 
 
 def test_a_subscriber_that_was_down_catches_up_by_push_retries_alone(spawn):
-    a = spawn("a", env={"FEDSYNC_RETRY_CAP": "1"})
-    b = spawn("b")
+    a = spawn("a", env={"FEDSYNC_RETRY_CAP": "1"}, start=False)
+    b = spawn("b", start=False)
+    spawn.start(a, b)
     link(a, b)
     subscribe(b, a)
     b.stop()
@@ -174,8 +175,9 @@ def test_a_subscriber_that_was_down_catches_up_by_push_retries_alone(spawn):
 
 
 def test_killing_the_pusher_mid_batch_loses_nothing_and_duplicates_nothing(spawn):
-    a = spawn("a", env={"FEDSYNC_RETRY_CAP": "1"})
-    b = spawn("b")
+    a = spawn("a", env={"FEDSYNC_RETRY_CAP": "1"}, start=False)
+    b = spawn("b", start=False)
+    spawn.start(a, b)
     link(a, b)
     b.stop()
     subscribe_while_down = a.admin()
@@ -197,10 +199,10 @@ def test_killing_the_pusher_mid_batch_loses_nothing_and_duplicates_nothing(spawn
 
 
 def test_missing_ancestors_are_fetched_from_the_sender(spawn):
-    a, c = spawn("a"), spawn("c")
+    a, c = spawn.many("a", "c")
     link(a, c)
     admin = a.admin()
-    author = f"{AUTHOR}@{admin.name}"
+    author = factory.author(admin.name)
     r = admin.app.create_item(author=author, title="t", markdown="1\n")
     e1 = admin.app.edit_item(r.entity_gid, parent=r.gid, author=author, markdown="2\n")
     e2 = admin.app.edit_item(r.entity_gid, parent=e1.gid, author=author, markdown="3\n")
@@ -214,11 +216,11 @@ def test_missing_ancestors_are_fetched_from_the_sender(spawn):
 
 
 def test_an_edit_whose_sender_lacks_the_parents_waits_in_pending_until_they_arrive(spawn):
-    a, hub, c = spawn("a"), spawn("hub"), spawn("c")
+    a, hub, c = spawn.many("a", "hub", "c")
     link(a, c)
     link(hub, c)
     admin = a.admin()
-    author = f"{AUTHOR}@{admin.name}"
+    author = factory.author(admin.name)
     r = admin.app.create_item(author=author, title="t", markdown="1\n")
     e1 = admin.app.edit_item(r.entity_gid, parent=r.gid, author=author, markdown="2\n")
     edit = admin.app.transaction(e1.gid)
@@ -237,9 +239,9 @@ def test_an_edit_whose_sender_lacks_the_parents_waits_in_pending_until_they_arri
 
 
 def test_keys_rotated_while_serving_sign_at_once_and_peers_learn_them(spawn):
-    a, b = spawn("a"), spawn("b")
+    a, b = spawn.many("a", "b")
     link(a, b)
-    token = issue(Keyring.load(a.settings.keys_dir), a.name, AUTHOR)
+    token = issue(Keyring.load(a.settings.keys_dir), a.name, factory.EDITOR)
     with httpx.Client(base_url=a.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
         created = api.post("/items", json={"title": "t", "markdown": "one\n"})
         assert created.status_code == 201, created.text

@@ -11,22 +11,35 @@ import httpx
 import pytest
 
 from domain.transaction import checksum, signing_input
+from infrastructure.local_cluster import NodeProcess
 from infrastructure.node_auth import issue
-from tests.e2e.conftest import link, peer
+from tests import factory
+from tests.e2e.conftest import Spawner, link, peer
 from tests.e2e.test_federation import outbox, pull, subscribe, wait_until
 
-AUTHOR = "ann"
+Trio = tuple[NodeProcess, NodeProcess, NodeProcess]
 
 
-@pytest.fixture
-def trio(spawn):
+def start_trio(spawn: Spawner) -> Trio:
     """a and b peered both ways with c; c accepts only items from b."""
-    a, b, c = spawn("a"), spawn("b"), spawn("c")
+    a, b, c = spawn.many("a", "b", "c")
     link(a, c)
     link(a, b)
     peer(c, b, accept=("item",))
     peer(b, c)
     return a, b, c
+
+
+@pytest.fixture(scope="module")
+def trio(module_spawn: Spawner) -> Trio:
+    """Shared by the tests that make their own transactions and compare c's outbox with before."""
+    return start_trio(module_spawn)
+
+
+@pytest.fixture
+def fresh_trio(spawn: Spawner) -> Trio:
+    """For a test that counts everything c holds."""
+    return start_trio(spawn)
 
 
 def b64url(data: bytes) -> str:
@@ -52,7 +65,7 @@ def deliver(sender, receiver, txs: list[dict]) -> list[dict]:
 def test_bad_transactions_in_an_inbox_are_refused_with_reasons_and_nothing_is_stored(trio):
     a, b, c = trio
     admin_a, admin_b = a.admin(), b.admin()
-    author = f"{AUTHOR}@{admin_a.name}"
+    author = factory.author(admin_a.name)
     r = admin_a.app.create_item(author=author, title="t", markdown="x\n")
     good = admin_a.app.transaction(r.gid)
     deliver(a, c, [good])
@@ -67,7 +80,7 @@ def test_bad_transactions_in_an_inbox_are_refused_with_reasons_and_nothing_is_st
     fake_header = b64url(b'{"alg":"RS256","kid":"' + b"k" * 43 + b'"}')
     unknown_kid = dict(fresh, signature=fake_header + ".." + b64url(b"s" * 256))
     equivocation = signed_by(admin_a, dict(good, payload=dict(good["payload"], markdown="other\n")))
-    tag = admin_b.app.create_tag(author=f"{AUTHOR}@{admin_b.name}", name="not accepted")
+    tag = admin_b.app.create_tag(author=factory.author(admin_b.name), name="not accepted")
     tag_tx = admin_b.app.transaction(tag.gid)
     admin_a.close()
     admin_b.close()
@@ -124,13 +137,14 @@ def test_an_unknown_after_gid_is_410_and_an_oversized_batch_is_413(trio):
 
 
 def test_owner_and_team_items_leave_only_when_shared_and_domain_stays_in_the_domain(spawn):
-    a = spawn("a", host="a.example.org")
-    b = spawn("b", host="b.example.org")
-    c = spawn("c", host="c.example.net")
+    a = spawn("a", host="a.example.org", start=False)
+    b = spawn("b", host="b.example.org", start=False)
+    c = spawn("c", host="c.example.net", start=False)
+    spawn.start(a, b, c)
     link(a, b)
     link(a, c)
     admin = a.admin()
-    author = f"{AUTHOR}@{admin.name}"
+    author = factory.author(admin.name)
     made = {scope: admin.app.create_item(author=author, title=scope, markdown="x\n", scope=scope)
             for scope in ("OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC")}
     shared = admin.app.create_item(author=author, title="shared", markdown="x\n", scope="OWNER")
@@ -151,11 +165,11 @@ def test_owner_and_team_items_leave_only_when_shared_and_domain_stays_in_the_dom
 
 
 def test_revoking_a_share_stops_further_delivery(spawn):
-    a, c = spawn("a"), spawn("c")
+    a, c = spawn.many("a", "c")
     link(a, c)
     subscribe(c, a)
     admin = a.admin()
-    author = f"{AUTHOR}@{admin.name}"
+    author = factory.author(admin.name)
     item = admin.app.create_item(author=author, title="secret", markdown="1\n", scope="OWNER")
     share = admin.app.grant_share(author=author, item_gid=item.entity_gid, peer=c.name, permission="read")
     edit = admin.app.edit_item(item.entity_gid, parent=item.gid, author=author, markdown="2\n")
@@ -172,10 +186,10 @@ def test_revoking_a_share_stops_further_delivery(spawn):
     assert c.query("SELECT revoked FROM shares")[0]["revoked"] == 1
 
 
-def test_a_push_batch_larger_than_the_editor_body_limit_is_accepted(trio):
-    a, _, c = trio
+def test_a_push_batch_larger_than_the_editor_body_limit_is_accepted(fresh_trio):
+    a, _, c = fresh_trio
     admin = a.admin()
-    author = f"{AUTHOR}@{admin.name}"
+    author = factory.author(admin.name)
     receipts = [admin.app.create_item(author=author, title=f"big {i}", markdown="x" * 3000) for i in range(400)]
     batch = list(admin.app.transactions([r.gid for r in receipts]).values())
     admin.close()

@@ -16,20 +16,17 @@ from domain import review
 from domain.transaction import signing_input
 from infrastructure.node import Node
 from projections import conflicts
-from tests.factory import Peer, document
-
-AUTHOR = "mia@urn:domain:a.example.org"
+from tests.factory import AUTHOR, SigningPeer, document, trust
 
 
 class Peers:
     def __init__(self) -> None:
         clock = itertools.count()
-        self.north = Peer(host="north.example.net", _clock=clock)
-        self.south = Peer(host="south.example.net", _clock=clock)
+        self.north = SigningPeer(host="north.example.net", _clock=clock)
+        self.south = SigningPeer(host="south.example.net", _clock=clock)
 
     def trusted_by(self, node: Node) -> Node:
-        for peer in (self.north, self.south):
-            node.keys.pin(peer.name, peer.jwks)
+        trust(node, self.north, self.south)
         return node
 
     def item(self, markdown: str = "a\nb\nc\nd\n") -> dict[str, Any]:

@@ -10,8 +10,7 @@ import pytest
 
 from domain.errors import StaleHead
 from projections import documents
-
-AUTHOR = "ann@urn:domain:a.example.org"
+from tests.factory import AUTHOR
 
 
 class SlowFirstCommit:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from tests.factory import Peer
 
-
-def test_a_batch_of_eight_megabytes_is_stored_and_projected(node):
-    peer = Peer()
-    node.keys.pin(peer.name, peer.jwks)
+def test_a_batch_of_eight_megabytes_is_stored_and_projected(node, peer):
     big = "line of a long document\n" * 30_000  # ~720 KB
     created = peer.create_item(markdown=big)
     edits = [created]

@@ -8,9 +8,7 @@ import uuid
 import pytest
 
 from domain.errors import TransactionNotFound
-from tests.factory import Peer
-
-AUTHOR = "ann@urn:domain:a.example.org"
+from tests.factory import AUTHOR
 
 
 def page_all(node, after=None, limit=37):
@@ -24,9 +22,7 @@ def page_all(node, after=None, limit=37):
     raise AssertionError("paging did not end")
 
 
-def test_concurrent_local_and_received_writes_page_in_commit_order_without_misses(node):
-    peer = Peer()
-    node.keys.pin(peer.name, peer.jwks)
+def test_concurrent_local_and_received_writes_page_in_commit_order_without_misses(node, peer):
     received = [peer.create_item(f"r{i}") for i in range(500)]
     stop = threading.Event()
     reader_seen: list[tuple[int, dict]] = []

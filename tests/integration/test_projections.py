@@ -10,9 +10,8 @@ import threading
 import pytest
 
 from projections.projector import Projector
-from tests.factory import Peer, history
+from tests.factory import AUTHOR, SigningPeer, history
 
-AUTHOR = "ann@urn:domain:a.example.org"
 VIEW_KEYS = {"documents": "item_gid", "tags": "tag_gid", "shares": "share_gid",
              "conflicts": "item_gid", "transactions": "seq"}
 
@@ -23,7 +22,7 @@ def dump_views(node) -> dict[str, list[dict]]:
                 for table, key in VIEW_KEYS.items()}
 
 
-def mixed_store(node, peer: Peer, items: int, edits: int) -> None:
+def mixed_store(node, peer: SigningPeer, items: int, edits: int) -> None:
     """Received histories with conflicts, tags, shares, plus local edits, forks and merges."""
     txs = history(peer, items, edits)
     tag = peer.create_tag("shared")
@@ -37,13 +36,6 @@ def mixed_store(node, peer: Peer, items: int, edits: int) -> None:
     edit = node.app.edit_item(local.entity_gid, parent=local.gid, author=AUTHOR, markdown="two\n")
     node.app.fork_item([local.entity_gid, txs[0]["entity_gid"]], author=AUTHOR)
     node.app.delete_item(local.entity_gid, parent=edit.gid, author=AUTHOR)
-
-
-@pytest.fixture
-def peer(node):
-    peer = Peer()
-    node.keys.pin(peer.name, peer.jwks)
-    return peer
 
 
 def test_rebuild_command_on_ten_thousand_transactions_gives_the_incremental_views(node, peer):

@@ -11,16 +11,7 @@ from domain.errors import Equivocation, InvalidSignature, InvalidTransaction, St
 from domain.transaction import checksum, signing_input
 from projections import conflicts, documents
 from projections.transactions import count as projected_count
-from tests.factory import Peer
-
-AUTHOR = "ann@urn:domain:a.example.org"
-
-
-@pytest.fixture
-def peer(node):
-    peer = Peer()
-    node.keys.pin(peer.name, peer.jwks)
-    return peer
+from tests.factory import AUTHOR, SigningPeer, trust
 
 
 def outbox_length(node) -> int:
@@ -38,12 +29,12 @@ def snapshot(node) -> dict:
 
 
 def test_two_edits_of_one_head_in_either_order_give_the_same_heads_and_conflict(make_node):
-    peer = Peer()
+    peer = SigningPeer()
     created = peer.create_item(markdown="base\n")
     left, right = peer.edit(created, markdown="left\n"), peer.edit(created, markdown="right\n")
     first, second = make_node("a.example.org"), make_node("c.example.org")
     for node in (first, second):
-        node.keys.pin(peer.name, peer.jwks)
+        trust(node, peer)
 
     first.app.receive([created, left, right])
     second.app.receive([created])
@@ -219,7 +210,7 @@ def test_a_transaction_changed_after_signing_is_refused(node, peer, field, value
 
 
 def test_a_transaction_of_an_unknown_origin_is_refused(node):
-    stranger = Peer(host="stranger.example.com")
+    stranger = SigningPeer(host="stranger.example.com")
 
     with pytest.raises(UnknownKey):
         node.app.receive_one(stranger.create_item())
@@ -228,7 +219,7 @@ def test_a_transaction_of_an_unknown_origin_is_refused(node):
 
 
 def test_a_signature_by_another_nodes_key_is_refused(node, peer):
-    impostor = Peer(host=peer.host)  # claims the peer's name, signs with its own key
+    impostor = SigningPeer(host=peer.host)  # claims the peer's name, signs with its own key
 
     with pytest.raises(UnknownKey):
         node.app.receive_one(impostor.create_item())

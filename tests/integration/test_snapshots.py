@@ -5,9 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.item import Item
-from tests.factory import Peer, history
-
-AUTHOR = "ann@urn:domain:a.example.org"
+from tests.factory import AUTHOR, history
 
 
 def stored_snapshots(node, gid: str) -> list:
@@ -41,9 +39,7 @@ def test_local_edits_snapshot_from_memory_what_replaying_the_events_gives(node):
     fresh.close()
 
 
-def test_a_received_batch_past_the_interval_snapshots_the_right_version(node):
-    peer = Peer()
-    node.keys.pin(peer.name, peer.jwks)
+def test_a_received_batch_past_the_interval_snapshots_the_right_version(node, peer):
     txs = history(peer, 1, 149)  # one item: the 100th event is mid-batch
 
     node.app.receive(txs)

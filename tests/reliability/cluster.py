@@ -25,7 +25,6 @@ from tests.reliability.transport import Network
 # Two registrable domains, so DOMAIN scope matters between some pairs and not others.
 HOSTS = ("n0.alpha.org", "n1.beta.net", "n2.alpha.org", "n3.beta.net", "n4.alpha.org")
 MAX_PUSH_BATCHES = 50
-AUTHOR = "ann"
 
 
 def edges_of(kind: str, count: int, parents: list[int]) -> set[tuple[int, int]]:

@@ -33,8 +33,7 @@ from domain.transaction import checksum, signing_input
 from infrastructure import tokens
 from infrastructure.node_auth import issue as node_token
 from infrastructure.signing import Keyring, SigningKey
-from tests.factory import Peer as TxMaker
-from tests.factory import document
+from tests.factory import SigningPeer, document
 
 
 @dataclass
@@ -65,8 +64,8 @@ class Target:
 
     # --- transactions of the peer ---------------------------------------------
     @property
-    def maker(self) -> TxMaker:
-        return TxMaker(host=self.peer_name.removeprefix("urn:domain:"), key=self.peer.active)
+    def maker(self) -> SigningPeer:
+        return SigningPeer(host=self.peer_name.removeprefix("urn:domain:"), key=self.peer.active)
 
     def signed(self, tx: dict[str, Any], key: SigningKey | None = None) -> dict[str, Any]:
         """``tx`` with its checksum and signature made again (by the peer's key by default)."""

@@ -18,7 +18,8 @@ from domain.item import Item
 from domain.share import Share
 from domain.tag import Tag
 from infrastructure.node import Node
-from tests.reliability.cluster import AUTHOR, Cluster
+from tests.factory import author
+from tests.reliability.cluster import Cluster
 
 ITEM_SCOPES = ("NETWORK", "PUBLIC", "DOMAIN", "OWNER")
 TAG_SCOPES = ("NETWORK", "OWNER", "DOMAIN", "PUBLIC")
@@ -59,7 +60,7 @@ class Runner:
         return values[k % len(values)] if values else None
 
     def author(self, node: Node) -> str:
-        return f"{AUTHOR}@{node.name}"
+        return author(node.name)
 
     def record(self, node: Node, gid: str) -> None:
         self.made[node.name].append(node.app.transaction(gid))

@@ -23,16 +23,13 @@ from infrastructure.federation_client import PeerError, answered
 from infrastructure.node import Node
 from infrastructure.peers import Peer as PeerRow
 from infrastructure.settings import Settings
-from tests.factory import Peer
+from tests.factory import SigningPeer, author
 from tests.reliability.cluster import Cluster
 from tests.reliability.transport import Network
 
 with warnings.catch_warnings():  # as tests/api/conftest.py: starlette's notice about httpx
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-AUTHOR = "ann"
-
 
 @pytest.fixture
 def cluster(store: Callable[[], str | None], tmp_path: Path) -> Iterator[Cluster]:
@@ -41,17 +38,6 @@ def cluster(store: Callable[[], str | None], tmp_path: Path) -> Iterator[Cluster
     trio = Cluster(tmp_path, 3, [(0, 1), (0, 2), (1, 2)], network, [store() for _ in range(3)])
     yield trio
     trio.close()
-
-
-@pytest.fixture
-def peer(node: Node) -> Peer:
-    peer = Peer()
-    node.keys.pin(peer.name, peer.jwks)
-    return peer
-
-
-def author(node: Node) -> str:
-    return f"{AUTHOR}@{node.name}"
 
 
 def held(node: Node) -> set[str]:
@@ -67,10 +53,10 @@ def settle(cluster: Cluster) -> None:
 # --- found by the convergence property ------------------------------------------------
 def test_an_item_shared_after_the_peers_cursor_passed_it_reaches_that_peer(cluster):
     n0, n1, _ = cluster.nodes
-    item = n0.app.create_item(author=author(n0), title="private", markdown="x\n", scope="OWNER")
+    item = n0.app.create_item(author=author(n0.name), title="private", markdown="x\n", scope="OWNER")
     settle(cluster)  # n1's pull cursor and n0's push position pass the item, invisible to n1
 
-    share = n0.app.grant_share(author=author(n0), item_gid=item.entity_gid, peer=n1.name, permission="read")
+    share = n0.app.grant_share(author=author(n0.name), item_gid=item.entity_gid, peer=n1.name, permission="read")
     settle(cluster)
 
     assert {item.gid, share.gid} <= held(n1)
@@ -85,9 +71,9 @@ def test_a_share_may_be_seen_by_the_peer_it_names_before_its_item_is_known():
 
 def test_a_held_transaction_whose_ancestor_fetch_failed_is_fetched_again_on_the_next_pull(cluster):
     n0, n1, _ = cluster.nodes  # n0.alpha.org and n1.beta.net: DOMAIN items of n0 stay away from n1
-    item = n0.app.create_item(author=author(n0), title="t", markdown="x\n", scope="DOMAIN")
+    item = n0.app.create_item(author=author(n0.name), title="t", markdown="x\n", scope="DOMAIN")
     settle(cluster)
-    widened = n0.app.edit_item(item.entity_gid, parent=item.gid, author=author(n0), scope="NETWORK")
+    widened = n0.app.edit_item(item.entity_gid, parent=item.gid, author=author(n0.name), scope="NETWORK")
     edit = n0.app.transaction(widened.gid)
     away = cluster.network.nodes.pop(n0.config.base_url)  # n1 cannot reach n0 for the ancestors
     n1.federation.inbox(n0.name, [edit])
@@ -102,12 +88,12 @@ def test_a_held_transaction_whose_ancestor_fetch_failed_is_fetched_again_on_the_
 
 def test_a_widened_item_brings_its_earlier_shares_with_its_history(cluster):
     n0, n1, n2 = cluster.nodes
-    item = n0.app.create_item(author=author(n0), title="t", markdown="x\n", scope="OWNER")
-    share = n0.app.grant_share(author=author(n0), item_gid=item.entity_gid, peer=n2.name, permission="read")
+    item = n0.app.create_item(author=author(n0.name), title="t", markdown="x\n", scope="OWNER")
+    share = n0.app.grant_share(author=author(n0.name), item_gid=item.entity_gid, peer=n2.name, permission="read")
     settle(cluster)
     assert share.gid not in held(n1)
 
-    widened = n0.app.edit_item(item.entity_gid, parent=item.gid, author=author(n0), scope="NETWORK")
+    widened = n0.app.edit_item(item.entity_gid, parent=item.gid, author=author(n0.name), scope="NETWORK")
     settle(cluster)
 
     assert {item.gid, share.gid, widened.gid} <= held(n1)
@@ -115,11 +101,11 @@ def test_a_widened_item_brings_its_earlier_shares_with_its_history(cluster):
 
 def test_reconcile_finds_history_that_became_visible_behind_the_cursor(cluster):
     n0, n1, n2 = cluster.nodes
-    item = n0.app.create_item(author=author(n0), title="t", markdown="x\n", scope="NETWORK")
+    item = n0.app.create_item(author=author(n0.name), title="t", markdown="x\n", scope="NETWORK")
     settle(cluster)
-    narrowed = n2.app.edit_item(item.entity_gid, parent=item.gid, author=author(n2), scope="OWNER")
+    narrowed = n2.app.edit_item(item.entity_gid, parent=item.gid, author=author(n2.name), scope="OWNER")
     settle(cluster)  # nobody gets the narrowing edit: the item is OWNER on n2 now
-    later = n1.app.edit_item(item.entity_gid, parent=item.gid, author=author(n1), markdown="later\n")
+    later = n1.app.edit_item(item.entity_gid, parent=item.gid, author=author(n1.name), markdown="later\n")
     settle(cluster)  # n2 gets the later (NETWORK) head: the item is visible again on n2, narrowing included
     assert narrowed.gid not in held(n0)
 
@@ -131,9 +117,9 @@ def test_reconcile_finds_history_that_became_visible_behind_the_cursor(cluster):
 # --- found by the bad-input corpus --------------------------------------------------------
 def test_a_nul_character_is_refused_and_the_node_keeps_working(node):
     with pytest.raises(InvalidTransaction):
-        node.app.create_item(author=author(node), title="a\x00b", markdown="x\n")
+        node.app.create_item(author=author(node.name), title="a\x00b", markdown="x\n")
 
-    node.app.create_item(author=author(node), title="fine", markdown="x\n")
+    node.app.create_item(author=author(node.name), title="fine", markdown="x\n")
 
     assert node.projector.position() == node.app.recorder.max_notification_id() == 1
 
@@ -187,7 +173,7 @@ def test_an_inbox_batch_refused_entirely_is_an_error_that_still_answers_the_push
 
 
 def test_a_peer_cannot_grant_itself_a_share_of_an_owner_item(node, peer):
-    item = node.app.create_item(author=author(node), title="mine", markdown="x\n", scope="OWNER")
+    item = node.app.create_item(author=author(node.name), title="mine", markdown="x\n", scope="OWNER")
     forged = peer.grant(node.app.transaction(item.gid), peer.name, "edit", scope="OWNER")
     node.peers.add(peer_row(peer))
 
@@ -202,7 +188,7 @@ def test_a_share_made_by_another_node_than_the_items_creator_opens_nothing(node,
     node.app.receive([created])
 
     with pytest.raises(Forbidden):
-        node.app.grant_share(author=author(node), item_gid=created["entity_gid"], peer="urn:domain:c.example.net",
+        node.app.grant_share(author=author(node.name), item_gid=created["entity_gid"], peer="urn:domain:c.example.net",
                              permission="read")
 
 
@@ -225,7 +211,7 @@ def test_the_federation_api_documents_every_status_it_answers():
         assert {"400", "401", "403", "404", "409", "422"} <= set(operation["responses"]), path
 
 
-def resigned(peer: Peer, tx: dict) -> dict:
+def resigned(peer: SigningPeer, tx: dict) -> dict:
     """``tx`` changed after signing, signed again by the peer (a valid signature over bad content)."""
     tx = {k: v for k, v in tx.items() if k != "signature"}
     tx["checksum"] = checksum(tx["payload"])
@@ -233,7 +219,7 @@ def resigned(peer: Peer, tx: dict) -> dict:
     return tx
 
 
-def peer_row(peer: Peer) -> PeerRow:
+def peer_row(peer: SigningPeer) -> PeerRow:
     """The node's peering with ``peer`` (nothing listens at its URL)."""
     return PeerRow(name=peer.name, base_url="http://127.0.0.1:9", send_types=("item", "tag", "share"),
                    accept_types=("item", "tag", "share"), created_at="2026-01-01T00:00:00Z")
