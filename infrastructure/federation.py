@@ -36,12 +36,12 @@ class Federation:
         self._inbox_slots = threading.BoundedSemaphore(inbox_concurrency)
 
     def outbox_page(self, caller: str | None, after: str | None) -> dict[str, Any]:
-        entries, last, more = self.outbox.page(caller, after, max_count=OUTBOX_COUNT, max_bytes=OUTBOX_BYTES)
-        return {"transactions": [e.tx for e in entries], "more": more, "last": last}
+        page = self.outbox.page(caller, after, max_count=OUTBOX_COUNT, max_bytes=OUTBOX_BYTES)
+        return {"transactions": [e.tx for e in page.entries], "more": page.more, "last": page.last}
 
     def gids_page(self, caller: str | None, after: str | None) -> dict[str, Any]:
-        entries, last, more = self.outbox.page(caller, after, max_count=GIDS_COUNT, max_bytes=1 << 62)
-        return {"gids": [e.gid for e in entries], "more": more, "last": last}
+        page = self.outbox.page(caller, after, max_count=GIDS_COUNT, max_bytes=1 << 62)
+        return {"gids": [e.gid for e in page.entries], "more": page.more, "last": page.last}
 
     def fetch(self, caller: str | None, gids: Sequence[str], ancestors: bool = False) -> list[dict[str, Any]]:
         if len(gids) > FETCH_MAX:

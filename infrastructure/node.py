@@ -1,4 +1,6 @@
-"""The composition root: one node's application, store, keys and read models.
+"""The composition root: one node's application, store, keys, read models and
+federation (outbox, inbox, the protocol's answers, the syncer), each given
+the collaborators it uses.
 
 ``Node.open(settings)`` wires everything for a data dir that ``init`` made;
 the CLI, the API and the tests all go through it. Opening a node projects

@@ -65,6 +65,15 @@ class Scan:
     more: bool
 
 
+@dataclass(frozen=True)
+class Page:
+    """What follows a caller's cursor: the entries it may see, the gid its cursor moves to, more."""
+
+    entries: list[OutboxEntry]
+    last: str | None
+    more: bool
+
+
 class Outbox:
     def __init__(self, app: NodeApplication, index: TransactionIndex, access: AccessReader, peers: PeerStore,
                  projected: Callable[[], int], *, own_host: str, same_domain: Callable[[str, str], bool]) -> None:
@@ -157,11 +166,9 @@ class Outbox:
                    if r["gid"] != tx["gid"]]
         return [e for e in self._visible_entries(audience, entries) if not _skipped(e, audience, skip_origin)]
 
-    def page(self, caller: str | None, after: str | None, *, max_count: int,
-             max_bytes: int) -> tuple[list[OutboxEntry], str | None, bool]:
-        """What follows ``after`` for this caller: (entries, gid the cursor moves to, more)."""
+    def page(self, caller: str | None, after: str | None, *, max_count: int, max_bytes: int) -> Page:
         scan = self.scan(self.audience(caller), self.start_of(after), max_count=max_count, max_bytes=max_bytes)
-        return scan.entries, self._gid_at(scan.last, after), scan.more
+        return Page(scan.entries, self._gid_at(scan.last, after), scan.more)
 
     def _gid_at(self, seq: int, fallback: str | None) -> str | None:
         if seq == 0:
