@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.application import Outcome
+from domain.receiving import PENDING, REFUSED, STORED, Outcome
 
 MAX_PAGES = 100_000  # bound on one pull: 50 M transactions
 GAP_FETCH = 100  # gids per fetch while gap filling (a transaction may hold 1 MB of markdown)
@@ -39,11 +39,11 @@ class PullResult:
     def count(self, outcomes: Sequence[Outcome]) -> None:
         self.received += len(outcomes)
         for o in outcomes:
-            if o.status == "stored":
+            if o.status == STORED:
                 self.stored += 1
-            elif o.status == "pending":
+            elif o.status == PENDING:
                 self.pending += 1
-            elif o.status == "refused":
+            elif o.status == REFUSED:
                 self.refused += 1
 
 

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from domain.application import Outcome
 from domain.errors import BatchRefused, Overloaded, TooLarge
+from domain.receiving import REFUSED, Outcome
 from infrastructure.inbox import Inbox
 from infrastructure.key_directory import KeyDirectory
 from infrastructure.outbox import FETCH_MAX, GIDS_COUNT, OUTBOX_BYTES, OUTBOX_COUNT, Outbox
@@ -62,7 +62,7 @@ class Federation:
         finally:
             self._inbox_slots.release()
         results = [_describe(o) for o in outcomes]
-        if outcomes and all(o.status == "refused" for o in outcomes):
+        if outcomes and all(o.status == REFUSED for o in outcomes):
             # Nothing taken: the answer is an error (a problem document), still with every reason.
             statuses = {o.error.status if o.error is not None else 422 for o in outcomes}
             raise BatchRefused(f"every transaction was refused; the first: {outcomes[0].reason}",

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from domain.application import NodeApplication, Outcome
+from domain.application import NodeApplication
 from domain.errors import Forbidden
+from domain.receiving import PENDING, STORED, Outcome
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_directory import KeyDirectory
 from infrastructure.peers import Peer, PeerStore
@@ -42,14 +43,14 @@ class Inbox:
             entity = tx.get("entity") if isinstance(tx, dict) else None
             if entity not in peer.accept_types:
                 gid = tx.get("gid", "") if isinstance(tx, dict) else ""
-                reason = f"entity type {entity!r} is not accepted from {peer.name}"
-                refused[i] = Outcome(str(gid), "refused", reason, error=Forbidden(reason))
+                error = Forbidden(f"entity type {entity!r} is not accepted from {peer.name}")
+                refused[i] = Outcome.refused(str(gid), error)
             else:
                 wanted.append(tx)
         self._learn_keys(peer, wanted)
         outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor)
-        if any(o.status == "pending" for o in outcomes):
-            self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == "pending"])
+        if any(o.status == PENDING for o in outcomes):
+            self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == PENDING])
             outcomes = [self._settled(o) for o in outcomes]
         merged, it = [], iter(outcomes)
         for i in range(len(txs)):
@@ -57,10 +58,10 @@ class Inbox:
         return merged
 
     def _settled(self, outcome: Outcome) -> Outcome:
-        if outcome.status != "pending":
+        if outcome.status != PENDING:
             return outcome
         stored = self.app.transactions([outcome.gid])
-        return Outcome(outcome.gid, "stored") if stored else outcome
+        return Outcome(outcome.gid, STORED) if stored else outcome
 
     def _learn_keys(self, peer: Peer, txs: Sequence[Any]) -> None:
         """Pin keys of origins we cannot verify yet, asked of the sender (trust on first use)."""
@@ -120,5 +121,5 @@ class Inbox:
         settled = 0
         for sender, txs in by_sender.items():
             outcomes = self.app.receive(txs, sender=sender, from_pending=True)
-            settled += sum(o.status != "pending" for o in outcomes)
+            settled += sum(o.status != PENDING for o in outcomes)
         return settled

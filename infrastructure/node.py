@@ -77,12 +77,11 @@ class Node:
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.
         self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer))
-        recorder = self.app.recorder
-        outbox = Outbox(self.app, recorder, AccessReader(self.db), self.peers, self.projector.position,
+        outbox = Outbox(self.app, self.app.recorder, AccessReader(self.db), self.peers, self.projector.position,
                         own_host=config.host, same_domain=same_domain)
         inbox = Inbox(self.app, self.peers, self.keys, self.client, own_name=config.name)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
-        self.syncer = Syncer(outbox, inbox, recorder, self.peers, self.client, retry_cap=settings.retry_cap)
+        self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
             self.name,
             is_peer=lambda name: self.peers.find(name) is not None,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
 
-from domain.application import NodeApplication
+from domain.application import NodeApplication, TransactionIndex
 from domain.errors import Gone, TransactionNotFound
 from domain.federation import ENTITY_TYPES, Audience, may_see
 from infrastructure.access import AccessReader
@@ -35,10 +35,8 @@ FETCH_MAX = 5000
 FETCH_BYTES = 2 * OUTBOX_BYTES  # a fetch answers at most this much (oldest first), whatever the count
 
 
-class TransactionIndex(Protocol):
-    """The event store in outbox order, and its gid index (what this project's recorders add)."""
-
-    def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]: ...
+class OutboxStore(TransactionIndex, Protocol):
+    """The event store in outbox order (the library's notifications), with its gid index."""
 
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
                              topics: Sequence[str] = (), *,
@@ -75,10 +73,10 @@ class Page:
 
 
 class Outbox:
-    def __init__(self, app: NodeApplication, index: TransactionIndex, access: AccessReader, peers: PeerStore,
+    def __init__(self, app: NodeApplication, store: OutboxStore, access: AccessReader, peers: PeerStore,
                  projected: Callable[[], int], *, own_host: str, same_domain: Callable[[str, str], bool]) -> None:
         self.app = app
-        self.index = index
+        self.store = store
         self.access = access
         self.peers = peers
         self.projected = projected  # the outbox position the read models have reached
@@ -137,7 +135,7 @@ class Outbox:
         seen: set[str] = set()
         position, examined, total = start, 0, 0
         while position < ceiling and examined < SCAN_LIMIT:
-            chunk = self.index.select_notifications(position, 1000, stop=ceiling, inclusive_of_start=False)
+            chunk = self.store.select_notifications(position, 1000, stop=ceiling, inclusive_of_start=False)
             if not chunk:
                 break
             entries = [OutboxEntry(n.id, decode(n.state), len(n.state)) for n in chunk]
@@ -161,7 +159,7 @@ class Outbox:
         if tx["entity"] != "share" or audience.name is None or tx["payload"]["peer"] != audience.name \
                 or tx["payload"]["revoked"]:
             return []
-        located = sorted(self.index.locate(self.with_histories([tx["gid"]])), key=lambda r: r["seq"])
+        located = sorted(self.store.locate(self.with_histories([tx["gid"]])), key=lambda r: r["seq"])
         entries = [OutboxEntry(int(r["seq"]), decode(bytes(r["state"])), len(r["state"])) for r in located
                    if r["gid"] != tx["gid"]]
         return [e for e in self._visible_entries(audience, entries) if not _skipped(e, audience, skip_origin)]
@@ -173,7 +171,7 @@ class Outbox:
     def _gid_at(self, seq: int, fallback: str | None) -> str | None:
         if seq == 0:
             return fallback
-        notifications = self.index.select_notifications(seq, 1)
+        notifications = self.store.select_notifications(seq, 1)
         return decode(notifications[0].state)["gid"] if notifications else fallback
 
     # --- fetch ----------------------------------------------------------------
@@ -181,7 +179,7 @@ class Outbox:
         wanted = list(dict.fromkeys(gids))
         if ancestors:
             wanted = self.with_histories(wanted)
-        rows = sorted(self.index.locate(wanted), key=lambda r: r["seq"])[:FETCH_MAX]
+        rows = sorted(self.store.locate(wanted), key=lambda r: r["seq"])[:FETCH_MAX]
         rows = _first_bytes(rows, FETCH_BYTES)
         txs = [decode(bytes(r["state"])) for r in rows]
         flags = self.visible(self.audience(caller), txs)

@@ -28,12 +28,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from domain.application import TransactionIndex
 from domain.federation import after_failure
 from domain.replication import GapFill, PullResult, PullSession
 from domain.transaction import utc_now
 from infrastructure.federation_client import CursorGone, FederationClient, PeerError
 from infrastructure.inbox import Inbox
-from infrastructure.outbox import OUTBOX_BYTES, OUTBOX_COUNT, Outbox, TransactionIndex
+from infrastructure.outbox import OUTBOX_BYTES, OUTBOX_COUNT, Outbox
 from infrastructure.peers import Peer, PeerStore
 
 RECONCILE_EVERY = 20  # pull rounds between two gid-diffs with every peer (10 min at the 30 s default)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.application import Outcome
+from domain.receiving import Outcome
 from domain.replication import GAP_FETCH, GapFill, PageRequest, PullResult, PullSession
 
 PEER = "urn:domain:b.example.org"
