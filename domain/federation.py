@@ -84,6 +84,15 @@ def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 60.0,
     return rand() * min(cap, base * (2 ** min(attempt, 30)))
 
 
+def after_failure(breaker: Breaker, attempts: int, now: float, *, retry_after: float | None, cap: float,
+                  rand: Callable[[], float]) -> tuple[Breaker, float]:
+    """A failed exchange with a peer: its breaker's next state, and when to try again (after
+    ``Retry-After`` when the peer said so, else after a backoff; never before the breaker closes)."""
+    breaker = breaker.probing(now).failed(now, max_cool_down=5 * cap)
+    delay = retry_after or backoff_delay(attempts, cap=cap, rand=rand)
+    return breaker, max(now + delay, breaker.open_until if breaker.state == "open" else 0.0)
+
+
 @dataclass(frozen=True)
 class Breaker:
     """A circuit breaker's state: closed, open until a time, or half-open."""

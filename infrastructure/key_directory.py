@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from domain.errors import UnknownKey
+from domain.errors import TransactionNotFound, UnknownKey
+from infrastructure.persistence import Database
 from infrastructure.signing import Keyring, KeySet, kid_of
 
 DDL = [
@@ -22,7 +23,7 @@ DDL = [
 
 
 class KeyDirectory:
-    def __init__(self, db: Any, node: str, own_keys: Callable[[], Keyring]) -> None:
+    def __init__(self, db: Database, node: str, own_keys: Callable[[], Keyring]) -> None:
         self.db = db
         self.node = node
         self.own_keys = own_keys  # the node's current keyring (it may be rotated meanwhile)
@@ -46,6 +47,15 @@ class KeyDirectory:
             if len(cached):
                 self._cache[origin] = cached
         return cached
+
+    def jwks(self, origin: str) -> dict[str, Any]:
+        """The JWKS this node verifies ``origin`` with (peers that get its relays ask for it)."""
+        if origin == self.node:
+            return self.own_keys().jwks()
+        keyset = self.keyset(origin)
+        if not len(keyset):
+            raise TransactionNotFound(f"no keys known for {origin}")
+        return keyset.jwks()
 
     def pin(self, origin: str, jwks: dict[str, Any]) -> KeySet:
         """Pin (add) the keys of a node's JWKS document; existing kids are kept."""

@@ -1,4 +1,6 @@
-"""The composition root: one node's application, store, keys and read models.
+"""The composition root: one node's application, store, keys, read models and
+federation (outbox, inbox, the protocol's answers, the syncer), each given
+the collaborators it uses.
 
 ``Node.open(settings)`` wires everything for a data dir that ``init`` made;
 the CLI, the API and the tests all go through it. Opening a node projects
@@ -14,11 +16,14 @@ from typing import Any
 
 from domain.application import NodeApplication
 from domain.transaction import utc_now
+from infrastructure.access import AccessReader
 from infrastructure.domains import same_domain
 from infrastructure.federation import Federation
 from infrastructure.federation_client import FederationClient, PeerError
+from infrastructure.inbox import Inbox
 from infrastructure.key_directory import KeyDirectory
 from infrastructure.node_auth import NodeAuthenticator, issue
+from infrastructure.outbox import Outbox
 from infrastructure.peers import Peer, PeerStore
 from infrastructure.persistence import database_for, store_env
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
@@ -72,8 +77,11 @@ class Node:
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.
         self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer))
-        self.federation = Federation(self, self.client, same_domain=same_domain)
-        self.syncer = Syncer(self.federation, retry_cap=settings.retry_cap)
+        outbox = Outbox(self.app, self.app.recorder, AccessReader(self.db), self.peers, self.projector.position,
+                        own_host=config.host, same_domain=same_domain)
+        inbox = Inbox(self.app, self.peers, self.keys, self.client, own_name=config.name)
+        self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
+        self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
             self.name,
             is_peer=lambda name: self.peers.find(name) is not None,

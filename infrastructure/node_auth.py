@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 
 from domain.errors import DomainError, Unauthorized
-from infrastructure.signing import Keyring
+from infrastructure.signing import Keyring, KeySet
 
 MAX_LIFETIME = 60
 LEEWAY = 5
@@ -37,7 +37,7 @@ class NodeAuthenticator:
     """Verifies node tokens; ``keys_of(peer, refresh)`` gives a peer's KeySet."""
 
     def __init__(self, own_name: str, is_peer: Callable[[str], bool],
-                 keys_of: Callable[[str, bool], Any], remember_jti: Callable[[str, float], bool]) -> None:
+                 keys_of: Callable[[str, bool], KeySet], remember_jti: Callable[[str, float], bool]) -> None:
         self.own_name = own_name
         self.is_peer = is_peer
         self.keys_of = keys_of

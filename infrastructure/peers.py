@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.errors import EntityNotFound
 from domain.federation import ENTITY_TYPES, Breaker
+from infrastructure.persistence import Database
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS peers ("
@@ -80,7 +81,7 @@ def entity_types(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 class PeerStore:
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self.changes = 0  # bumped by this process's changes to who is peered or subscribed
 

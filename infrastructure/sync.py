@@ -1,11 +1,11 @@
-"""Federation, client side: pulling from peers, pushing to subscribers, and the
-background workers that do both.
+"""Federation, client side: the drivers of pulls and pushes, and the background
+workers that run them.
 
-- Pull: ask a peer's outbox for what follows our cursor, page after page
-  until ``more`` is false; each page is applied in one commit together with
-  the new cursor, so a crash neither skips nor repeats a page. A cursor the
-  peer does not know (410) falls back to a gid-diff: list the peer's gids,
-  fetch the ones we lack, and continue from the last listed gid.
+- Pull: the sessions of ``domain/replication.py`` decide what to ask and what
+  to apply; this module asks over HTTP and applies through the inbox. The
+  next page is fetched while this one is applied: the peer reads its outbox
+  while we verify and store. A cursor the peer does not know (410) falls back
+  to a gap fill by gid-diff.
 - Push: for each subscriber, send what our outbox holds after its
   acknowledged position (visible to it, not its own transactions) in
   batches to its inbox; the position moves only when the inbox answered.
@@ -25,81 +25,70 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from domain.federation import backoff_delay
+from domain.application import TransactionIndex
+from domain.federation import after_failure
+from domain.replication import GapFill, PullResult, PullSession
 from domain.transaction import utc_now
-from infrastructure.federation import OUTBOX_BYTES, OUTBOX_COUNT, Federation
-from infrastructure.federation_client import CursorGone, PeerError
-from infrastructure.peers import Peer
+from infrastructure.federation_client import CursorGone, FederationClient, PeerError
+from infrastructure.inbox import Inbox
+from infrastructure.outbox import OUTBOX_BYTES, OUTBOX_COUNT, Outbox
+from infrastructure.peers import Peer, PeerStore
 
-GAP_FETCH = 100  # gids per fetch while gap filling (a transaction may hold 1 MB of markdown)
-MAX_PAGES = 100_000  # bound on one pull: 50 M transactions
 RECONCILE_EVERY = 20  # pull rounds between two gid-diffs with every peer (10 min at the 30 s default)
 log = logging.getLogger("fedsync.sync")
-
-
-@dataclass
-class PullResult:
-    peer: str
-    pages: int = 0
-    received: int = 0
-    stored: int = 0
-    pending: int = 0
-    refused: int = 0
-    gap_filled: bool = False
+Progress = Callable[[int], None]
 
 
 class Syncer:
-    def __init__(self, federation: Federation, *, retry_cap: float = 60.0,
-                 clock: Callable[[], float] = time.time, rand: Callable[[], float] = random.random) -> None:
+    def __init__(self, outbox: Outbox, inbox: Inbox, index: TransactionIndex, peers: PeerStore,
+                 client: FederationClient, *, retry_cap: float = 60.0, clock: Callable[[], float] = time.time,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.outbox = outbox
+        self.inbox = inbox
+        self.index = index  # which gids are stored here already (gap fill)
+        self.peers = peers
+        self.client = client
         self.retry_cap = retry_cap
-        self.federation = federation
-        self.node = federation.node
-        self.peers = federation.peers
-        self.client = federation.client
         self.clock = clock
         self.rand = rand
 
     # --- pull ------------------------------------------------------------------
-    def pull(self, name: str, progress: Callable[[int], None] | None = None) -> PullResult:
+    def pull(self, name: str, progress: Progress | None = None) -> PullResult:
         peer = self.peers.get(name)
-        result = PullResult(name)
-        after = peer.pull_cursor
-        # The next page is fetched while this one is applied: the peer reads its
-        # outbox and we verify and store at the same time (a page says its `last`).
+        session = PullSession(peer.name, peer.pull_cursor)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedsync-prefetch") as prefetch:
             try:
-                upcoming = prefetch.submit(self.client.outbox, peer.name, peer.base_url, after)
-                for _ in range(MAX_PAGES):
+                upcoming = self._ask(prefetch, peer, session)
+                while upcoming is not None:
                     try:
                         page = upcoming.result()
                     except CursorGone:
-                        self.gap_fill(peer, result, progress)
+                        self.gap_fill(peer, session.result, progress)
                         break
-                    txs = page["transactions"]
-                    last = page.get("last") or after
-                    if page.get("more"):
-                        upcoming = prefetch.submit(self.client.outbox, peer.name, peer.base_url, last)
-                    outcomes = self.federation.receive_from(
-                        peer.name, peer.base_url, peer.accept_types, txs,
-                        cursor=(peer.name, last) if last else None)
-                    self._count(result, outcomes)
-                    result.pages += 1
-                    after = last
+                    step = session.receive_page(page)
+                    upcoming = self._ask(prefetch, peer, session)  # the next page, while this one is applied
+                    session.applied(self.inbox.receive_from(
+                        peer, step.transactions, cursor=(peer.name, step.cursor) if step.cursor else None))
                     if progress:
-                        progress(len(txs))
-                    if not page.get("more"):
-                        break
+                        progress(len(step.transactions))
             except PeerError as e:
                 self.record_failure(peer, e)
                 raise
-        self.federation.retry_pending()
-        self.federation.fetch_pending(peer.name, peer.base_url)
+        if session.stalled:
+            log.warning("pull from %s stopped: the peer said 'more' without moving past %s",
+                        peer.name, session.cursor)
+        self._settle_pending(peer)
         self.peers.succeeded(peer.name, utc_now())
-        return result
+        return session.result
+
+    def _ask(self, prefetch: ThreadPoolExecutor, peer: Peer, session: PullSession) -> Future[dict[str, Any]] | None:
+        request = session.next_request()
+        if request is None:
+            return None
+        return prefetch.submit(self.client.outbox, peer.name, peer.base_url, request.after)
 
     def reconcile(self, name: str) -> PullResult:
         """Anti-entropy by gid-diff: list everything the peer lets us see and fetch what we lack.
@@ -115,65 +104,51 @@ class Syncer:
         except PeerError as e:
             self.record_failure(peer, e)
             raise
-        self.federation.retry_pending()
-        self.federation.fetch_pending(peer.name, peer.base_url)
+        self._settle_pending(peer)
         return result
 
-    def gap_fill(self, peer: Peer, result: PullResult, progress: Callable[[int], None] | None) -> None:
+    def gap_fill(self, peer: Peer, result: PullResult, progress: Progress | None) -> None:
         """Our cursor is unknown there: compare gids from the start and fetch what we lack."""
-        result.gap_filled = True
-        after = None
-        for _ in range(MAX_PAGES):
-            page = self.client.gids(peer.name, peer.base_url, after)
-            have = {row["gid"] for row in self.node.app.recorder.locate(page["gids"])}
-            lacking = [g for g in page["gids"] if g not in have]
-            for i in range(0, len(lacking), GAP_FETCH):
-                txs = self.client.fetch(peer.name, peer.base_url, lacking[i:i + GAP_FETCH])
-                self._count(result, self.federation.receive_from(peer.name, peer.base_url,
-                                                                 peer.accept_types, txs))
+        session = GapFill(result)
+        request = session.next_request()
+        while request is not None:
+            page = self.client.gids(peer.name, peer.base_url, request.after)
+            have = {row["gid"] for row in self.index.locate(page["gids"])}
+            step = session.receive_gids(page, have)
+            for gids in step.chunks:
+                txs = self.client.fetch(peer.name, peer.base_url, gids)
+                session.applied(self.inbox.receive_from(peer, txs))
                 if progress:
                     progress(len(txs))
-            after = page.get("last") or after
-            if after:
-                self.peers.set_pull_cursor(peer.name, after)
-            if not page.get("more"):
-                return
+            if step.cursor:
+                self.peers.set_pull_cursor(peer.name, step.cursor)
+            request = session.next_request()
 
-    @staticmethod
-    def _count(result: PullResult, outcomes: list[Any]) -> None:
-        result.received += len(outcomes)
-        for o in outcomes:
-            if o.status == "stored":
-                result.stored += 1
-            elif o.status == "pending":
-                result.pending += 1
-            elif o.status == "refused":
-                result.refused += 1
+    def _settle_pending(self, peer: Peer) -> None:
+        self.inbox.retry_pending()
+        self.inbox.fetch_pending(peer)
 
     # --- push ------------------------------------------------------------------
     def push(self, name: str) -> int:
         """Deliver one batch to a subscriber; returns how many transactions were sent."""
         peer = self.peers.get(name)
-        audience = self.federation.audience(peer.name)
-        taken, last, _ = self.federation.scan(audience, peer.push_after, max_count=OUTBOX_COUNT,
-                                              max_bytes=OUTBOX_BYTES, skip_origin=True)
-        if last <= peer.push_after:
+        scan = self.outbox.scan(self.outbox.audience(peer.name), peer.push_after, max_count=OUTBOX_COUNT,
+                                max_bytes=OUTBOX_BYTES, skip_origin=True)
+        if scan.last <= peer.push_after:
             return 0
-        if taken:
+        if scan.entries:
             try:
-                self.client.deliver(peer.name, peer.base_url, [tx for _, tx, _ in taken])
+                self.client.deliver(peer.name, peer.base_url, [e.tx for e in scan.entries])
             except PeerError as e:
                 self.record_failure(peer, e)
                 raise
             self.peers.succeeded(peer.name, utc_now())
-        self.peers.acknowledge(peer.name, last)
-        return len(taken)
+        self.peers.acknowledge(peer.name, scan.last)
+        return len(scan.entries)
 
     def record_failure(self, peer: Peer, error: PeerError) -> None:
-        now = self.clock()
-        breaker = peer.breaker.probing(now).failed(now, max_cool_down=5 * self.retry_cap)
-        delay = error.retry_after or backoff_delay(peer.attempts, cap=self.retry_cap, rand=self.rand)
-        next_attempt = max(now + delay, breaker.open_until if breaker.state == "open" else 0.0)
+        breaker, next_attempt = after_failure(peer.breaker, peer.attempts, self.clock(), retry_after=error.retry_after,
+                                              cap=self.retry_cap, rand=self.rand)
         self.peers.failed(peer.name, utc_now(), str(error), breaker, next_attempt)
 
     def due(self, peer: Peer) -> bool:
@@ -249,7 +224,7 @@ class SyncWorkers:
                     except Exception:  # keep the worker alive, but say what broke
                         log.exception("pull from %s crashed", peer.name)
             try:
-                self.syncer.federation.retry_pending()
+                self.syncer.inbox.retry_pending()
             except Exception:
                 log.exception("retrying pending transactions crashed")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infrastructure import federation
+from infrastructure import outbox as federation
 
 AUTHOR_NAME = "ann"
 

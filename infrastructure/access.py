@@ -1,0 +1,74 @@
+"""Who may see what, as the read models know it: the current scope of items and
+tags, the live shares of items, and the entity histories behind transactions.
+
+The outbox filters what it serves with these answers. This is read-model SQL
+(on ``documents``, ``tags``, ``shares`` and ``transactions``): it sits behind
+one small class so that it can move to the projections' query side whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from infrastructure.persistence import Cursor, Database
+
+CHUNK = 500  # values per ``IN (...)``: under SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class ItemAccess:
+    """Items' current scopes and the peers a live share names (only the creator's shares count)."""
+
+    scopes: dict[str, str] = field(default_factory=dict)
+    shared: dict[str, set[str]] = field(default_factory=dict)
+
+
+class AccessReader:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def item_access(self, items: Iterable[str]) -> ItemAccess:
+        access = ItemAccess()
+        with self.db.read() as cur:
+            for r in _rows(cur, "SELECT item_gid, scope FROM documents WHERE item_gid IN ({marks})", items):
+                access.scopes[r["item_gid"]] = r["scope"]
+            # Only the item's creator may share it: a share from anyone else opens nothing.
+            for r in _rows(cur, "SELECT s.item_gid AS item_gid, s.peer AS peer FROM shares s "
+                                "JOIN documents d ON d.item_gid = s.item_gid "
+                                "WHERE s.revoked = 0 AND s.origin = d.origin AND s.item_gid IN ({marks})", items):
+                access.shared.setdefault(r["item_gid"], set()).add(r["peer"])
+        return access
+
+    def tag_scopes(self, tags: Iterable[str]) -> dict[str, str]:
+        with self.db.read() as cur:
+            return {r["tag_gid"]: r["scope"]
+                    for r in _rows(cur, "SELECT tag_gid, scope FROM tags WHERE tag_gid IN ({marks})", tags)}
+
+    def entity_histories(self, gids: Iterable[str], limit: int) -> list[str]:
+        """The first ``limit`` gids (in outbox order) of the histories of these transactions' entities.
+
+        An item's history includes its shares and a share's includes its item:
+        each becomes visible to a peer together with the other.
+        """
+        with self.db.read() as cur:
+            entities = set(_column(cur, "SELECT entity_gid FROM transactions WHERE gid IN ({marks})", gids))
+            items = entities | set(_column(cur, "SELECT item_gid FROM shares WHERE share_gid IN ({marks})", entities))
+            entities |= items | set(_column(cur, "SELECT share_gid FROM shares WHERE item_gid IN ({marks})", items))
+            rows = _rows(cur, "SELECT seq, gid FROM transactions WHERE entity_gid IN ({marks})", entities)
+        return [r["gid"] for r in sorted(rows, key=lambda r: r["seq"])[:limit]]
+
+
+def _rows(cur: Cursor, sql: str, values: Iterable[str]) -> list[dict[str, Any]]:
+    """Rows of ``sql`` (one ``IN ({marks})``) over ``values``, in chunks."""
+    ordered = sorted(set(values))
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(ordered), CHUNK):
+        chunk = ordered[i : i + CHUNK]
+        out.extend(cur.execute(sql.format(marks=",".join("?" * len(chunk))), chunk).fetchall())
+    return out
+
+
+def _column(cur: Cursor, sql: str, values: Iterable[str]) -> list[Any]:
+    return [next(iter(row.values())) for row in _rows(cur, sql, values)]

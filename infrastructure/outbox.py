@@ -1,0 +1,205 @@
+"""The outbox, read for peers: what this node serves, in outbox order, to whom.
+
+- Pages: transactions after a gid that the caller may see now (visibility
+  rules in ``domain/federation.py``, read from the projections). Only what
+  the projector has reached is served, so a transaction is never skipped for
+  lack of a read model. A page ends at the last outbox entry examined
+  (visible or not): that is where the caller's cursor goes.
+- A share naming the caller brings the item's history with it: that history
+  may lie behind the caller's cursor, invisible to it until now.
+- Fetch: named transactions (optionally with their entities' whole
+  histories, for missing ancestors), again only what the caller may see,
+  oldest first and bounded in bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eventsourcing.persistence import Notification
+
+from domain.application import NodeApplication, TransactionIndex
+from domain.errors import Gone, TransactionNotFound
+from domain.federation import ENTITY_TYPES, Audience, may_see
+from infrastructure.access import AccessReader
+from infrastructure.peers import PeerStore
+from projections.projector import decode
+
+OUTBOX_COUNT = 500
+OUTBOX_BYTES = 4 * 1024 * 1024
+GIDS_COUNT = 5000
+SCAN_LIMIT = 20_000  # outbox entries examined per request, visible or not
+FETCH_MAX = 5000
+FETCH_BYTES = 2 * OUTBOX_BYTES  # a fetch answers at most this much (oldest first), whatever the count
+
+
+class OutboxStore(TransactionIndex, Protocol):
+    """The event store in outbox order (the library's notifications), with its gid index."""
+
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *,
+                             inclusive_of_start: bool = True) -> Sequence[Notification]: ...
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    seq: int  # position in the outbox
+    tx: dict[str, Any]
+    size: int  # bytes as stored
+
+    @property
+    def gid(self) -> str:
+        return self.tx["gid"]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Visible entries after a position, the last position examined, and whether more follow."""
+
+    entries: list[OutboxEntry]
+    last: int
+    more: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    """What follows a caller's cursor: the entries it may see, the gid its cursor moves to, more."""
+
+    entries: list[OutboxEntry]
+    last: str | None
+    more: bool
+
+
+class Outbox:
+    def __init__(self, app: NodeApplication, store: OutboxStore, access: AccessReader, peers: PeerStore,
+                 projected: Callable[[], int], *, own_host: str, same_domain: Callable[[str, str], bool]) -> None:
+        self.app = app
+        self.store = store
+        self.access = access
+        self.peers = peers
+        self.projected = projected  # the outbox position the read models have reached
+        self.own_host = own_host
+        self.same_domain = same_domain
+
+    # --- who is asking ------------------------------------------------------
+    def audience(self, caller: str | None) -> Audience:
+        if caller is None:
+            return Audience(None, ENTITY_TYPES)
+        return Audience(caller, self.peers.get(caller).send_types)
+
+    def visible(self, audience: Audience, txs: Sequence[dict[str, Any]]) -> list[bool]:
+        """For each transaction: may this audience see its entity now?"""
+        items = {t["entity_gid"] for t in txs if t["entity"] == "item"}
+        items |= {t["payload"]["item"] for t in txs if t["entity"] == "share"}
+        access = self.access.item_access(items)
+        tag_scopes = self.access.tag_scopes({t["entity_gid"] for t in txs if t["entity"] == "tag"})
+        scopes, shared = access.scopes, access.shared
+        result = []
+        for tx in txs:
+            entity = tx["entity"]
+            if entity == "item":
+                key = tx["entity_gid"]
+                ok = self._may_see("item", scopes.get(key), shared.get(key, ()), audience)
+            elif entity == "tag":
+                ok = self._may_see("tag", tag_scopes.get(tx["entity_gid"]), (), audience)
+            else:
+                key = tx["payload"]["item"]
+                ok = self._may_see("share", scopes.get(key), {*shared.get(key, ()), tx["payload"]["peer"]}, audience)
+            result.append(ok)
+        return result
+
+    def _may_see(self, entity: str, scope: str | None, shared: Iterable[str], audience: Audience) -> bool:
+        return may_see(entity, scope, shared, self.own_host, audience, self.same_domain)
+
+    def _visible_entries(self, audience: Audience, entries: list[OutboxEntry]) -> list[OutboxEntry]:
+        flags = self.visible(audience, [e.tx for e in entries])
+        return [e for e, ok in zip(entries, flags, strict=True) if ok]
+
+    # --- pages ----------------------------------------------------------------
+    def start_of(self, after: str | None) -> int:
+        if after is None:
+            return 0
+        try:
+            return self.app.sequence_of(after)
+        except TransactionNotFound:
+            raise Gone(f"unknown 'after' gid {after}: this node's outbox has no such transaction; "
+                       "list gids (GET /federation/outbox/gids) and fetch what you lack") from None
+
+    def scan(self, audience: Audience, start: int, *, max_count: int, max_bytes: int,
+             skip_origin: bool = False) -> Scan:
+        """Visible entries after ``start`` (not the audience's own ones with ``skip_origin``)."""
+        ceiling = self.projected()
+        taken: list[OutboxEntry] = []
+        seen: set[str] = set()
+        position, examined, total = start, 0, 0
+        while position < ceiling and examined < SCAN_LIMIT:
+            chunk = self.store.select_notifications(position, 1000, stop=ceiling, inclusive_of_start=False)
+            if not chunk:
+                break
+            entries = [OutboxEntry(n.id, decode(n.state), len(n.state)) for n in chunk]
+            flags = self.visible(audience, [e.tx for e in entries])
+            for entry, ok in zip(entries, flags, strict=True):
+                if ok and entry.gid not in seen and not _skipped(entry, audience, skip_origin):
+                    unit = [e for e in self._shared_history(audience, entry.tx, skip_origin) if e.gid not in seen]
+                    unit.append(entry)
+                    unit_bytes = sum(e.size for e in unit)
+                    if taken and (len(taken) + len(unit) > max_count or total + unit_bytes > max_bytes):
+                        return Scan(taken, position, True)  # the server-chosen batch is full
+                    taken.extend(unit)
+                    seen.update(e.gid for e in unit)
+                    total += unit_bytes
+                position = entry.seq
+                examined += 1
+        return Scan(taken, position, position < ceiling)
+
+    def _shared_history(self, audience: Audience, tx: dict[str, Any], skip_origin: bool) -> list[OutboxEntry]:
+        """For a live share naming the audience: the shared item's stored history it may now see."""
+        if tx["entity"] != "share" or audience.name is None or tx["payload"]["peer"] != audience.name \
+                or tx["payload"]["revoked"]:
+            return []
+        located = sorted(self.store.locate(self.with_histories([tx["gid"]])), key=lambda r: r["seq"])
+        entries = [OutboxEntry(int(r["seq"]), decode(bytes(r["state"])), len(r["state"])) for r in located
+                   if r["gid"] != tx["gid"]]
+        return [e for e in self._visible_entries(audience, entries) if not _skipped(e, audience, skip_origin)]
+
+    def page(self, caller: str | None, after: str | None, *, max_count: int, max_bytes: int) -> Page:
+        scan = self.scan(self.audience(caller), self.start_of(after), max_count=max_count, max_bytes=max_bytes)
+        return Page(scan.entries, self._gid_at(scan.last, after), scan.more)
+
+    def _gid_at(self, seq: int, fallback: str | None) -> str | None:
+        if seq == 0:
+            return fallback
+        notifications = self.store.select_notifications(seq, 1)
+        return decode(notifications[0].state)["gid"] if notifications else fallback
+
+    # --- fetch ----------------------------------------------------------------
+    def fetch(self, caller: str | None, gids: Sequence[str], ancestors: bool = False) -> list[dict[str, Any]]:
+        wanted = list(dict.fromkeys(gids))
+        if ancestors:
+            wanted = self.with_histories(wanted)
+        rows = sorted(self.store.locate(wanted), key=lambda r: r["seq"])[:FETCH_MAX]
+        rows = _first_bytes(rows, FETCH_BYTES)
+        txs = [decode(bytes(r["state"])) for r in rows]
+        flags = self.visible(self.audience(caller), txs)
+        return [tx for tx, ok in zip(txs, flags, strict=True) if ok]
+
+    def with_histories(self, gids: list[str]) -> list[str]:
+        """The gids and the whole histories of their entities (first ``FETCH_MAX`` in outbox order)."""
+        return list(dict.fromkeys(self.access.entity_histories(gids, FETCH_MAX) + gids))
+
+
+def _skipped(entry: OutboxEntry, audience: Audience, skip_origin: bool) -> bool:
+    """Not pushed back to its own origin."""
+    return skip_origin and entry.tx["origin"] == audience.name
+
+
+def _first_bytes(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The leading rows whose stored states add up to at most ``limit`` bytes (at least one row)."""
+    total = 0
+    for i, row in enumerate(rows):
+        total += len(row["state"])
+        if total > limit and i > 0:
+            return rows[:i]
+    return rows
