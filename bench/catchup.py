@@ -30,7 +30,8 @@ import httpx  # noqa: E402
 from bench.databases import Databases  # noqa: E402
 from infrastructure.local_cluster import NodeProcess  # noqa: E402
 from infrastructure.signing import DEFAULT_ALGORITHM, SigningKey  # noqa: E402
-from tests.factory import Peer, history  # noqa: E402
+from tests.factory import SigningPeer as Peer  # noqa: E402
+from tests.factory import history
 
 # `fedsync sync <peer>` in its own process, then its peak RSS (KiB) on stderr. VmHWM, not
 # getrusage's ru_maxrss: the latter survives execve and would report this (big) parent's peak.

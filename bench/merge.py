@@ -38,7 +38,8 @@ from domain import history, merge  # noqa: E402
 from domain.review import version_of  # noqa: E402
 from infrastructure import tokens  # noqa: E402
 from infrastructure.local_cluster import NodeProcess  # noqa: E402
-from tests.factory import Peer, document  # noqa: E402
+from tests.factory import SigningPeer as Peer  # noqa: E402
+from tests.factory import document
 
 TARGET_MS = 200.0
 

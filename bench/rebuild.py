@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.databases import Databases  # noqa: E402
 from infrastructure.node import Node, init_node  # noqa: E402
 from infrastructure.settings import Settings  # noqa: E402
-from tests.factory import Peer, history  # noqa: E402
+from tests.factory import SigningPeer as Peer  # noqa: E402
+from tests.factory import history
 
 
 def build(node: Node, count: int) -> float:
