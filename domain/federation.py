@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-WIDE_SCOPES = ("PUBLIC", "NETWORK")
-ENTITY_TYPES = ("item", "tag", "share")
+from domain.transaction import ENTITY_TYPES  # noqa: F401  (re-exported: peers and the outbox read it here)
 
 
 @dataclass(frozen=True)
