@@ -34,12 +34,14 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
         send: Types = EVERY_TYPE,
         accept: Types = EVERY_TYPE,
         subscribe: Annotated[bool, typer.Option(help="Ask the peer to push to us")] = False,
+        name: Annotated[str | None, typer.Option(
+            help="The peer's node name, when it is not urn:domain:<the URL's host>")] = None,
         data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
     ) -> None:
         """Peer with the node at BASE_URL: pin its keys, store what we send and accept."""
         with closing(open_node(data_dir)) as node:
             try:
-                peer = node.add_peer(base_url, entity_types(send), entity_types(accept))
+                peer = node.add_peer(base_url, entity_types(send), entity_types(accept), name=name)
                 console.print(f"peered with [bold]{peer.name}[/bold] at {peer.base_url} "
                               f"(send {','.join(peer.send_types) or 'nothing'}, "
                               f"accept {','.join(peer.accept_types) or 'nothing'})")

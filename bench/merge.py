@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ def fill(node: NodeProcess, lines: int, transactions: int) -> str:
     clock = itertools.count()
     origin, north, south = (Peer(host=f"{name}.example.org", _clock=clock) for name in ("origin", "north", "south"))
     text = [line(i) for i in range(lines)]
-    tx = origin.tx("item", str(uuid.uuid4()), "item.created", [], document("Big plan", "".join(text)))
+    tx = origin.tx("item", None, "item.created", [], document("Big plan", "".join(text)))
     txs = [tx]
     for n in range(1, transactions - 2):
         for i in (n * 7919 % lines, n * 104729 % lines):  # a couple of lines each, spread over the document

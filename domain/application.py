@@ -265,6 +265,7 @@ class NodeApplication(LocalCommands, Application):
         else:
             if not isinstance(aggregate, AGGREGATES[tx["entity"]]):
                 raise EntityConflict(f"{key} is a {aggregate.ENTITY}, not a {tx['entity']}")
+            authority.check_change(aggregate, tx, self.transaction)
             aggregate.record(tx)
         aggregates[key] = aggregate
         return aggregate
@@ -301,6 +302,7 @@ class NodeApplication(LocalCommands, Application):
             aggregate = group.get(UUID(entity_gid)) or self._cached(entity_gid, cls, copy=False)
             group[aggregate.id] = aggregate  # forgotten from the cache if the save fails
             tx = change(aggregate)  # a refusal leaves the aggregate untouched
+            authority.check_change(aggregate, tx, self.transaction)
             aggregate.record(tx)
             return aggregate, tx
 

@@ -21,7 +21,7 @@ from domain.errors import EntityConflict
 from domain.item import Item
 from domain.share import Share
 from domain.tag import Tag
-from domain.transaction import checksum, signing_input, validate
+from domain.transaction import checksum, owned_entity_gid, signing_input, validate
 
 E = TypeVar("E", bound=Entity)
 Change = Callable[[E], dict[str, Any]]  # builds the transaction from the (checked) aggregate
@@ -58,7 +58,7 @@ class LocalCommands:
     def create_item(self, *, author: str, title: str, markdown: str, tags: Iterable[str] = (),
                     scope: str = "NETWORK") -> Receipt:
         payload = item_state(title, markdown, tags, [], False)
-        return self._store_new(self._new_tx("item", str(uuid4()), "item.created", [], author, scope, payload))
+        return self._store_new(self._new_tx("item", None, "item.created", [], author, scope, payload))
 
     def edit_item(self, item_gid: str, *, parent: str, author: str, title: str | None = None,
                   markdown: str | None = None, tags: Iterable[str] | None = None,
@@ -89,7 +89,7 @@ class LocalCommands:
             self.entity(other, Item)
         forked = {"title": title, "markdown": markdown, "tags": tags, "forked_from": sources, "deleted": False}
         payload = _changed(first.state, forked)
-        tx = self._new_tx("item", str(uuid4()), "item.forked", [], author, scope or first.current["scope"], payload)
+        tx = self._new_tx("item", None, "item.forked", [], author, scope or first.current["scope"], payload)
         return self._store_new(tx)
 
     def merge_item(self, item_gid: str, *, heads: Sequence[str], author: str,
@@ -123,7 +123,7 @@ class LocalCommands:
     # --- tags ------------------------------------------------------------
     def create_tag(self, *, author: str, name: str, scope: str = "NETWORK") -> Receipt:
         payload = {"name": name, "deleted": False}
-        return self._store_new(self._new_tx("tag", str(uuid4()), "tag.created", [], author, scope, payload))
+        return self._store_new(self._new_tx("tag", None, "tag.created", [], author, scope, payload))
 
     def rename_tag(self, tag_gid: str, *, parent: str, author: str, name: str) -> Receipt:
         def change(tag: Tag) -> dict[str, Any]:
@@ -144,7 +144,7 @@ class LocalCommands:
         item = self.entity(item_gid, Item)
         authority.check_sharer(self.node, item, self.transaction)
         payload = {"item": item_gid, "peer": peer, "permission": permission, "revoked": False}
-        return self._store_new(self._new_tx("share", str(uuid4()), "share.granted", [], author,
+        return self._store_new(self._new_tx("share", None, "share.granted", [], author,
                                             item.current["scope"], payload))
 
     def revoke_share(self, share_gid: str, *, author: str) -> Receipt:
@@ -162,8 +162,11 @@ class LocalCommands:
         item.check_can_merge(list(heads))
         current = item.current
         payload = _changed(current["payload"], {**document, "deleted": bool(document.get("deleted", False))})
-        return self._new_tx("item", item.gid, "item.merged", sorted(set(heads)), author,
-                            scope or current["scope"], payload)
+        if scope is None:  # the owner keeps the current scope; another node cannot widen it
+            owner = authority.owner_of(item, self.transaction)
+            scope = current["scope"] if owner == self.node else \
+                authority.narrowest([item.head_states[h]["scope"] for h in heads if h in item.head_states])
+        return self._new_tx("item", item.gid, "item.merged", sorted(set(heads)), author, scope, payload)
 
     def _successor(self, entity: Entity, parent: str, kind: str, author: str, payload: dict[str, Any],
                    scope: str | None = None) -> dict[str, Any]:
@@ -174,12 +177,14 @@ class LocalCommands:
     def _tombstone(self, entity: Entity, parent: str, kind: str, author: str) -> dict[str, Any]:
         return self._successor(entity, parent, kind, author, dict(entity.head_states[parent]["payload"], deleted=True))
 
-    def _new_tx(self, entity: str, entity_gid: str, kind: str, parents: list[str], author: str,
+    def _new_tx(self, entity: str, entity_gid: str | None, kind: str, parents: list[str], author: str,
                 scope: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A signed transaction; ``entity_gid`` None: a creation, whose entity gid this node mints."""
+        gid = str(uuid4())
         tx = {
-            "gid": str(uuid4()),
+            "gid": gid,
             "entity": entity,
-            "entity_gid": entity_gid,
+            "entity_gid": entity_gid or owned_entity_gid(self.node, gid),
             "kind": kind,
             "parents": parents,
             "origin": self.node,

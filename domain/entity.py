@@ -19,6 +19,7 @@ document state at each head. Rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +43,12 @@ def head_summary(tx: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def mark(tx: dict[str, Any]) -> list[Any]:
+    """A transaction's scope and whether it leaves the entity deleted (a share: revoked)."""
+    payload = tx["payload"]
+    return [tx["scope"], bool(payload.get("deleted", payload.get("revoked", False)))]
+
+
 def latest(heads: list[dict[str, Any]]) -> dict[str, Any]:
     """The head whose state is shown as current: latest created_at, then larger gid."""
     return max(heads, key=lambda h: (h["created_at"], h["gid"]))
@@ -59,6 +66,7 @@ class Entity(Aggregate):
         # The creation event's apply() (the _Recorded mixin) adds the first transaction.
         self.parents_of: dict[str, list[str]] = {}
         self.head_states: dict[str, dict[str, Any]] = {}
+        self.marks: dict[str, list[Any]] = {}  # gid -> [scope, deleted], what authority judges (JSON: lists)
 
     # --- state ---------------------------------------------------------
     @property
@@ -82,9 +90,17 @@ class Entity(Aggregate):
         """The node that created the entity (None for an aggregate snapshotted before this was kept)."""
         return getattr(self, "_creator", None)
 
+    def mark_of(self, gid: str, transaction: Callable[[str], dict[str, Any]]) -> list[Any]:
+        """The scope and deletion state at one of the entity's transactions (read from the store
+        for aggregates snapshotted before marks were kept)."""
+        marks = getattr(self, "marks", {})
+        return marks[gid] if gid in marks else mark(transaction(gid))
+
     def _add(self, tx: dict[str, Any]) -> None:
         if not tx["parents"]:
             self._creator = tx["origin"]
+        if hasattr(self, "marks"):
+            self.marks[tx["gid"]] = mark(tx)
         self.parents_of[tx["gid"]] = list(tx["parents"])
         for parent in tx["parents"]:
             self.head_states.pop(parent, None)

@@ -10,6 +10,9 @@ Rules enforced here (before anything reaches an aggregate):
   more than ``MAX_CLOCK_SKEW`` ahead of the receiver's clock;
 - ``kind`` belongs to ``entity``; creations have no parents, merges two or
   more, everything else at least one; no duplicate or self parents;
+- ``author`` is ``<name>@<origin>``: a node writes only as its own editors;
+- a creation's ``entity_gid`` is ``owned_entity_gid(origin, gid)``, so no
+  other node can create an entity under a gid its owner minted;
 - ``payload`` has the entity's document shape and ``checksum`` is the sha256
   of its RFC 8785 canonical JSON; its strings hold no NUL character
   (unstorable as PostgreSQL text);
@@ -44,6 +47,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "share": ("share.granted", "share.revoked"),
 }
 CREATION_KINDS = frozenset({"item.created", "item.forked", "tag.created", "share.granted"})
+# Entity gids are bound to their owner: a creation's entity_gid is owned_entity_gid(origin, gid).
+ENTITY_NAMESPACE = uuid.UUID("1b0c5e3a-7f4d-5a2e-9c61-f3d8a0b47e95")
 
 EARLIEST = "2000-01-01T00:00:00Z"  # no transaction is older: an earlier created_at is forged
 MAX_CLOCK_SKEW = 300  # seconds a received created_at may be ahead of this node's clock
@@ -196,6 +201,16 @@ def content_key(wire: dict[str, Any]) -> bytes:
     return signing_input(wire)
 
 
+def owned_entity_gid(origin: str, creation_gid: str) -> str:
+    """The gid of the entity that the creation ``creation_gid`` of node ``origin`` makes.
+
+    A UUIDv5 over both, so nobody but ``origin`` can create an entity under
+    that gid: another origin's creation under it fails this check on every
+    node, whatever arrived first (docs/decisions/authority.md).
+    """
+    return str(uuid.uuid5(ENTITY_NAMESPACE, f"{origin} {creation_gid}"))
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -253,6 +268,12 @@ def _check_text(value: Any, where: str) -> None:
 def _check_invariants(tx: Transaction, state: _Strict) -> None:
     if tx.kind not in KINDS[tx.entity]:
         raise InvalidTransaction(f"kind {tx.kind!r} is not a kind of entity {tx.entity!r}")
+    if not tx.author.endswith("@" + tx.origin):
+        raise InvalidTransaction(f"author {tx.author!r} is not an editor of the origin {tx.origin}: "
+                                 "an author is '<name>@<origin>'")
+    if tx.kind in CREATION_KINDS and tx.entity_gid != owned_entity_gid(tx.origin, tx.gid):
+        raise InvalidTransaction(f"{tx.kind} {tx.gid} from {tx.origin} cannot create entity {tx.entity_gid}: "
+                                 "a creation's entity_gid is owned_entity_gid(origin, gid) (docs/protocol.md)")
     if len(set(tx.parents)) != len(tx.parents):
         raise InvalidTransaction("parents must not repeat")
     if tx.gid in tx.parents:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from domain.application import NodeApplication
 from domain.transaction import utc_now
@@ -45,6 +46,18 @@ def init_node(settings: Settings, base_url: str, *, alg: str = DEFAULT_ALGORITHM
     elif not (keys_dir / KEYRING_FILE).exists():
         Keyring.create(keys_dir, alg)
     return config
+
+
+def check_peer_name(base_url: str, claimed: str, expected: str | None) -> None:
+    """The name a remote node claims must be the one the admin gave, or else its URL's host."""
+    if expected is not None:
+        if claimed != expected:
+            raise ValueError(f"{base_url} says it is {claimed}, not {expected}")
+        return
+    host = (urlsplit(base_url).netloc or "").lower()
+    if claimed != f"urn:domain:{host}":
+        raise ValueError(f"{base_url} says it is {claimed}, which is not the name of its host {host}; "
+                         f"if that is right, say so with --name {claimed}")
 
 
 class Node:
@@ -132,13 +145,26 @@ class Node:
                 self.keys.pin(name, self.client.jwks(peer.base_url))
         return self.keys.keyset(name)
 
-    def add_peer(self, base_url: str, send: Sequence[str], accept: Sequence[str]) -> Peer:
-        """Peer with the node at base_url: learn its name, pin its keys, store the peering."""
+    def add_peer(self, base_url: str, send: Sequence[str], accept: Sequence[str], *,
+                 name: str | None = None) -> Peer:
+        """Peer with the node at base_url: learn its name, pin its keys, store the peering.
+
+        The name the remote gives itself must be the host of ``base_url``
+        (``urn:domain:<host[:port]>``) unless the admin names it (``name``):
+        a URL cannot claim another node's name. An existing peer is never
+        moved to another URL here; remove it first.
+        """
         base_url = base_url.rstrip("/")
         info = self.client.node_info(base_url)
-        name = info["name"]
-        if name == self.name:
+        claimed = info["name"]
+        if claimed == self.name:
             raise ValueError("a node cannot peer with itself")
+        check_peer_name(base_url, claimed, name)
+        existing = self.peers.find(claimed)
+        if existing is not None and existing.base_url != base_url:
+            raise ValueError(f"{claimed} is already a peer at {existing.base_url}; remove it first "
+                             f"(fedsync peer remove {claimed}) to move it to {base_url}")
+        name = claimed
         jwks = self.client.jwks(base_url)
         self.keys.pin(name, jwks)
         peer = Peer(name=name, base_url=base_url, send_types=tuple(send), accept_types=tuple(accept),

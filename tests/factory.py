@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from domain.transaction import checksum, signing_input
+from domain.transaction import checksum, owned_entity_gid, signing_input
 from infrastructure.signing import SigningKey
 
 if TYPE_CHECKING:
@@ -56,12 +56,14 @@ class SigningPeer:
         moment = _EPOCH + timedelta(milliseconds=next(self._clock))
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    def tx(self, entity: str, entity_gid: str, kind: str, parents: list[str], payload: dict[str, Any],
+    def tx(self, entity: str, entity_gid: str | None, kind: str, parents: list[str], payload: dict[str, Any],
            *, scope: str = "NETWORK", author: str = "bob", created_at: str | None = None) -> dict[str, Any]:
+        """A signed transaction; ``entity_gid`` None: a creation minting its owner-bound entity gid."""
+        gid = str(uuid.uuid4())
         tx = {
-            "gid": str(uuid.uuid4()),
+            "gid": gid,
             "entity": entity,
-            "entity_gid": entity_gid,
+            "entity_gid": entity_gid or owned_entity_gid(self.name, gid),
             "kind": kind,
             "parents": parents,
             "origin": self.name,
@@ -75,7 +77,7 @@ class SigningPeer:
         return tx
 
     def create_item(self, title: str = "title", markdown: str = "text\n", **kw: Any) -> dict[str, Any]:
-        return self.tx("item", str(uuid.uuid4()), "item.created", [], document(title, markdown), **kw)
+        return self.tx("item", None, "item.created", [], document(title, markdown), **kw)
 
     def edit(self, base: dict[str, Any], *, title: str | None = None, markdown: str | None = None,
              tags: list[str] | None = None, **kw: Any) -> dict[str, Any]:
@@ -92,11 +94,11 @@ class SigningPeer:
                        payload, **kw)
 
     def create_tag(self, name: str = "tag", **kw: Any) -> dict[str, Any]:
-        return self.tx("tag", str(uuid.uuid4()), "tag.created", [], {"name": name, "deleted": False}, **kw)
+        return self.tx("tag", None, "tag.created", [], {"name": name, "deleted": False}, **kw)
 
     def grant(self, item: dict[str, Any], peer: str, permission: str = "read", **kw: Any) -> dict[str, Any]:
         payload = {"item": item["entity_gid"], "peer": peer, "permission": permission, "revoked": False}
-        return self.tx("share", str(uuid.uuid4()), "share.granted", [], payload, **kw)
+        return self.tx("share", None, "share.granted", [], payload, **kw)
 
 
 # bench/ still imports the old name; drop this alias once it imports SigningPeer.

@@ -24,6 +24,8 @@ class PeerAdd(BaseModel):
     send: list[str] = Field(default=list(ENTITY_TYPES), description="entity types we send it")
     accept: list[str] = Field(default=list(ENTITY_TYPES), description="entity types we accept from it")
     subscribe: bool = Field(default=False, description="ask the peer to push to us")
+    name: str | None = Field(default=None, max_length=300, pattern=r"^urn:domain:[a-z0-9.:-]+$",
+                             description="the peer's node name, when it is not urn:domain:<the URL's host>")
 
 
 class PeerStatus(BaseModel):

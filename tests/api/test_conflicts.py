@@ -8,7 +8,6 @@ fixed; the node under test receives them as it would from the network.
 from __future__ import annotations
 
 import itertools
-import uuid
 from typing import Any
 
 import pytest
@@ -39,7 +38,7 @@ class Histories:
 
     def item(self, markdown: str = BASE_MARKDOWN, *, title: str = "Plan", tags: list[str] | None = None,
              scope: str = "NETWORK") -> dict[str, Any]:
-        tx = self.north.tx("item", str(uuid.uuid4()), "item.created", [], document(title, markdown, tags),
+        tx = self.north.tx("item", None, "item.created", [], document(title, markdown, tags),
                            scope=scope, author="nia")
         self.receive(tx)
         return tx
@@ -225,7 +224,7 @@ def test_the_list_pages_with_a_cursor(api: Api, histories: Histories) -> None:
 
 def test_conflicts_on_items_the_editor_may_not_see_are_absent_and_not_found(api: Api, histories: Histories) -> None:
     hidden = histories.item(scope="OWNER")
-    heads = [histories.north.edit(hidden, markdown="n\n"), histories.south.edit(hidden, markdown="s\n")]
+    heads = [histories.north.edit(hidden, markdown="n\n"), histories.north.edit(hidden, markdown="s\n")]
     histories.receive(*heads)
 
     listed = api.get("/conflicts", headers=api.auth("ann")).json()["conflicts"]
@@ -312,7 +311,7 @@ def test_resolving_the_delete_outcome_stores_a_tombstone_merge(api: Api, histori
 def test_a_resolution_without_scope_takes_the_narrowest_scope_of_the_heads(api: Api, histories: Histories) -> None:
     base = histories.item()
     wide = histories.north.edit(base, markdown="n\n", scope="PUBLIC")
-    narrow = histories.south.edit(base, markdown="s\n", scope="DOMAIN")
+    narrow = histories.north.edit(base, markdown="s\n", scope="DOMAIN")  # only the owner changes scope
     histories.receive(wide, narrow)
 
     response = resolve(api, base, [wide["gid"], narrow["gid"]], document("Plan", "merged\n"))

@@ -74,7 +74,7 @@ def peer(a: NodeProcess, b: NodeProcess, *, send: tuple[str, ...] = ("item", "ta
     """Make ``a`` peer with ``b`` (a's side only)."""
     node = a.admin()
     try:
-        node.add_peer(b.base_url, send, accept)
+        node.add_peer(b.base_url, send, accept, name=b.name)
     finally:
         node.close()
 

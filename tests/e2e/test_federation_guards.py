@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from domain.transaction import checksum, signing_input
+from domain.transaction import checksum, owned_entity_gid, signing_input
 from infrastructure.local_cluster import NodeProcess
 from infrastructure.node_auth import issue
 from tests import factory
@@ -70,7 +70,8 @@ def test_bad_transactions_in_an_inbox_are_refused_with_reasons_and_nothing_is_st
     good = admin_a.app.transaction(r.gid)
     deliver(a, c, [good])
     before = len(outbox(c))
-    fresh = dict(good, gid=str(uuid.uuid4()), entity_gid=str(uuid.uuid4()))
+    gid = str(uuid.uuid4())
+    fresh = dict(good, gid=gid, entity_gid=owned_entity_gid(admin_a.name, gid))
 
     forged = dict(fresh, signature=good["signature"])
     other_key = signed_by(admin_b, fresh)  # a's name, b's key

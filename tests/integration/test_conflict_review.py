@@ -8,7 +8,6 @@ transaction set in different orders and batches.
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from domain import review
 from domain.transaction import signing_input
 from infrastructure.node import Node
 from projections import conflicts
-from tests.factory import AUTHOR, SigningPeer, document, trust
+from tests.factory import AUTHOR, SigningPeer, author, document, trust
 
 
 class Peers:
@@ -30,7 +29,7 @@ class Peers:
         return node
 
     def item(self, markdown: str = "a\nb\nc\nd\n") -> dict[str, Any]:
-        return self.north.tx("item", str(uuid.uuid4()), "item.created", [], document("Plan", markdown), author="nia")
+        return self.north.tx("item", None, "item.created", [], document("Plan", markdown), author="nia")
 
 
 def receive(node: Node, *txs: dict[str, Any]) -> None:
@@ -156,7 +155,7 @@ def test_a_resolution_is_signed_and_federates_like_any_transaction(make_node: Ca
         receive(node, root, *heads)
     flagged = open_conflicts(spoke)
 
-    merged = hub.app.resolve_conflict(root["entity_gid"], heads=[h["gid"] for h in heads], author=AUTHOR,
+    merged = hub.app.resolve_conflict(root["entity_gid"], heads=[h["gid"] for h in heads], author=author(hub.name),
                                       document=document("Plan", "n\ns\n"))
     tx = hub.app.transaction(merged.gid)
     receive(spoke, tx)

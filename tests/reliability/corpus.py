@@ -303,7 +303,7 @@ def _tag_not_accepted(t: Target) -> list[Any]:
 def _forged_share(t: Target) -> list[Any]:
     owner = t.node_txs["owner"]
     payload = {"item": owner["entity_gid"], "peer": t.peer_name, "permission": "edit", "revoked": False}
-    return [t.maker.tx("share", str(uuid.uuid4()), "share.granted", [], payload, scope="OWNER")]
+    return [t.maker.tx("share", None, "share.granted", [], payload, scope="OWNER")]
 
 
 def _script_in_author(t: Target) -> list[Any]:

@@ -101,9 +101,9 @@ def test_a_widened_item_brings_its_earlier_shares_with_its_history(cluster):
 
 def test_reconcile_finds_history_that_became_visible_behind_the_cursor(cluster):
     n0, n1, n2 = cluster.nodes
-    item = n0.app.create_item(author=author(n0.name), title="t", markdown="x\n", scope="NETWORK")
+    item = n2.app.create_item(author=author(n2.name), title="t", markdown="x\n", scope="NETWORK")
     settle(cluster)
-    narrowed = n2.app.edit_item(item.entity_gid, parent=item.gid, author=author(n2.name), scope="OWNER")
+    narrowed = n2.app.edit_item(item.entity_gid, parent=item.gid, author=author(n2.name), scope="OWNER")  # owner
     settle(cluster)  # nobody gets the narrowing edit: the item is OWNER on n2 now
     later = n1.app.edit_item(item.entity_gid, parent=item.gid, author=author(n1.name), markdown="later\n")
     settle(cluster)  # n2 gets the later (NETWORK) head: the item is visible again on n2, narrowing included

@@ -13,7 +13,7 @@ import pytest
 from domain import receiving
 from domain.application import NodeApplication
 from domain.errors import InvalidSignature
-from domain.transaction import checksum, signing_input
+from domain.transaction import CREATION_KINDS, checksum, owned_entity_gid, signing_input
 from infrastructure.persistence.memory import MemoryRecorder, memory_env
 
 NOW = "2026-06-01T12:00:00Z"
@@ -37,8 +37,11 @@ def tx(entity_gid: str, kind: str, parents: list[str], *, markdown: str = "text\
        entity: str = "item", payload: dict[str, Any] | None = None) -> dict[str, Any]:
     if payload is None:
         payload = {"title": "t", "markdown": markdown, "tags": [], "forked_from": [], "deleted": False}
+    gid = str(uuid.uuid4())
+    if kind in CREATION_KINDS:  # a creation mints its owner-bound entity gid
+        entity_gid = owned_entity_gid(origin, gid)
     made = {
-        "gid": str(uuid.uuid4()), "entity": entity, "entity_gid": entity_gid, "kind": kind,
+        "gid": gid, "entity": entity, "entity_gid": entity_gid, "kind": kind,
         "parents": parents, "origin": origin, "author": f"bob@{origin}",
         "created_at": f"2026-05-01T00:00:{next(_ticks) % 60:02d}Z", "scope": "NETWORK",
         "payload": payload, "checksum": checksum(payload),
@@ -49,8 +52,8 @@ def tx(entity_gid: str, kind: str, parents: list[str], *, markdown: str = "text\
 
 def history(length: int) -> list[dict[str, Any]]:
     """An item's creation and ``length - 1`` edits, each on the one before."""
-    item = str(uuid.uuid4())
-    txs = [tx(item, "item.created", [])]
+    txs = [tx("", "item.created", [])]
+    item = txs[0]["entity_gid"]
     for i in range(1, length):
         txs.append(tx(item, "item.edited", [txs[-1]["gid"]], markdown=f"edit {i}\n"))
     return txs
@@ -111,8 +114,8 @@ def test_children_listed_before_their_parents_are_recorded_after_them():
 
 
 def test_a_parent_cycle_and_what_descends_from_it_are_refused_at_once():
-    item = str(uuid.uuid4())
-    root = tx(item, "item.created", [])
+    root = tx("", "item.created", [])
+    item = root["entity_gid"]
     a_gid, b_gid = str(uuid.uuid4()), str(uuid.uuid4())
     a = tx(item, "item.edited", [b_gid])
     a["gid"] = a_gid
@@ -208,6 +211,6 @@ def test_only_the_creator_of_an_item_shares_it_on_the_in_memory_store(app):
     made = app.create_item(author=f"ann@{HERE}", title="mine", markdown="one\n")
     share = {"item": made.entity_gid, "peer": "urn:domain:c.example.com", "permission": "read", "revoked": False}
 
-    outcome = app.receive([tx(str(uuid.uuid4()), "share.granted", [], entity="share", payload=share)])[0]
+    outcome = app.receive([tx("", "share.granted", [], entity="share", payload=share)])[0]
 
     assert outcome.status == "refused" and "can share it" in outcome.reason

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import InvalidTransaction
-from domain.transaction import canonical, checksum, signing_input, validate
+from domain.transaction import canonical, checksum, owned_entity_gid, signing_input, validate
 
 
 def wire(**changes):
@@ -23,6 +23,8 @@ def wire(**changes):
         "checksum": checksum(payload), "signature": "eyJhbGciOiJFUzI1NiJ9..c2ln",
     }
     tx.update(changes)
+    if "entity_gid" not in changes:  # a creation's entity gid is bound to its origin and gid
+        tx["entity_gid"] = owned_entity_gid(tx["origin"], tx["gid"])
     return tx
 
 
@@ -70,6 +72,8 @@ def test_the_signature_covers_every_field_but_itself():
     ({"kind": "item.edited"}, "needs the parent"),
     ({"kind": "tag.renamed"}, "not a kind of entity"),
     ({"checksum": "f" * 64}, "checksum does not match"),
+    ({"author": "ann@urn:domain:b.example.net"}, "is not an editor of the origin"),
+    ({"entity_gid": str(uuid.UUID(int=9))}, "a creation's entity_gid is owned_entity_gid(origin, gid)"),
     ({"signature": "abc"}, "signature: Value error, not a detached compact JWS"),
 ])
 def test_bad_transactions_are_refused_with_a_clear_message(changes, fragment):
