@@ -23,7 +23,7 @@ from typing import Any
 
 from domain.entity import Entity
 from domain.errors import Forbidden
-from domain.transaction import SCOPES
+from domain.review import narrowest_scope
 
 Lookup = Callable[[str], dict[str, Any]]
 OWNER_ONLY_KINDS = frozenset({"item.deleted", "tag.deleted", "share.revoked"})
@@ -37,10 +37,6 @@ def owner_of(entity: Entity, transaction: Lookup) -> str | None:
         return entity.creator
     first = [gid for gid, parents in entity.parents_of.items() if not parents]
     return transaction(first[0])["origin"] if first else None
-
-
-def narrowest(scopes: list[str]) -> str:
-    return min(scopes, key=SCOPES.index)
 
 
 def check_sharer(node: str, shared: Entity | None, transaction: Lookup) -> None:
@@ -61,7 +57,7 @@ def check_change(entity: Entity, tx: dict[str, Any], transaction: Lookup) -> Non
     if tx["kind"] in OWNER_ONLY_KINDS:
         raise Forbidden(f"{whose}: only its owner can make {tx['kind']}, not {tx['origin']}")
     marks = [entity.mark_of(parent, transaction) for parent in tx["parents"]]
-    scope = narrowest([s for s, _ in marks])
+    scope = narrowest_scope([s for s, _ in marks])
     if scope not in OPEN_SCOPES:
         raise Forbidden(f"{whose} and is {scope}: only its owner changes it, not {tx['origin']}")
     if tx["scope"] != scope:

@@ -165,7 +165,7 @@ class LocalCommands:
         if scope is None:  # the owner keeps the current scope; another node cannot widen it
             owner = authority.owner_of(item, self.transaction)
             scope = current["scope"] if owner == self.node else \
-                authority.narrowest([item.head_states[h]["scope"] for h in heads if h in item.head_states])
+                review.narrowest_scope([item.head_states[h]["scope"] for h in heads])
         return self._new_tx("item", item.gid, "item.merged", sorted(set(heads)), author, scope, payload)
 
     def _successor(self, entity: Entity, parent: str, kind: str, author: str, payload: dict[str, Any],
