@@ -133,7 +133,7 @@ def _conflict_summary(row: Row) -> ConflictSummary:
                            origin=row["head_origin"], created_at=row["updated_at"], checksum=row["checksum"])
     others = (ConflictHead(**{k: h[k] for k in HEAD_FIELDS}) for h in loads(row["other_heads"]) or [])
     heads = sorted([primary, *others], key=lambda h: (h.created_at, h.gid))
-    return ConflictSummary(item=row["item_gid"], title=row["title"], deleted=bool(row["deleted"]),
+    return ConflictSummary(item=row["item_gid"], title=row["title"], deleted=bool(row["head_removed"]),
                            since=row["since"], heads=heads)
 
 

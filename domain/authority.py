@@ -23,7 +23,7 @@ from typing import Any
 
 from domain.entity import Entity
 from domain.errors import Forbidden
-from domain.review import narrowest_scope
+from domain.transaction import narrowest_scope
 
 Lookup = Callable[[str], dict[str, Any]]
 OWNER_ONLY_KINDS = frozenset({"item.deleted", "tag.deleted", "share.revoked"})

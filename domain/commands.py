@@ -21,7 +21,7 @@ from domain.errors import EntityConflict
 from domain.item import Item
 from domain.share import Share
 from domain.tag import Tag
-from domain.transaction import checksum, owned_entity_gid, signing_input, validate
+from domain.transaction import checksum, narrowest_scope, owned_entity_gid, signing_input, validate
 
 E = TypeVar("E", bound=Entity)
 Change = Callable[[E], dict[str, Any]]  # builds the transaction from the (checked) aggregate
@@ -115,7 +115,7 @@ class LocalCommands:
             review.check_heads(item.gid, item.heads, heads)
             item.check_can_merge(list(heads))
             review.check_resolution(document, accept_markers=accept_markers)
-            chosen = scope or review.narrowest_scope([item.head_states[h]["scope"] for h in item.heads])
+            chosen = scope or narrowest_scope([item.head_states[h]["scope"] for h in item.heads])
             return self._merged(item, heads, author, document, chosen)
 
         return self._change(item_gid, Item, change)
@@ -162,10 +162,8 @@ class LocalCommands:
         item.check_can_merge(list(heads))
         current = item.current
         payload = _changed(current["payload"], {**document, "deleted": bool(document.get("deleted", False))})
-        if scope is None:  # the owner keeps the current scope; another node cannot widen it
-            owner = authority.owner_of(item, self.transaction)
-            scope = current["scope"] if owner == self.node else \
-                review.narrowest_scope([item.head_states[h]["scope"] for h in heads])
+        if scope is None:  # as private as the most private head: a merge never widens by default
+            scope = narrowest_scope([item.head_states[h]["scope"] for h in heads])
         return self._new_tx("item", item.gid, "item.merged", sorted(set(heads)), author, scope, payload)
 
     def _successor(self, entity: Entity, parent: str, kind: str, author: str, payload: dict[str, Any],

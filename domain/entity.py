@@ -11,7 +11,10 @@ document state at each head. Rules:
 - a transaction whose parents are not the current heads is not an error:
   it makes a second head (a conflict); only local edits insist on a head;
 - the current state is the state of the head with the latest
-  ``(created_at, gid)``, so every node picks the same one;
+  ``(created_at, gid)``, so every node picks the same one; but the entity
+  is only as visible as its most private head and deleted while any head
+  is (``effective``): a head that another node post-dates cannot undo what
+  the owner did on another branch (docs/decisions/authority.md);
 - ``apply`` bodies only mutate state: they run again on every replay, so
   every check lives in ``check_*`` methods called before the event is
   triggered.
@@ -19,14 +22,14 @@ document state at each head. Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import EntityConflict, StaleHead, UnknownParents
-from domain.transaction import CREATION_KINDS
+from domain.transaction import CREATION_KINDS, narrowest_scope
 
 
 def head_summary(tx: dict[str, Any]) -> dict[str, Any]:
@@ -47,6 +50,13 @@ def mark(tx: dict[str, Any]) -> list[Any]:
     """A transaction's scope and whether it leaves the entity deleted (a share: revoked)."""
     payload = tx["payload"]
     return [tx["scope"], bool(payload.get("deleted", payload.get("revoked", False)))]
+
+
+def effective(heads: Iterable[dict[str, Any]]) -> tuple[str, bool]:
+    """An entity's scope and deletion state over all its heads: the narrowest scope, and deleted
+    (a share: revoked) if any head is. What a merge of the heads by another node must keep, too."""
+    marks = [mark(head) for head in heads]
+    return narrowest_scope(scope for scope, _ in marks), any(removed for _, removed in marks)
 
 
 def latest(heads: list[dict[str, Any]]) -> dict[str, Any]:

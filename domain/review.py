@@ -35,7 +35,6 @@ from typing import Any
 from domain import history
 from domain.errors import DomainError, NotFound, StaleHead
 from domain.merge import MergeProposal, Version, has_conflict_markers, propose_merge
-from domain.transaction import SCOPES
 
 BASE_RULE = "of the lowest common ancestors, the one with the greatest generation; ties by the smallest gid"
 # A marker line as merge.py writes it: 7 signs, a space, and a label ending "(<origin>, <gid8>)".
@@ -135,11 +134,6 @@ def check_resolution(document: Mapping[str, Any], *, accept_markers: bool) -> No
         where = ", ".join(f"{m['field']} line {m['line']}" for m in left[:10])
         raise UnresolvedConflict(f"the document still holds conflict markers ({where}); resolve them, or send "
                                  "accept_markers: true to store them as they are", markers=left)
-
-
-def narrowest_scope(scopes: Sequence[str]) -> str:
-    """The narrowest of the heads' scopes: the default scope of a resolution."""
-    return min(scopes, key=SCOPES.index)
 
 
 def conflict_since(parents: history.Parents, created_at: Mapping[str, str], heads: Sequence[str]) -> str:

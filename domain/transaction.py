@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
@@ -61,6 +62,10 @@ _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _JWS_RE = re.compile(r"^[A-Za-z0-9_-]{2,2048}\.\.[A-Za-z0-9_-]{2,2048}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
+
+def narrowest_scope(scopes: Iterable[str]) -> str:
+    """The narrowest of these scopes (an entity with several heads is as private as its most private one)."""
+    return min(scopes, key=SCOPES.index)
 
 def _gid(value: str) -> str:
     try:

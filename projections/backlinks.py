@@ -2,7 +2,8 @@
 
 One row per (referring item, referenced item), taken from the referring
 item's primary head (the state the documents view shows): every change of
-an item replaces its rows, and a deleted item refers to nothing. Fed, like
+an item replaces its rows, and a deleted item (any head deleted) refers to
+nothing. Fed, like
 conflicts, with the heads of the items a batch touched.
 """
 
@@ -26,7 +27,7 @@ def update(cur: Cursor, touched: dict[str, HeadRow]) -> None:
     rows = []
     for item_gid, heads in touched.items():
         payload = heads.primary["payload"]
-        if not payload["deleted"]:
+        if not heads.effective[1]:
             rows.extend((item_gid, target) for target in sorted(targets(payload["markdown"])) if target != item_gid)
     cur.executemany("DELETE FROM item_references WHERE item_gid = ?", [(gid,) for gid in sorted(touched)])
     cur.executemany("INSERT INTO item_references (item_gid, target_gid) VALUES (?, ?)", rows)

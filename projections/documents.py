@@ -22,11 +22,10 @@ class DocumentsView(EntityView):
     entity = "item"
     table = "documents"
     key = "item_gid"
-    columns = ("title", "markdown", "tags", "forked_from", "deleted")
+    columns = ("title", "markdown", "tags", "forked_from")
 
     def payload_columns(self, payload: dict[str, Any]) -> tuple[Any, ...]:
-        return (payload["title"], payload["markdown"], dumps(payload["tags"]), dumps(payload["forked_from"]),
-                int(bool(payload["deleted"])))
+        return (payload["title"], payload["markdown"], dumps(payload["tags"]), dumps(payload["forked_from"]))
 
     def payload_of(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -34,7 +33,6 @@ class DocumentsView(EntityView):
             "markdown": row["markdown"],
             "tags": loads(row["tags"]),
             "forked_from": loads(row["forked_from"]),
-            "deleted": bool(row["deleted"]),
         }
 
 

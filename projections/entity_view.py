@@ -3,7 +3,10 @@
 A view row holds the columns fixed when the entity was created (origin,
 author, created_at), the entity's heads as a ``HeadRow`` (the primary
 head's payload in the view's own columns) and the sequence number of the
-last transaction that changed it.
+last transaction that changed it. The deletion column (``removed``:
+``deleted``, for a share ``revoked``) and ``scope`` hold the entity's
+effective state over all its heads; the primary head's own values are kept
+in ``head_removed`` and ``head_scope``.
 
 Events are processed in batches: the rows of every entity the batch touches
 are read once, advanced in memory event by event, and written back once.
@@ -24,7 +27,8 @@ ENTITY_DDL = (
     "origin TEXT NOT NULL, author TEXT NOT NULL, created_at TEXT NOT NULL, "
     "head TEXT NOT NULL, heads TEXT NOT NULL, other_heads TEXT NOT NULL, seq BIGINT NOT NULL, "
     "head_kind TEXT NOT NULL, updated_at TEXT NOT NULL, updated_by TEXT NOT NULL, "
-    "head_origin TEXT NOT NULL, scope TEXT NOT NULL, checksum TEXT NOT NULL"
+    "head_origin TEXT NOT NULL, head_scope TEXT NOT NULL, checksum TEXT NOT NULL, "
+    "head_removed INTEGER NOT NULL, scope TEXT NOT NULL"
 )
 _CREATION = ("origin", "author", "created_at")  # read from the creating transaction, then from the row
 
@@ -40,13 +44,18 @@ class EntityView:
     table = ""
     key = ""
     columns: tuple[str, ...] = ()  # the payload columns, in the order payload_columns() gives them
+    removed = "deleted"  # the payload's deletion flag; its column holds the entity's effective state
 
     def payload_columns(self, payload: dict[str, Any]) -> tuple[Any, ...]:
+        """The primary head's payload as the values of ``columns`` (all but the deletion flag)."""
         raise NotImplementedError
 
     def payload_of(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The primary head's payload stored in a row."""
+        """The primary head's payload stored in ``columns`` (all but the deletion flag)."""
         raise NotImplementedError
+
+    def _payload(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**self.payload_of(row), self.removed: bool(row["head_removed"])}
 
     def process(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, HeadRow]:
         """Advance the rows of the entities these events touch; return their heads."""
@@ -54,7 +63,7 @@ class EntityView:
         if not mine:
             return {}
         rows = rows_by_key(cur, self.table, self.key, {tx["entity_gid"] for _, tx in mine})
-        state: dict[str, Heads] = {gid: HeadRow.from_row(row, self.payload_of(row)).heads for gid, row in rows.items()}
+        state: dict[str, Heads] = {gid: HeadRow.from_row(row, self._payload(row)).heads for gid, row in rows.items()}
         created = {gid: _creation(row) for gid, row in rows.items()}
         touched: dict[str, int] = {}
         for seq, tx in mine:
@@ -69,8 +78,9 @@ class EntityView:
         return changed
 
     def _write(self, cur: Cursor, changed: list[tuple[str, tuple[Any, ...], HeadRow, int]]) -> None:
-        names = (self.key, *self.columns, *_CREATION, *HeadRow.COLUMNS, "seq")
-        rows = [(key, *self.payload_columns(heads.primary["payload"]), *created, *heads.to_row(), seq)
+        names = (self.key, *self.columns, self.removed, *_CREATION, *HeadRow.COLUMNS, "seq")
+        rows = [(key, *self.payload_columns(heads.primary["payload"]), int(heads.effective[1]), *created,
+                 *heads.to_row(), seq)
                 for key, created, heads, seq in changed]
         updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
         cur.executemany(

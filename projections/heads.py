@@ -6,6 +6,11 @@ ordinary columns (its payload over the view's own columns), ``heads`` holds
 every head gid and ``other_heads`` the summaries of the other heads, with
 their payloads, sorted by gid. So a later transaction that removes the
 primary head can fall back on another head without reading the event store.
+
+The primary head's own scope is ``head_scope`` (and whether it deletes,
+``head_removed``); ``scope`` and the view's deletion column hold the
+entity's effective state over all heads (``domain.entity.effective``), which
+is what visibility reads.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from domain.entity import head_summary, latest
+from domain.entity import effective, head_summary, latest, mark
 
 Heads = dict[str, dict[str, Any]]  # head gid -> summary (gid, kind, created_at, ..., payload)
 
@@ -27,7 +32,7 @@ _PRIMARY_COLUMNS = (
     ("created_at", "updated_at"),
     ("author", "updated_by"),
     ("origin", "head_origin"),
-    ("scope", "scope"),
+    ("scope", "head_scope"),
     ("checksum", "checksum"),
 )
 _primary_values = itemgetter(*(key for key, _ in _PRIMARY_COLUMNS))
@@ -58,7 +63,8 @@ class HeadRow:
     others: list[dict[str, Any]]  # sorted by gid
     gids: list[str]  # every head, sorted
 
-    COLUMNS: ClassVar[tuple[str, ...]] = ("heads", "other_heads", *(column for _, column in _PRIMARY_COLUMNS))
+    COLUMNS: ClassVar[tuple[str, ...]] = ("heads", "other_heads", *(column for _, column in _PRIMARY_COLUMNS),
+                                          "head_removed", "scope")
 
     @classmethod
     def of(cls, heads: Heads) -> HeadRow:
@@ -75,7 +81,13 @@ class HeadRow:
 
     def to_row(self) -> tuple[Any, ...]:
         """The values of ``COLUMNS``, in that order."""
-        return (dumps(self.gids), dumps(self.others), *_primary_values(self.primary))
+        return (dumps(self.gids), dumps(self.others), *_primary_values(self.primary),
+                int(mark(self.primary)[1]), self.effective[0])
+
+    @property
+    def effective(self) -> tuple[str, bool]:
+        """The entity's scope and deletion state over all heads."""
+        return effective([self.primary, *self.others])
 
     @property
     def heads(self) -> Heads:

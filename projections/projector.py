@@ -19,6 +19,11 @@ and ``settle`` (run after every save) catches up the usual way.
 ``rebuild`` empties the views and the position in one transaction and
 replays from the start with the same code, so a rebuilt state equals the
 incrementally built one.
+
+The views' layout has a version (``VIEWS_VERSION``, kept in
+``view_schema``): a node whose views were built by another layout drops
+them when it opens the store and rebuilds them from the events, which are
+the only thing that is kept.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS view_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "INSERT INTO view_tracking (name, position) VALUES ('views', 0) ON CONFLICT (name) DO NOTHING",
 ]
+VIEWS_VERSION = 2  # raise it with every change to a view's tables or to what their rows mean
+SCHEMA_DDL = "CREATE TABLE IF NOT EXISTS view_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"
 MODULES = (documents, tags, shares, conflicts, transactions, backlinks, lineage)
 BATCH = 1000
 REBUILD_BATCH = 5000
@@ -62,7 +69,19 @@ class Projector:
         self._stored = 0  # the last sequence number this process stored (committed)
 
     def create_tables(self) -> None:
+        """Create the views, or drop and re-create them if another layout built them (then the next
+        ``catch_up`` rebuilds them)."""
         with self.db.transaction() as cur:
+            cur.execute(SCHEMA_DDL)
+            row = cur.execute("SELECT version FROM view_schema WHERE id = 1").fetchone()
+            if row is None or row["version"] != VIEWS_VERSION:
+                # (no row: a new store, or views from before the layout had a version)
+                log.info("views of layout %s are replaced by layout %d, rebuilt from the events",
+                         row["version"] if row else "1 or none", VIEWS_VERSION)
+                for table in ("view_tracking", *(t for module in MODULES for t in module.TABLES)):
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
+                cur.execute("INSERT INTO view_schema (id, version) VALUES (1, ?) "
+                            "ON CONFLICT (id) DO UPDATE SET version = excluded.version", (VIEWS_VERSION,))
             for module in MODULES:
                 for statement in module.DDL:
                     cur.execute(statement)

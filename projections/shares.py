@@ -20,11 +20,11 @@ class SharesView(EntityView):
     entity = "share"
     table = "shares"
     key = "share_gid"
-    columns = ("item_gid", "peer", "permission", "revoked")
+    columns = ("item_gid", "peer", "permission")
+    removed = "revoked"
 
     def payload_columns(self, payload: dict[str, Any]) -> tuple[Any, ...]:
-        return (payload["item"], payload["peer"], payload["permission"], int(bool(payload["revoked"])))
+        return (payload["item"], payload["peer"], payload["permission"])
 
     def payload_of(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"item": row["item_gid"], "peer": row["peer"], "permission": row["permission"],
-                "revoked": bool(row["revoked"])}
+        return {"item": row["item_gid"], "peer": row["peer"], "permission": row["permission"]}

@@ -17,10 +17,10 @@ class TagsView(EntityView):
     entity = "tag"
     table = "tags"
     key = "tag_gid"
-    columns = ("name", "deleted")
+    columns = ("name",)
 
     def payload_columns(self, payload: dict[str, Any]) -> tuple[Any, ...]:
-        return (payload["name"], int(bool(payload["deleted"])))
+        return (payload["name"],)
 
     def payload_of(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"name": row["name"], "deleted": bool(row["deleted"])}
+        return {"name": row["name"]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from domain.errors import Forbidden
@@ -93,6 +94,54 @@ def test_a_peer_may_edit_the_content_of_a_network_item_keeping_its_scope(trio):
 
     assert [r["status"] for r in deliver(b, a, [edit])] == ["stored"]
     assert document(a, base["entity_gid"])["markdown"] == "national editor's version\n"
+
+
+def in_a_day(node: NodeProcess, gid: str, entity_gid: str, **kw) -> dict:
+    """The owner's next change of its item (through its own application)."""
+    admin = node.admin()
+    try:
+        author = factory.author(admin.name)
+        if kw.pop("delete", False):
+            receipt = admin.app.delete_item(entity_gid, parent=gid, author=author)
+        else:
+            receipt = admin.app.edit_item(entity_gid, parent=gid, author=author, **kw)
+        return admin.app.transaction(receipt.gid)
+    finally:
+        admin.close()
+
+
+def anonymous_gids(node: NodeProcess) -> set[str]:
+    page = httpx.get(f"{node.base_url}/federation/outbox", params={"limit": 1000}, timeout=10).json()
+    return {tx["gid"] for tx in page["transactions"]}
+
+
+def test_an_edit_of_an_old_wider_head_cannot_undo_what_the_owner_did_since(trio):
+    """The owner narrowed a PUBLIC item to OWNER (and wrote a secret), or deleted it; a peer that saw the old
+    head edits it, keeping its scope as the rules ask, post-dated to become the current head. The item stays
+    as private as its most private head and deleted while any head is: nothing of it is served anonymously."""
+    a, b, _ = trio
+    base = made_on(a, scope="PUBLIC")
+    secret = in_a_day(a, base["gid"], base["entity_gid"], scope="OWNER", markdown="the secret\n")
+    later = (datetime.now(UTC) + timedelta(seconds=290)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    old_head = forge(b, base, created_at=later, payload=dict(base["payload"], markdown="public again?\n"))
+
+    assert [r["status"] for r in deliver(b, a, [old_head])] == ["stored"]  # a legal edit of a PUBLIC head
+    assert document(a, base["entity_gid"]) == {"scope": "OWNER", "deleted": False, "markdown": "public again?\n"}
+    assert not {base["gid"], secret["gid"], old_head["gid"]} & anonymous_gids(a)
+    admin_a = a.admin()
+    try:  # the owner's merge keeps the narrowest scope unless it names one
+        merged = admin_a.app.merge_item(base["entity_gid"], heads=[secret["gid"], old_head["gid"]],
+                                        author=factory.author(admin_a.name), document={"markdown": "merged\n"})
+        assert admin_a.app.transaction(merged.gid)["scope"] == "OWNER"
+    finally:
+        admin_a.close()
+
+    gone = made_on(a, scope="NETWORK")
+    in_a_day(a, gone["gid"], gone["entity_gid"], delete=True)
+    revived = forge(b, gone, created_at=later, payload=dict(gone["payload"], markdown="back\n"))
+
+    assert [r["status"] for r in deliver(b, a, [revived])] == ["stored"]
+    assert document(a, gone["entity_gid"])["deleted"] is True
 
 
 def test_a_share_holder_can_neither_widen_nor_edit_an_owner_item(trio):

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from projections.projector import Projector
+from projections.projector import VIEWS_VERSION, Projector
 from tests.factory import AUTHOR, SigningPeer, history
 
 VIEW_KEYS = {"documents": "item_gid", "tags": "tag_gid", "shares": "share_gid",
@@ -192,3 +192,19 @@ def test_two_projectors_on_one_store_apply_each_batch_once(node, peer):
     views = dump_views(node)
     assert [row["seq"] for row in views["transactions"]] == [seq for seq, _ in node.app.outbox_after(None, 1000)]
     assert len(views["transactions"]) == 100
+
+
+def test_views_of_another_layout_are_dropped_and_rebuilt_when_the_store_opens(node, peer):
+    mixed_store(node, peer, items=30, edits=3)
+    current = dump_views(node)
+    with node.db.transaction() as cur:  # what a node of the layout before view_schema left behind
+        cur.execute("DROP TABLE view_schema")
+        cur.execute("ALTER TABLE documents DROP COLUMN head_scope")
+        cur.execute("UPDATE documents SET markdown = 'stale'")
+
+    reopened = type(node)(node.settings, node.config, node.keyring)
+
+    assert dump_views(reopened) == current
+    with reopened.db.read() as cur:
+        assert cur.execute("SELECT version FROM view_schema").fetchone()["version"] == VIEWS_VERSION
+    reopened.close()

@@ -3,9 +3,10 @@
 Built only from the transactions the test made (never from a node's
 store) and the peering graph, with the product's visibility rule
 (``domain.federation.may_see``) applied to each node's own view of an
-entity: its current scope (the scope of its latest head) and its live
-shares. A node M gives a peer N every transaction of an entity M holds
-when M's view lets N see that entity.
+entity: its effective scope (the narrowest scope of its heads,
+``domain.entity.effective``) and its live shares (no head revoked). A node
+M gives a peer N every transaction of an entity M holds when M's view lets
+N see that entity.
 
 Two checks bound what a node holds once sync is quiet:
 - nothing missing (``missing``): every node holds what it made, and
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.entity import latest
+from domain.entity import effective
 from domain.federation import ENTITY_TYPES, Audience, may_see
 
 
@@ -51,16 +52,14 @@ class View:
         for tx in self.txs:
             self.by_entity.setdefault(tx["entity_gid"], []).append(tx)
 
-    def current(self, entity_gid: str) -> dict[str, Any] | None:
-        txs = self.by_entity.get(entity_gid)
-        if not txs:
-            return None
+    def heads(self, entity_gid: str) -> list[dict[str, Any]]:
+        txs = self.by_entity.get(entity_gid, [])
         heads = set(heads_of(txs))
-        return latest([tx for tx in txs if tx["gid"] in heads])
+        return [tx for tx in txs if tx["gid"] in heads]
 
     def scope(self, entity_gid: str) -> str | None:
-        head = self.current(entity_gid)
-        return None if head is None else head["scope"]
+        heads = self.heads(entity_gid)
+        return effective(heads)[0] if heads else None
 
     def creator(self, entity_gid: str) -> str | None:
         return next((tx["origin"] for tx in self.by_entity.get(entity_gid, ()) if not tx["parents"]), None)
@@ -74,9 +73,8 @@ class View:
                 continue
             if owner is None or self.creator(share_gid) != owner:
                 continue
-            head = self.current(share_gid)
-            if self.ever or not head["payload"]["revoked"]:
-                peers.add(head["payload"]["peer"])
+            if self.ever or not effective(self.heads(share_gid))[1]:
+                peers.add(txs[0]["payload"]["peer"])
         return peers
 
     def scopes(self, entity_gid: str) -> list[str | None]:

@@ -99,19 +99,23 @@ def test_a_widened_item_brings_its_earlier_shares_with_its_history(cluster):
     assert {item.gid, share.gid, widened.gid} <= held(n1)
 
 
-def test_reconcile_finds_history_that_became_visible_behind_the_cursor(cluster):
+def test_history_that_became_visible_behind_the_cursor_arrives_with_the_edit_that_opened_it(cluster):
     n0, n1, n2 = cluster.nodes
     item = n2.app.create_item(author=author(n2.name), title="t", markdown="x\n", scope="NETWORK")
     settle(cluster)
     narrowed = n2.app.edit_item(item.entity_gid, parent=item.gid, author=author(n2.name), scope="OWNER")  # owner
-    settle(cluster)  # nobody gets the narrowing edit: the item is OWNER on n2 now
-    later = n1.app.edit_item(item.entity_gid, parent=item.gid, author=author(n1.name), markdown="later\n")
-    settle(cluster)  # n2 gets the later (NETWORK) head: the item is visible again on n2, narrowing included
-    assert narrowed.gid not in held(n0)
+    side = n1.app.edit_item(item.entity_gid, parent=item.gid, author=author(n1.name), markdown="side\n")
+    cluster.pull(n2, n1.name)  # n2 gets the side branch; the item stays OWNER there (its narrowest head)
+    cluster.pull(n0, n2.name)  # nothing n0 may see: its cursor moves past both
+    widened = n2.app.edit_item(item.entity_gid, parent=narrowed.gid, author=author(n2.name), scope="NETWORK")
+    before = held(n0)
+    assert not {narrowed.gid, side.gid, widened.gid} & before
 
-    n0.syncer.reconcile(n2.name)
+    cluster.pull(n0, n2.name)  # the widening edit brings the item's whole history, behind the cursor too
 
-    assert {narrowed.gid, later.gid} <= held(n0)
+    assert {narrowed.gid, side.gid, widened.gid} <= held(n0)
+    result = n0.syncer.reconcile(n2.name)  # and a gid-diff finds nothing left
+    assert result.stored == 0
 
 
 # --- found by the bad-input corpus --------------------------------------------------------

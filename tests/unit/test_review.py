@@ -18,8 +18,8 @@ from domain.review import (
     check_resolution,
     conflict_since,
     marker_lines,
-    narrowest_scope,
 )
+from domain.transaction import narrowest_scope
 
 # root -> a1 -> a2 (north's line) and root -> c1 -> c2 (south's line)
 TWO_LINES = {"root": [], "a1": ["root"], "a2": ["a1"], "c1": ["root"], "c2": ["c1"]}
