@@ -71,8 +71,8 @@ def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     library.create_tables()
     app.state.node = node
     app.state.library = library
-    app.state.tokens = TokenVerifier(node.name, node.keyring.keyset,
-                                     reload=lambda: Keyring.load(settings.keys_dir).keyset())
+    app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(),
+                                     reload=lambda: Keyring.load(settings.keys_dir).token_keyset())
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

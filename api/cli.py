@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from api import cli_federation
+from domain.transaction import normal_timestamp, utc_now
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
 from infrastructure.signing import ALGORITHMS, DEFAULT_ALGORITHM, Keyring
@@ -91,6 +92,56 @@ def list_keys(data_dir: DataDir = None) -> None:
     settings = settings_from(data_dir)
     for jwk in Keyring.load(settings.keys_dir).jwks()["keys"]:
         console.print(f"{jwk['kid']}  {jwk['alg']}  {jwk['status']}")
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    kid: str,
+    compromised_since: Annotated[str | None, typer.Option(
+        help="Refuse what the key signed from this time on (RFC 3339 UTC, e.g. 2026-12-01T00:00:00Z); "
+             "default: now")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a key: peers refuse what it signed from then on (an active key is rotated out first)."""
+    settings = settings_from(data_dir)
+    keyring = Keyring.load(settings.keys_dir)
+    try:
+        since = normal_timestamp(compromised_since or utc_now())
+        active = keyring.revoke(kid, since)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    console.print(f"{kid} revoked for everything created since {since}; active key {active.kid}. "
+                  "Peers refuse what it signs from their next key refresh on.")
+
+
+@keys_app.command("disputes")
+def key_disputes(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Origins for which relays vouch different keys (none of those keys is used until you trust one)."""
+    with closing(open_node(settings_from(data_dir, database_url))) as node:
+        disputes = node.keys.disputes()
+        for dispute in disputes:
+            if dispute.trusted:
+                console.print(f"{dispute.origin}  trusted: {', '.join(dispute.trusted)}")
+            for relay, kids in dispute.vouched.items():
+                console.print(f"{dispute.origin}  {relay} vouches {', '.join(kids)}")
+        if not disputes:
+            console.print("no disputes")
+
+
+@keys_app.command("trust")
+def trust_keys(
+    origin: str,
+    relay: Annotated[str, typer.Option(help="The relay whose keys for ORIGIN are right")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Settle a dispute: take RELAY's keys for ORIGIN (and forget every relay's vouches for it)."""
+    with closing(open_node(settings_from(data_dir, database_url))) as node:
+        try:
+            kids = node.keys.trust(origin, relay)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    console.print(f"{origin}: trusting {', '.join(kids)} (from {relay})")
 
 
 @projections_app.command("rebuild")

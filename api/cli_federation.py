@@ -36,12 +36,14 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
         subscribe: Annotated[bool, typer.Option(help="Ask the peer to push to us")] = False,
         name: Annotated[str | None, typer.Option(
             help="The peer's node name, when it is not urn:domain:<the URL's host>")] = None,
+        relay: Annotated[bool, typer.Option(
+            help="A hub: take its word on the keys of nodes we do not peer with")] = False,
         data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
     ) -> None:
         """Peer with the node at BASE_URL: pin its keys, store what we send and accept."""
         with closing(open_node(data_dir)) as node:
             try:
-                peer = node.add_peer(base_url, entity_types(send), entity_types(accept), name=name)
+                peer = node.add_peer(base_url, entity_types(send), entity_types(accept), name=name, relay=relay)
                 console.print(f"peered with [bold]{peer.name}[/bold] at {peer.base_url} "
                               f"(send {','.join(peer.send_types) or 'nothing'}, "
                               f"accept {','.join(peer.accept_types) or 'nothing'})")
@@ -56,11 +58,14 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
     def list_peers(data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:
         """Each peer with its lag, last acknowledged entry, last success/error, queue and breaker."""
         with closing(open_node(data_dir)) as node:
-            table = Table("peer", "send", "accept", "lag/queue", "last ack", "last success", "last error", "breaker")
+            table = Table("peer", "send", "accept", "lag/queue", "last ack", "last success", "last error", "breaker",
+                          "relay")
             for peer in peer_statuses_of(node):
+                relay = ("yes" if peer.relay else "-") + "".join(f"; disputed keys of {origin}"
+                                                                  for origin in peer.key_disputes)
                 table.add_row(peer.name, ",".join(peer.send), ",".join(peer.accept), str(peer.queue_depth),
                               str(peer.last_acknowledged_seq), str(peer.last_success or "-"),
-                              str(peer.last_error or "-")[:60], peer.breaker)
+                              str(peer.last_error or "-")[:60], peer.breaker, relay)
             console.print(table)
 
     @peer_app.command("remove")

@@ -57,7 +57,8 @@ def _story(nodes: dict[str, NodeProcess]) -> None:
 
     console.rule("2. peering through the hub (the platforms never talk to each other)")
     for platform in (east, west):
-        _admin(platform, lambda n, p=platform: n.add_peer(hub.base_url, ENTITY_TYPES, ENTITY_TYPES, name=hub.name))
+        _admin(platform, lambda n, p=platform: n.add_peer(hub.base_url, ENTITY_TYPES, ENTITY_TYPES, name=hub.name,
+                                                          relay=True))
         _admin(hub, lambda n, p=platform: n.add_peer(p.base_url, ENTITY_TYPES, ENTITY_TYPES, name=p.name))
         _admin(platform, lambda n: n.subscribe_to(hub.name))
         _admin(hub, lambda n, p=platform: n.subscribe_to(p.name))

@@ -19,7 +19,9 @@ def mount_federation(app: FastAPI) -> None:
 
 
 def start_workers(node: Node) -> SyncWorkers:
-    workers = SyncWorkers(node.syncer, pull_interval=node.settings.pull_interval)
+    workers = SyncWorkers(node.syncer, pull_interval=node.settings.pull_interval,
+                          refresh_keys=node.key_learner.refresh,
+                          key_refresh_interval=node.settings.key_refresh_interval)
     node.listeners.append(workers.notify)
     workers.start()
     return workers

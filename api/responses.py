@@ -192,6 +192,10 @@ def peer_statuses_of(node: Node) -> list[PeerStatus]:
     now = time.time()
     last_seq = node.projector.position()
     statuses = []
+    disputed: dict[str, list[str]] = {}
+    for dispute in node.keys.disputes():
+        for relay in dispute.vouched:
+            disputed.setdefault(relay, []).append(dispute.origin)
     for peer in node.peers.all():
         queue = max(0, last_seq - peer.push_after) if peer.subscribed else 0
         statuses.append(PeerStatus(
@@ -199,6 +203,6 @@ def peer_statuses_of(node: Node) -> list[PeerStatus]:
             subscribed=peer.subscribed, last_acknowledged_seq=peer.push_after,
             queue_depth=queue, lag=queue,  # one number under two names: clients read either
             pull_cursor=peer.pull_cursor, last_success=peer.last_success, last_error=peer.last_error,
-            breaker=peer.breaker.probing(now).state,
+            breaker=peer.breaker.probing(now).state, relay=peer.relay, key_disputes=disputed.get(peer.name, []),
         ))
     return statuses

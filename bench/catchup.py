@@ -66,7 +66,7 @@ def peer_both(a: NodeProcess, b: NodeProcess) -> None:
     for x, y in ((a, b), (b, a)):
         admin = x.admin()
         try:
-            admin.add_peer(y.base_url, ("item", "tag", "share"), ("item", "tag", "share"), name=y.name)
+            admin.add_peer(y.base_url, ("item", "tag", "share"), ("item", "tag", "share"), name=y.name, relay=True)
         finally:
             admin.close()
 

@@ -41,6 +41,13 @@ class InvalidSignature(DomainError):
     title = "Invalid signature"
 
 
+class RevokedKey(InvalidSignature):
+    """A transaction created at or after the time from which its origin revoked the signing key."""
+
+    type = "revoked-key"
+    title = "Revoked signing key"
+
+
 class UnknownKey(InvalidSignature):
     """A JWS whose ``kid`` is not in the key set it is checked against."""
 

@@ -220,6 +220,12 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def normal_timestamp(value: str) -> str:
+    """A wire timestamp with six fraction digits, so that timestamps compare as text
+    (``ValueError`` if it is not one)."""
+    return datetime.fromisoformat(_timestamp(value).replace("Z", "+00:00")).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for e in error.errors(include_url=False)[:5]:

@@ -3,8 +3,9 @@
 - Types the peering does not accept are refused; everything else goes
   through the application (verify against the origin's keys, dedup,
   equivocation), with the pull cursor in the same commit when there is one.
-- Keys of an origin we cannot verify yet are asked of the peer that relayed
-  the transaction and pinned on first use.
+- Keys of an origin we cannot verify yet are learned first
+  (``key_learning.py``: from the origin itself when it is a peer, else from
+  the sender only if it is a relay).
 - Missing ancestors are fetched from the sender (bounded rounds); what still
   lacks parents is held in the pending area (in the same commit) and retried
   when parents arrive, or asked of its sender again on the next pull.
@@ -19,21 +20,18 @@ from domain.application import NodeApplication
 from domain.errors import Forbidden
 from domain.receiving import PENDING, STORED, Outcome
 from infrastructure.federation_client import FederationClient, PeerError
-from infrastructure.key_directory import KeyDirectory
+from infrastructure.key_learning import KeyLearner
 from infrastructure.peers import Peer, PeerStore
-from infrastructure.signing import kid_of
 
 ANCESTOR_ROUNDS = 20
 
 
 class Inbox:
-    def __init__(self, app: NodeApplication, peers: PeerStore, keys: KeyDirectory, client: FederationClient, *,
-                 own_name: str) -> None:
+    def __init__(self, app: NodeApplication, peers: PeerStore, keys: KeyLearner, client: FederationClient) -> None:
         self.app = app
         self.peers = peers
         self.keys = keys
         self.client = client
-        self.own_name = own_name
 
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None) -> list[Outcome]:
         """Receive a batch from a peer: type filter, keys on demand, ancestors, pending."""
@@ -47,7 +45,7 @@ class Inbox:
                 refused[i] = Outcome.refused(str(gid), error)
             else:
                 wanted.append(tx)
-        self._learn_keys(peer, wanted)
+        self.keys.learn(peer, wanted)
         outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor)
         if any(o.status == PENDING for o in outcomes):
             self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == PENDING])
@@ -63,26 +61,6 @@ class Inbox:
         stored = self.app.transactions([outcome.gid])
         return Outcome(outcome.gid, STORED) if stored else outcome
 
-    def _learn_keys(self, peer: Peer, txs: Sequence[Any]) -> None:
-        """Pin keys of origins we cannot verify yet, asked of the sender (trust on first use)."""
-        origins = {tx.get("origin") for tx in txs if isinstance(tx, dict) and isinstance(tx.get("origin"), str)}
-        for origin in origins:
-            if origin == self.own_name:
-                continue
-            kids = {kid_of(tx.get("signature")) for tx in txs if isinstance(tx, dict) and tx.get("origin") == origin}
-            if kids <= set(self.keys.keyset(origin).kids):
-                continue
-            if kids <= set(self.keys.keyset(origin, reload=True).kids):
-                continue
-            try:
-                if origin == peer.name:
-                    jwks = self.client.jwks(peer.base_url)
-                else:
-                    jwks = self.client.keys_of(peer.name, peer.base_url, origin)["jwks"]
-                self.keys.pin(origin, jwks)
-            except (PeerError, ValueError, KeyError, TypeError):
-                continue  # the transactions will be refused as signed by an unknown key
-
     def _fetch_ancestors(self, peer: Peer, gids: list[str]) -> None:
         """Fetch the histories of held transactions from the sender and retry them."""
         for _ in range(ANCESTOR_ROUNDS):
@@ -93,7 +71,7 @@ class Inbox:
                 fetched = self.client.fetch(peer.name, peer.base_url, [p["gid"] for p in pending], ancestors=True)
             except PeerError:
                 return  # stays pending; retried later
-            self._learn_keys(peer, fetched)
+            self.keys.learn(peer, fetched)
             before = self.peers.pending_count()
             self.app.receive(fetched, sender=peer.name)
             self.retry_pending()

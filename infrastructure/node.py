@@ -16,20 +16,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from domain.application import NodeApplication
-from domain.transaction import utc_now
+from domain.transaction import normal_timestamp, utc_now
 from infrastructure.access import AccessReader
 from infrastructure.domains import same_domain
 from infrastructure.federation import Federation
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.inbox import Inbox
 from infrastructure.key_directory import KeyDirectory
+from infrastructure.key_learning import KeyLearner
 from infrastructure.node_auth import NodeAuthenticator, issue
 from infrastructure.outbox import Outbox
 from infrastructure.peers import Peer, PeerStore
 from infrastructure.persistence import database_for, store_env
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
 from infrastructure.settings import NodeConfig, Settings
-from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, Keyring, KeySet
+from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, Keyring, KeySet, kid_of
 from infrastructure.sync import Syncer
 from projections.projector import Projector
 
@@ -79,10 +80,11 @@ class Node:
             after_save=self._project,
         )
         self.db = database_for(self.app.recorder)
-        self.keys = KeyDirectory(self.db, config.name, lambda: self.keyring)
-        self.keys.create_tables()
         self.peers = PeerStore(self.db)
         self.peers.create_tables()
+        self.keys = KeyDirectory(self.db, config.name, lambda: self.keyring,
+                                 is_peer=lambda name: self.peers.find(name) is not None)
+        self.keys.create_tables()
         self.projector = Projector(self.db, self.app.recorder)
         self.projector.create_tables()
         self.app.recorder.commit_hooks += [write_pending, write_pull_cursor]  # tables of PeerStore
@@ -92,7 +94,8 @@ class Node:
         self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer))
         outbox = Outbox(self.app, self.app.recorder, AccessReader(self.db), self.peers, self.projector.position,
                         own_host=config.host, same_domain=same_domain)
-        inbox = Inbox(self.app, self.peers, self.keys, self.client, own_name=config.name)
+        self.key_learner = KeyLearner(self.keys, self.peers, self.client, own_name=config.name)
+        inbox = Inbox(self.app, self.peers, self.key_learner, self.client)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
         self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
@@ -143,16 +146,18 @@ class Node:
             # On failure keep what is pinned: the request is refused as signed by an unknown key.
             with contextlib.suppress(PeerError, ValueError):
                 self.keys.pin(name, self.client.jwks(peer.base_url))
-        return self.keys.keyset(name)
+        return self.keys.direct_keyset(name)  # never a key a relay vouched for
 
     def add_peer(self, base_url: str, send: Sequence[str], accept: Sequence[str], *,
-                 name: str | None = None) -> Peer:
+                 name: str | None = None, relay: bool = False) -> Peer:
         """Peer with the node at base_url: learn its name, pin its keys, store the peering.
 
         The name the remote gives itself must be the host of ``base_url``
         (``urn:domain:<host[:port]>``) unless the admin names it (``name``):
         a URL cannot claim another node's name. An existing peer is never
-        moved to another URL here; remove it first.
+        moved to another URL here; remove it first. Keys of other origins
+        are taken from a peer only when it is a ``relay`` (adding an existing
+        peer again sets that, and the types, anew).
         """
         base_url = base_url.rstrip("/")
         info = self.client.node_info(base_url)
@@ -168,9 +173,25 @@ class Node:
         jwks = self.client.jwks(base_url)
         self.keys.pin(name, jwks)
         peer = Peer(name=name, base_url=base_url, send_types=tuple(send), accept_types=tuple(accept),
-                    created_at=utc_now())
+                    created_at=utc_now(), relay=relay)
         self.peers.add(peer)
         return self.peers.get(name)
+
+    def signed_after_revocation(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Each revoked key of another node with the stored transactions it signed at or after the
+        revocation time (accepted before this node learned of it): what an admin should look at."""
+        found = []
+        for revocation in self.keys.revocations():
+            with self.db.read() as cur:  # a coarse filter by the second; the exact one below
+                rows = cur.execute("SELECT gid FROM transactions WHERE origin = ? AND created_at >= ? "
+                                   "ORDER BY seq LIMIT ?",
+                                   (revocation["origin"], revocation["since"][:19], limit)).fetchall()
+            txs = self.app.transactions([row["gid"] for row in rows])
+            gids = [row["gid"] for row in rows if (tx := txs.get(row["gid"])) is not None
+                    and kid_of(tx["signature"]) == revocation["kid"]
+                    and normal_timestamp(tx["created_at"]) >= revocation["since"]]
+            found.append(dict(revocation, transactions=gids))
+        return found
 
     def subscribe_to(self, name: str) -> None:
         """Ask a peer to push its new outbox entries to us."""

@@ -1,7 +1,8 @@
 """Peers and their sync state, the pending area and seen node-token ids.
 
 A peer row holds what the admin configured (base URL, sent and accepted
-entity types) and what the node learned while syncing: the last outbox gid
+entity types, whether it is a relay whose word on other nodes' keys we
+take) and what the node learned while syncing: the last outbox gid
 pulled from it (written by the application in the same commit as the
 transactions it applied), the push position (our outbox sequence it has
 acknowledged, when it subscribed), the last success and error, and its
@@ -27,7 +28,8 @@ DDL = [
     "accept_types TEXT NOT NULL, created_at TEXT NOT NULL, pull_cursor TEXT, "
     "subscribed INTEGER NOT NULL DEFAULT 0, push_after BIGINT NOT NULL DEFAULT 0, "
     "last_success TEXT, last_error TEXT, breaker TEXT NOT NULL DEFAULT '{}', "
-    "next_attempt DOUBLE PRECISION NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0)",
+    "next_attempt DOUBLE PRECISION NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, "
+    "relay INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS pending ("
     "gid TEXT PRIMARY KEY, sender TEXT NOT NULL, tx TEXT NOT NULL, missing TEXT NOT NULL, "
     "received_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1)",
@@ -50,6 +52,7 @@ class Peer:
     breaker: Breaker = field(default_factory=Breaker)
     next_attempt: float = 0.0
     attempts: int = 0
+    relay: bool = False  # its word on other origins' keys is taken (peer add --relay)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Peer:
@@ -67,6 +70,7 @@ class Peer:
             breaker=Breaker(**json.loads(row["breaker"] or "{}")),
             next_attempt=float(row["next_attempt"]),
             attempts=int(row["attempts"]),
+            relay=bool(row["relay"]),
         )
 
 
@@ -90,17 +94,19 @@ class PeerStore:
         with self.db.transaction() as cur:
             for statement in DDL:
                 cur.execute(statement)
+            if "relay" not in cur.columns("peers"):  # a store from before relays
+                cur.execute("ALTER TABLE peers ADD COLUMN relay INTEGER NOT NULL DEFAULT 0")
 
     # --- peers -----------------------------------------------------------
     def add(self, peer: Peer) -> None:
         self.changes += 1
         with self.db.transaction() as cur:
             cur.execute(
-                "INSERT INTO peers (name, base_url, send_types, accept_types, created_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET base_url = excluded.base_url, "
-                "send_types = excluded.send_types, accept_types = excluded.accept_types",
+                "INSERT INTO peers (name, base_url, send_types, accept_types, created_at, relay) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET base_url = excluded.base_url, "
+                "send_types = excluded.send_types, accept_types = excluded.accept_types, relay = excluded.relay",
                 (peer.name, peer.base_url, json.dumps(list(peer.send_types)),
-                 json.dumps(list(peer.accept_types)), peer.created_at),
+                 json.dumps(list(peer.accept_types)), peer.created_at, int(peer.relay)),
             )
 
     def get(self, name: str) -> Peer:

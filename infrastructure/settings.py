@@ -33,6 +33,7 @@ class Settings(BaseModel):
     federation_max_body_bytes: int = 32 * 1024 * 1024
     pull_interval: float = 30.0  # seconds between anti-entropy pulls
     retry_cap: float = 60.0  # longest wait between retries to a failing peer (breaker: 5x)
+    key_refresh_interval: float = 300.0  # seconds between two readings of every peer's keys (revocations)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -42,7 +43,8 @@ class Settings(BaseModel):
                            ("host", "FEDSYNC_HOST"), ("port", "FEDSYNC_PORT"),
                            ("max_body_bytes", "FEDSYNC_MAX_BODY_BYTES"),
                            ("federation_max_body_bytes", "FEDSYNC_FEDERATION_MAX_BODY_BYTES"),
-                           ("pull_interval", "FEDSYNC_PULL_INTERVAL"), ("retry_cap", "FEDSYNC_RETRY_CAP")):
+                           ("pull_interval", "FEDSYNC_PULL_INTERVAL"), ("retry_cap", "FEDSYNC_RETRY_CAP"),
+                           ("key_refresh_interval", "FEDSYNC_KEY_REFRESH_INTERVAL")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -16,6 +16,9 @@ workers that run them.
 - Anti-entropy: the puller runs every ``pull_interval``; every
   ``RECONCILE_EVERY``-th round it reconciles by gid-diff instead, which also
   finds what became visible behind the cursor.
+- Keys: every ``key_refresh_interval`` every peer's JWKS and every relay's
+  vouches are read again (``key_learning.py``), so a revoked key stops
+  verifying within one interval.
 """
 
 from __future__ import annotations
@@ -162,15 +165,20 @@ class SyncWorkers:
     transactions."""
 
     def __init__(self, syncer: Syncer, *, pull_interval: float = 30.0, push_poll: float = 1.0,
-                 reconcile_every: int = RECONCILE_EVERY) -> None:
+                 reconcile_every: int = RECONCILE_EVERY, refresh_keys: Callable[[], None] | None = None,
+                 key_refresh_interval: float = 300.0) -> None:
         self.syncer = syncer
         self.pull_interval = pull_interval
+        self.refresh_keys = refresh_keys
+        self.key_refresh_interval = key_refresh_interval
         self.reconcile_every = reconcile_every
         self.push_poll = push_poll
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._push_loop, name="fedsync-push", daemon=True),
                         threading.Thread(target=self._pull_loop, name="fedsync-pull", daemon=True)]
+        if refresh_keys is not None:
+            self.threads.append(threading.Thread(target=self._key_loop, name="fedsync-keys", daemon=True))
 
     def start(self) -> None:
         for thread in self.threads:
@@ -209,6 +217,14 @@ class SyncWorkers:
                         log.exception("push to %s crashed", peer.name)
             if busy:
                 self.wake.set()  # more may be queued: go again at once
+
+    def _key_loop(self) -> None:
+        assert self.refresh_keys is not None
+        while not self.stopping.wait(self.key_refresh_interval):
+            try:
+                self.refresh_keys()
+            except Exception:  # keep the worker alive, but say what broke
+                log.exception("refreshing peers' keys crashed")
 
     def _pull_loop(self) -> None:
         rounds = 0

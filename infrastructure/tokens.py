@@ -95,21 +95,21 @@ class TokenVerifier:
         self._clock = clock
         self._extra: KeySet | None = None  # keys found by a reload
         self._last_reload = 0.0
-        self._verified: dict[str, tuple[Editor, float]] = {}
+        self._verified: dict[str, tuple[Editor, float, str]] = {}
         self._lock = threading.Lock()
 
     def verify(self, token: str) -> Editor:
         now = self._clock()
         known = self._verified.get(token)
-        if known is not None and now < known[1] + LEEWAY:
+        if known is not None and now < known[1] + LEEWAY and known[2] in self._keyset():  # not revoked since
             return known[0]
-        editor, expires = self._verify(token)
+        editor, expires, kid = self._verify(token)
         if len(self._verified) >= _CACHE_MAX:
             self._verified.clear()
-        self._verified[token] = (editor, expires)
+        self._verified[token] = (editor, expires, kid)
         return editor
 
-    def _verify(self, token: str) -> tuple[Editor, float]:
+    def _verify(self, token: str) -> tuple[Editor, float, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -139,7 +139,7 @@ class TokenVerifier:
             check_claims(name, role, team)
         except (TypeError, ValueError) as e:
             raise Unauthorized(f"the bearer token's claims are not valid: {e}") from None
-        return Editor(name=name, author=f"{name}@{self.node}", role=role, team=team), float(claims["exp"])
+        return Editor(name=name, author=f"{name}@{self.node}", role=role, team=team), float(claims["exp"]), kid
 
     def _keys_with(self, kid: str) -> KeySet:
         keyset = self._keyset()

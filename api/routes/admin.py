@@ -1,4 +1,5 @@
-"""Admin-only views of the node: its signing keys (peers: routes/peers.py; editors get 403)."""
+"""Admin-only views of the node: its signing keys, other nodes' disputed and revoked keys (peers:
+routes/peers.py; editors get 403)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from fastapi import APIRouter, Depends
 from api.deps import NodeDep, current_admin
 from api.errors import responses
 from api.responses import key_list_of
-from api.schemas.admin import KeyList
+from api.schemas.admin import KeyDispute, KeyDisputeList, KeyList, KeyTrust, Revocation, RevocationList
+from domain.errors import DomainError
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(current_admin)],
                    responses=responses(401, 403))
@@ -17,3 +19,25 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(curren
 def list_keys(node: NodeDep) -> KeyList:
     """The node's signing keys (public parts), the active one first; retired ones still verify."""
     return key_list_of(node.keyring.jwks())
+
+
+@router.get("/keys/disputes", response_model=KeyDisputeList)
+def list_key_disputes(node: NodeDep) -> KeyDisputeList:
+    """Origins for which relays vouch different keys: none of those keys is used until an admin trusts one relay."""
+    return KeyDisputeList(disputes=[KeyDispute(**d.as_dict()) for d in node.keys.disputes()])
+
+
+@router.post("/keys/disputes:trust", response_model=KeyDisputeList, responses=responses(400))
+def trust_relay(node: NodeDep, request: KeyTrust) -> KeyDisputeList:
+    """Settle a dispute: take one relay's keys for the origin; the disputes left are answered."""
+    try:
+        node.keys.trust(request.origin, request.relay)
+    except ValueError as e:
+        raise DomainError(str(e)) from None
+    return list_key_disputes(node)
+
+
+@router.get("/keys/revocations", response_model=RevocationList)
+def list_revocations(node: NodeDep) -> RevocationList:
+    """Other nodes' revoked keys, each with the stored transactions it signed at or after the revocation time."""
+    return RevocationList(revocations=[Revocation(**r) for r in node.signed_after_revocation()])

@@ -37,7 +37,7 @@ def add_peer(node: NodeDep, request: PeerAdd) -> PeerStatus:
     """Peer with the node at a base URL: fetch its name and keys, store what we send and accept."""
     try:
         peer = node.add_peer(request.base_url, entity_types(request.send), entity_types(request.accept),
-                             name=request.name)
+                             name=request.name, relay=request.relay)
         if request.subscribe:
             node.subscribe_to(peer.name)
     except ValueError as e:

@@ -26,6 +26,7 @@ class PeerAdd(BaseModel):
     subscribe: bool = Field(default=False, description="ask the peer to push to us")
     name: str | None = Field(default=None, max_length=300, pattern=r"^urn:domain:[a-z0-9.:-]+$",
                              description="the peer's node name, when it is not urn:domain:<the URL's host>")
+    relay: bool = Field(default=False, description="a hub: take its word on the keys of nodes we do not peer with")
 
 
 class PeerStatus(BaseModel):
@@ -41,6 +42,37 @@ class PeerStatus(BaseModel):
     last_success: str | None
     last_error: str | None
     breaker: str = Field(description="closed | open | half-open")
+    relay: bool = Field(False, description="its word on other nodes' keys is taken")
+    key_disputes: list[str] = Field(default_factory=list, description="origins for which this relay vouches other "
+                                    "keys than another relay does: none of them is used until an admin decides")
+
+
+class KeyDispute(BaseModel):
+    origin: str
+    vouched: dict[str, list[str]] = Field(description="relay -> the kids it vouches for the origin")
+    trusted: list[str] = Field(description="the origin's keys this node already trusts (from the origin or an admin)")
+
+
+class KeyDisputeList(BaseModel):
+    disputes: list[KeyDispute]
+
+
+class KeyTrust(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    origin: str = Field(max_length=300, pattern=r"^urn:domain:[a-z0-9.:-]+$")
+    relay: str = Field(max_length=300, pattern=r"^urn:domain:[a-z0-9.:-]+$", description="the relay that is right")
+
+
+class Revocation(BaseModel):
+    origin: str
+    kid: str
+    since: str = Field(description="the key verifies nothing created at or after this time")
+    transactions: list[str] = Field(description="stored transactions it signed at or after that time "
+                                    "(accepted before this node learned of the revocation)")
+
+
+class RevocationList(BaseModel):
+    revocations: list[Revocation]
 
 
 class PeerStatusList(BaseModel):

@@ -57,6 +57,11 @@ class Cursor(ABC):
     def rowcount(self) -> int:
         return self.raw.rowcount
 
+    def columns(self, table: str) -> list[str]:
+        """The names of a table's columns (to add one a newer version needs)."""
+        self.raw.execute(f"SELECT * FROM {table} LIMIT 0")
+        return [column[0] for column in self.raw.description]
+
 
 class Database(ABC):
     """A minimal cursor API over the event store's own connections."""

@@ -36,6 +36,9 @@ class SQLiteCursor(Cursor):
     def rowcount(self) -> int:
         return getattr(self.raw, "sqlite_cursor", self.raw).rowcount  # the library may wrap sqlite3's cursor
 
+    def columns(self, table: str) -> list[str]:
+        return [row["name"] for row in self.execute(f"PRAGMA table_info({table})").fetchall()]
+
 
 class SQLiteRecorder(HookedRecorder, SQLiteApplicationRecorder):
     """The library's SQLite recorder plus the gid index and the commit hooks."""

@@ -3,7 +3,9 @@
 Key files are 0600 in a 0700 directory, written to a temporary file and
 ``os.replace``d, under an exclusive lock so a rotation in another process is
 never lost; a rotated key stays in the keyring, retired and still published,
-so transactions it signed keep verifying.
+so transactions it signed keep verifying. A revoked key (``revoke``) is
+still published, with the time from which it verifies nothing (the JWKS's
+``revoked`` member; infrastructure/key_directory.py).
 """
 
 from __future__ import annotations
@@ -71,14 +73,18 @@ class _Record:
     key: SigningKey
     created_at: str
     retired_at: str | None = None
+    revoked_since: str | None = None  # it verifies nothing created at or after this time
 
     def index_entry(self) -> dict[str, Any]:
-        return {
+        entry = {
             "kid": self.key.kid,
             "alg": self.key.alg,
             "created_at": self.created_at,
             "retired_at": self.retired_at,
         }
+        if self.revoked_since:
+            entry["revoked_since"] = self.revoked_since
+        return entry
 
 
 def _load_record(directory: Path, entry: Any) -> _Record:
@@ -88,7 +94,7 @@ def _load_record(directory: Path, entry: Any) -> _Record:
     key = SigningKey.from_pem((directory / f"{kid}.pem").read_bytes())
     if key.kid != kid or key.alg != entry.get("alg"):
         raise ValueError(f"{directory / kid}.pem does not hold the {entry.get('alg')} key {kid}")
-    return _Record(key, entry.get("created_at"), entry.get("retired_at"))
+    return _Record(key, entry.get("created_at"), entry.get("retired_at"), entry.get("revoked_since"))
 
 
 def _read_index(directory: Path) -> tuple[str, list[_Record]]:
@@ -158,19 +164,44 @@ class Keyring:
         self._activate(key)
         return key
 
+    def revoke(self, kid: str, since: str) -> SigningKey:
+        """Revoke a key from ``since`` on (a normalised wire timestamp); an active key is rotated
+        out first. Returns the active key after it."""
+        with _locked(self._directory):
+            active, records = _read_index(self._directory)
+        if kid not in {r.key.kid for r in records}:
+            raise ValueError(f"no key {kid} in this keyring")
+        if kid == active:
+            self.rotate()
+        with _locked(self._directory):
+            active, records = _read_index(self._directory)
+            records = [replace(r, revoked_since=min(since, r.revoked_since or since)) if r.key.kid == kid else r
+                       for r in records]
+            _write_keyring(self._directory, active, records, new_key=None)
+        self._set(active, records)
+        return self._active
+
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
-        keys = []
+        keys, revoked = [], []
         for record in sorted(self._records, key=lambda r: r.key.kid != self._active.kid):
             jwk: dict[str, Any] = record.key.public_jwk()
             if record.key.kid == self._active.kid:
                 jwk["status"] = "active"
+            elif record.revoked_since:
+                jwk.update(status="revoked", retired_at=record.retired_at)
+                revoked.append({"kid": record.key.kid, "since": record.revoked_since})
             else:
                 jwk.update(status="retired", retired_at=record.retired_at)
             keys.append(jwk)
-        return {"keys": keys}
+        return {"keys": keys, "revoked": revoked} if revoked else {"keys": keys}
 
     def keyset(self) -> KeySet:
+        """Every key: what verifies this node's own transactions (revoked keys too, for old ones)."""
         return self._keyset
+
+    def token_keyset(self) -> KeySet:
+        """The keys editor tokens are checked with: every key but the revoked ones."""
+        return self._token_keyset
 
     def _activate(self, key: SigningKey) -> None:
         # Re-read under the lock: another process may have rotated since we loaded.
@@ -191,6 +222,7 @@ class Keyring:
         self._records = records
         self._active = next(r.key for r in records if r.key.kid == active)
         self._keyset = KeySet.of_keys(r.key for r in records)
+        self._token_keyset = KeySet.of_keys(r.key for r in records if not r.revoked_since)
 
     def __repr__(self) -> str:
         return f"Keyring({str(self._directory)!r}, active={self._active.kid!r})"

@@ -70,16 +70,16 @@ def module_spawn(module_store: Callable[[], str | None],
 
 
 def peer(a: NodeProcess, b: NodeProcess, *, send: tuple[str, ...] = ("item", "tag", "share"),
-         accept: tuple[str, ...] = ("item", "tag", "share")) -> None:
-    """Make ``a`` peer with ``b`` (a's side only)."""
+         accept: tuple[str, ...] = ("item", "tag", "share"), relay: bool = True) -> None:
+    """Make ``a`` peer with ``b`` (a's side only); test nodes relay for each other unless a test says not."""
     node = a.admin()
     try:
-        node.add_peer(b.base_url, send, accept, name=b.name)
+        node.add_peer(b.base_url, send, accept, name=b.name, relay=relay)
     finally:
         node.close()
 
 
-def link(a: NodeProcess, b: NodeProcess, **kwargs: tuple[str, ...]) -> None:
+def link(a: NodeProcess, b: NodeProcess, **kwargs: object) -> None:
     """Peer both ways."""
     peer(a, b, **kwargs)
     peer(b, a, **kwargs)

@@ -54,7 +54,7 @@ class Cluster:
         self.edges = sorted(set(edges))
         for a, b in self.edges:
             for x, y in ((a, b), (b, a)):
-                self.nodes[x].add_peer(self.nodes[y].config.base_url, ENTITY_TYPES, ENTITY_TYPES)
+                self.nodes[x].add_peer(self.nodes[y].config.base_url, ENTITY_TYPES, ENTITY_TYPES, relay=True)
         for a, b in self.edges:
             self.nodes[a].subscribe_to(self.nodes[b].name)
             self.nodes[b].subscribe_to(self.nodes[a].name)

@@ -20,6 +20,7 @@ from domain.share import Share
 from domain.tag import Tag
 from infrastructure.node import Node
 from tests.factory import author
+from tests.reliability import hostile
 from tests.reliability.cluster import Cluster
 
 ITEM_SCOPES = ("NETWORK", "PUBLIC", "DOMAIN", "OWNER")
@@ -27,7 +28,7 @@ TAG_SCOPES = ("NETWORK", "OWNER", "DOMAIN", "PUBLIC")
 LOCAL = ("create", "edit", "delete", "fork", "tag", "rename_tag", "tag_item", "share", "revoke", "merge",
          "rescope")
 SYNC = ("pull", "push", "gap_fill", "retry", "late", "settle")
-OPERATIONS = LOCAL + SYNC
+OPERATIONS = LOCAL + SYNC + ("hostile",)
 Operation = tuple[str, int, int, int]
 
 
@@ -39,6 +40,7 @@ class Runner:
         self.revocations = 0
         self.rescopes = 0
         self.forbidden = 0
+        self.hostile: dict[str, tuple[str, str]] = {}  # gid -> (what it was, the outcome at its target)
 
     def run(self, operations: list[Operation]) -> None:
         for op in operations:
@@ -212,6 +214,14 @@ class Runner:
 
     def do_late(self, a: int, b: int, c: int) -> None:
         self.cluster.network.deliver_late(b)
+
+    # --- hostile senders -------------------------------------------------------
+    def do_hostile(self, a: int, b: int, c: int) -> None:
+        """A peer forges a transaction against what a node holds (``tests/reliability/hostile.py``)."""
+        sent = hostile.send(self.cluster, a, b, c)
+        if sent is not None:
+            what, tx, status = sent
+            self.hostile[tx["gid"]] = (what, status)
 
 
 def _lines(step: int) -> str:

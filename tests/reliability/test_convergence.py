@@ -4,7 +4,10 @@
 hub, chain or random tree) exchange transactions over the in-process
 transport, which drops, duplicates, delays and reorders messages while a
 random schedule of local commands and sync steps (pull, push, gap fill,
-retry of pending, late deliveries) runs. Then the faults stop, whatever is
+retry of pending, late deliveries) runs, with hostile senders among them
+(peers forging origins, post-dated scope changes, squatted gids and
+deletions without the right: ``tests/reliability/hostile.py``), whose
+transactions must be refused and stored nowhere. Then the faults stop, whatever is
 still in flight arrives, and anti-entropy runs to quiescence: every node
 pulls, pushes and retries until a whole round changes nothing and a round
 of gid-diffs (``Syncer.reconcile``) finds nothing either. Each node must
@@ -46,7 +49,7 @@ RUN: Counter[str] = Counter()  # totals over the examples that ran to the end
 FAULTS = {"dropped requests", "lost answers", "delayed deliveries", "duplicated deliveries"}
 BURST, BURSTS = 10, (12 if LONG else 8)
 # Creations, edits and sync steps come up more often than the rarer commands.
-WEIGHTED = ("create", "edit", "pull", "push", *OPERATIONS, "create", "edit", "share", "late", "settle")
+WEIGHTED = ("create", "edit", "pull", "push", *OPERATIONS, "create", "edit", "share", "late", "settle", "hostile")
 
 operation = st.tuples(st.sampled_from(WEIGHTED), st.integers(0, 9), st.integers(0, 9), st.integers(0, 9))
 # Bursts of operations, flattened: long schedules are common, yet the shrinker can drop
@@ -152,10 +155,15 @@ def test_nodes_converge_to_what_each_may_see_after_faults_stop(scenario: dict, t
         event(f"faults injected: {_bucket(sum(v for k, v in network.stats.items() if k in FAULTS))}")
         event(f"operations: {_bucket(len(scenario['operations']))}")
         event(f"exact expectation: {exact}")
+        refused = {gid: what for gid, (what, status) in runner.hostile.items() if status != "refused"}
+        assert not refused, f"hostile transactions not refused: {refused}"
         for node in cluster.nodes:
+            planted = held[node.name] & set(runner.hostile)
+            assert not planted, f"{node.name} holds hostile {[runner.hostile[g][0] for g in planted]}"
             check_node(node, held, lacking[node.name], expected, exact)
         check_shared_items(cluster, held, expected)
         RUN.update({"examples": 1, "operations": len(scenario["operations"]), "exact": int(exact),
+                    **Counter(f"refused: {what}" for what, _ in runner.hostile.values()),
                     "faults injected": sum(v for k, v in network.stats.items() if k in FAULTS),
                     "transactions received": relayed})
     finally:
