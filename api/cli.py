@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api import cli_federation
+from api import cli_federation, cli_requests
 from domain.transaction import normal_timestamp, utc_now
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
@@ -211,7 +211,12 @@ def create_token(
     typer.echo(token)
 
 
-cli_federation.register(app, lambda data_dir: open_node(settings_from(Path(data_dir) if data_dir else None)))
+def _open_node_of(data_dir: str | None) -> Node:
+    return open_node(settings_from(Path(data_dir) if data_dir else None))
+
+
+cli_federation.register(app, _open_node_of)
+cli_requests.register(app, _open_node_of)
 
 
 def main() -> None:

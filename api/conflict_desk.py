@@ -18,7 +18,7 @@ from api.library import Library, visible_item
 from domain import references
 from domain.review import NoConflict, Review
 from domain.visibility import Editor
-from infrastructure.visibility import JOIN, item_filter
+from infrastructure.visibility import JOIN, edit_grant, item_filter
 
 
 class ConflictDesk:
@@ -59,8 +59,9 @@ class ConflictDesk:
         """Store the merge editor's resolution; returns the stored ``item.merged`` transaction."""
         with self.db.read() as cur:
             visible_item(cur, editor, gid, include_deleted=True)
+            grant = edit_grant(cur, editor, gid)
         references.check(document["markdown"])
         self.library.teams.record(editor)
         receipt = self.app.resolve_conflict(gid, heads=heads, author=editor.author, document=document, scope=scope,
-                                            accept_markers=accept_markers)
+                                            accept_markers=accept_markers, grant=grant)
         return self.app.transaction(receipt.gid)

@@ -19,10 +19,10 @@ from typing import Any
 from api import pagination
 from domain import references
 from domain.application import NodeApplication
-from domain.errors import EntityNotFound
+from domain.errors import EntityNotFound, Forbidden
 from domain.visibility import Editor
 from infrastructure.persistence import Cursor, Database
-from infrastructure.visibility import JOIN, EditorTeams, item_filter, visible_documents
+from infrastructure.visibility import JOIN, EditorTeams, edit_grant, item_filter, visible_documents
 from projections import backlinks, lineage, transactions
 from projections.documents import document
 from projections.heads import loads
@@ -161,20 +161,24 @@ class Library:
         return found
 
     # --- item writes ---------------------------------------------------------------
-    def create_item(self, editor: Editor, *, title: str, markdown: str, tags: list[str], scope: str) -> str:
+    def create_item(self, editor: Editor, *, title: str, markdown: str, tags: list[str], scope: str,
+                    owner_edits_only: bool = False) -> str:
         references.check(markdown)
         self.teams.record(editor)
-        receipt = self.app.create_item(author=editor.author, title=title, markdown=markdown, tags=tags, scope=scope)
+        receipt = self.app.create_item(author=editor.author, title=title, markdown=markdown, tags=tags, scope=scope,
+                                       owner_edits_only=owner_edits_only)
         return receipt.entity_gid
 
     def edit_item(self, editor: Editor, gid: str, *, parent: str, title: str | None, markdown: str | None,
-                  tags: list[str] | None, scope: str | None) -> str:
+                  tags: list[str] | None, scope: str | None, owner_edits_only: bool | None = None) -> str:
         self._check_writable(editor, gid)
         if markdown is not None:
             references.check(markdown)
         self.teams.record(editor)
+        with self.db.read() as cur:
+            grant = edit_grant(cur, editor, gid)
         self.app.edit_item(gid, parent=parent, author=editor.author, title=title, markdown=markdown,
-                           tags=tags, scope=scope)
+                           tags=tags, scope=scope, grant=grant, owner_edits_only=owner_edits_only)
         return gid
 
     def delete_item(self, editor: Editor, gid: str, *, parent: str) -> str:
@@ -202,11 +206,32 @@ class Library:
             sql = "SELECT * FROM shares WHERE item_gid = ?" + ("" if include_revoked else " AND revoked = 0")
             return cur.execute(sql + " ORDER BY created_at, share_gid", (gid,)).fetchall()
 
-    def grant_share(self, editor: Editor, gid: str, *, peer: str, permission: str) -> dict[str, Any]:
+    def grant_share(self, editor: Editor, gid: str, *, peer: str, permission: str,
+                    team: str | None = None) -> dict[str, Any]:
         self._check_writable(editor, gid, include_deleted=False)
         self.teams.record(editor)
-        receipt = self.app.grant_share(author=editor.author, item_gid=gid, peer=peer, permission=permission)
+        receipt = self.app.grant_share(author=editor.author, item_gid=gid, peer=peer, permission=permission, team=team)
         return self._share(gid, receipt.entity_gid)
+
+    def request_share(self, editor: Editor, gid: str, *, peer: str, permission: str) -> dict[str, Any]:
+        """Ask the item's owner to share it with ``peer`` (this node must hold an edit share of it)."""
+        with self.db.read() as cur:
+            visible_item(cur, editor, gid, include_deleted=False)
+            grant = edit_grant(cur, editor, gid)
+        if grant is None:
+            raise Forbidden(f"asking the owner to share item {gid} needs an edit share of it for this node")
+        self.teams.record(editor)
+        receipt = self.app.request_share(author=editor.author, item_gid=gid, peer=peer, permission=permission,
+                                         grant=grant)
+        return self._share(gid, receipt.entity_gid)
+
+    def change_share(self, editor: Editor, gid: str, share_gid: str, *, permission: str,
+                     team: str | None) -> dict[str, Any]:
+        self._check_writable(editor, gid, include_deleted=False)
+        self._share(gid, share_gid)
+        self.teams.record(editor)
+        self.app.change_share(share_gid, author=editor.author, permission=permission, team=team)
+        return self._share(gid, share_gid)
 
     def revoke_share(self, editor: Editor, gid: str, share_gid: str) -> dict[str, Any]:
         self._check_writable(editor, gid, include_deleted=False)

@@ -66,6 +66,7 @@ def _summary_fields(doc: Row) -> dict[str, Any]:
         "tags": [TagRef(**ref) for ref in doc["tag_refs"]],
         "scope": doc["scope"],
         "deleted": doc["deleted"],
+        "owner_edits_only": bool(doc["owner_edits_only"]),
         "author": doc["author"],
         "origin": doc["origin"],
         "created_at": doc["created_at"],
@@ -116,7 +117,8 @@ def tag_of(row: Row) -> TagOut:
 
 def share_of(row: Row) -> ShareOut:
     return ShareOut(gid=row["share_gid"], item=row["item_gid"], peer=row["peer"], permission=row["permission"],
-                    revoked=bool(row["revoked"]), author=row["author"], created_at=row["created_at"],
+                    team=row["team"], requested=row["head_kind"] == "share.requested", revoked=bool(row["revoked"]),
+                    author=row["author"], created_at=row["created_at"],
                     updated_at=row["updated_at"])
 
 

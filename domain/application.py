@@ -146,10 +146,7 @@ class NodeApplication(LocalCommands, Application):
 
     def transactions(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Stored transactions by gid (absent gids are left out)."""
-        found = {}
-        for row in self.index.locate(gids):
-            found[row["gid"]] = self._decode(row)["tx"]
-        return found
+        return {row["gid"]: self._decode(row)["tx"] for row in self.index.locate(gids)}
 
     def transaction(self, gid: str) -> dict[str, Any]:
         tx = self.transactions([gid]).get(gid)
@@ -170,12 +167,8 @@ class NodeApplication(LocalCommands, Application):
         return [(n.id, self.mapper.to_domain_event(n).tx) for n in notifications]
 
     def _decode(self, row: dict[str, Any]) -> Any:
-        stored = StoredEvent(
-            originator_id=row["originator_id"],
-            originator_version=row["originator_version"],
-            topic=row["topic"],
-            state=bytes(row["state"]),
-        )
+        stored = StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
+                             topic=row["topic"], state=bytes(row["state"]))
         return self.mapper.to_domain_event(stored).__dict__
 
     # --- received transactions -------------------------------------------
@@ -237,18 +230,25 @@ class NodeApplication(LocalCommands, Application):
         # One query tells which created entities are new, instead of a failed load each.
         absent = {str(i) for i in set(created) - self.index.existing(created)} if created else set()
         recorded: dict[int, Outcome] = {}
+        batch: dict[str, dict[str, Any]] = {}  # recorded so far: a grant may come in the batch of its edit
+
+        def lookup(gid: str) -> dict[str, Any]:
+            return batch[gid] if gid in batch else self.transaction(gid)
+
         for i, tx in plan.order:
             try:
-                self._apply_one(aggregates, tx, absent)
+                self._apply_one(aggregates, tx, absent, lookup)
             except UnknownParents as e:
                 recorded[i] = Outcome.unknown_parents(tx["gid"], e)
             except DomainError as e:
                 recorded[i] = Outcome.refused(tx["gid"], e)
             else:
                 recorded[i] = Outcome(tx["gid"], receiving.STORED)
+                batch[tx["gid"]] = tx
         return recorded
 
-    def _apply_one(self, aggregates: dict[str, Entity], tx: dict[str, Any], absent: set[str]) -> Entity:
+    def _apply_one(self, aggregates: dict[str, Entity], tx: dict[str, Any], absent: set[str],
+                   lookup: Callable[[str], dict[str, Any]]) -> Entity:
         """Record one transaction on its aggregate (``absent``: entities known not to be stored)."""
         key = tx["entity_gid"]
         aggregate = aggregates.get(key)
@@ -256,7 +256,7 @@ class NodeApplication(LocalCommands, Application):
             aggregate = self._find(key)
         if tx["entity"] == "share":
             item = aggregate or aggregates.get(tx["payload"]["item"]) or self._find(tx["payload"]["item"])
-            authority.check_sharer(tx["origin"], item, self.transaction)
+            authority.check_share(tx, item, lookup)
         if aggregate is None:
             if tx["kind"] not in CREATION_KINDS:
                 raise UnknownParents(f"unknown {tx['entity']} {key} (its creation has not arrived)",
@@ -265,7 +265,7 @@ class NodeApplication(LocalCommands, Application):
         else:
             if not isinstance(aggregate, AGGREGATES[tx["entity"]]):
                 raise EntityConflict(f"{key} is a {aggregate.ENTITY}, not a {tx['entity']}")
-            authority.check_change(aggregate, tx, self.transaction)
+            authority.check_change(aggregate, tx, lookup)
             aggregate.record(tx)
         aggregates[key] = aggregate
         return aggregate

@@ -56,18 +56,24 @@ class LocalCommands:
 
     # --- items -----------------------------------------------------------
     def create_item(self, *, author: str, title: str, markdown: str, tags: Iterable[str] = (),
-                    scope: str = "NETWORK") -> Receipt:
-        payload = item_state(title, markdown, tags, [], False)
+                    scope: str = "NETWORK", owner_edits_only: bool = False) -> Receipt:
+        payload = item_state(title, markdown, tags, [], False, owner_edits_only)
         return self._store_new(self._new_tx("item", None, "item.created", [], author, scope, payload))
 
     def edit_item(self, item_gid: str, *, parent: str, author: str, title: str | None = None,
                   markdown: str | None = None, tags: Iterable[str] | None = None,
-                  scope: str | None = None) -> Receipt:
+                  scope: str | None = None, grant: str | None = None,
+                  owner_edits_only: bool | None = None) -> Receipt:
+        """An edit of head ``parent``; ``grant``: the share transaction that lets this node edit another
+        node's OWNER or TEAM item (or one whose owner restricted edits to itself)."""
+
         def change(item: Item) -> dict[str, Any]:
             item.check_can_edit(parent)
             head = item.head_states[parent]
-            edited = {"title": title, "markdown": markdown, "tags": tags, "deleted": False}
-            return self._successor(item, parent, "item.edited", author, _changed(head["payload"], edited), scope)
+            edited = {"title": title, "markdown": markdown, "tags": tags, "deleted": False,
+                      "owner_edits_only": owner_edits_only}
+            payload = _granted(_changed(head["payload"], edited), grant)
+            return self._successor(item, parent, "item.edited", author, payload, scope)
 
         return self._change(item_gid, Item, change)
 
@@ -87,17 +93,18 @@ class LocalCommands:
         first = self.entity(sources[0], Item)
         for other in sources[1:]:
             self.entity(other, Item)
-        forked = {"title": title, "markdown": markdown, "tags": tags, "forked_from": sources, "deleted": False}
+        forked = {"title": title, "markdown": markdown, "tags": tags, "forked_from": sources, "deleted": False,
+                  "owner_edits_only": False}
         payload = _changed(first.state, forked)
         tx = self._new_tx("item", None, "item.forked", [], author, scope or first.current["scope"], payload)
         return self._store_new(tx)
 
     def merge_item(self, item_gid: str, *, heads: Sequence[str], author: str,
-                   document: Mapping[str, Any], scope: str | None = None) -> Receipt:
+                   document: Mapping[str, Any], scope: str | None = None, grant: str | None = None) -> Receipt:
         """An ``item.merged`` of the given heads (two or more); what ``document`` leaves out is the current state's."""
 
         def change(item: Item) -> dict[str, Any]:
-            return self._merged(item, heads, author, document, scope)
+            return self._merged(item, heads, author, document, scope, grant)
 
         return self._change(item_gid, Item, change)
 
@@ -107,7 +114,7 @@ class LocalCommands:
         return review.review(item.gid, item.parents_of, item.head_states, self.transaction)
 
     def resolve_conflict(self, item_gid: str, *, heads: Sequence[str], author: str, document: Mapping[str, Any],
-                         scope: str | None = None, accept_markers: bool = False) -> Receipt:
+                         scope: str | None = None, accept_markers: bool = False, grant: str | None = None) -> Receipt:
         """A merge editor's merge: it names exactly the current heads, holds no markers, and
         takes the narrowest scope of the heads unless it names one."""
 
@@ -116,7 +123,7 @@ class LocalCommands:
             item.check_can_merge(list(heads))
             review.check_resolution(document, accept_markers=accept_markers)
             chosen = scope or narrowest_scope([item.head_states[h]["scope"] for h in item.heads])
-            return self._merged(item, heads, author, document, chosen)
+            return self._merged(item, heads, author, document, chosen, grant)
 
         return self._change(item_gid, Item, change)
 
@@ -140,12 +147,40 @@ class LocalCommands:
         return self._change(tag_gid, Tag, change)
 
     # --- shares ----------------------------------------------------------
-    def grant_share(self, *, author: str, item_gid: str, peer: str, permission: str) -> Receipt:
+    def grant_share(self, *, author: str, item_gid: str, peer: str, permission: str,
+                    team: str | None = None) -> Receipt:
+        """Share the item with a node (and only a team there, if named)."""
         item = self.entity(item_gid, Item)
         authority.check_sharer(self.node, item, self.transaction)
         payload = {"item": item_gid, "peer": peer, "permission": permission, "revoked": False}
+        if team is not None:
+            payload["team"] = team
         return self._store_new(self._new_tx("share", None, "share.granted", [], author,
                                             item.current["scope"], payload))
+
+    def request_share(self, *, author: str, item_gid: str, peer: str, permission: str, grant: str) -> Receipt:
+        """Ask the owner of another node's item to share it with ``peer`` (``grant``: our edit share)."""
+        item = self.entity(item_gid, Item)
+        payload = {"item": item_gid, "peer": peer, "permission": permission, "revoked": False, "grant": grant}
+        tx = self._new_tx("share", None, "share.requested", [], author, item.current["scope"], payload)
+        authority.check_request(tx, item, self.transaction)
+        return self._store_new(tx)
+
+    def change_share(self, share_gid: str, *, author: str, permission: str, team: str | None = None) -> Receipt:
+        """A live share's new permission (and team: None shares with every editor there)."""
+
+        def change(share: Share) -> dict[str, Any]:
+            authority.check_sharer(self.node, share, self.transaction)
+            current = share.current
+            if share.state["revoked"]:
+                raise EntityConflict(f"share {share_gid} is revoked: grant a new share instead")
+            payload = {k: v for k, v in current["payload"].items() if k != "team"}
+            payload["permission"] = permission
+            if team is not None:
+                payload["team"] = team
+            return self._new_tx("share", share_gid, "share.changed", share.heads, author, current["scope"], payload)
+
+        return self._change(share_gid, Share, change)
 
     def revoke_share(self, share_gid: str, *, author: str) -> Receipt:
         def change(share: Share) -> dict[str, Any]:
@@ -158,10 +193,13 @@ class LocalCommands:
 
     # --- building transactions ---------------------------------------------
     def _merged(self, item: Item, heads: Sequence[str], author: str, document: Mapping[str, Any],
-                scope: str | None) -> dict[str, Any]:
+                scope: str | None, grant: str | None = None) -> dict[str, Any]:
         item.check_can_merge(list(heads))
         current = item.current
-        payload = _changed(current["payload"], {**document, "deleted": bool(document.get("deleted", False))})
+        restricted = any(item.head_states[h]["payload"].get("owner_edits_only", False) for h in heads)
+        merged = {**document, "deleted": bool(document.get("deleted", False)),
+                  "owner_edits_only": document.get("owner_edits_only", restricted)}
+        payload = _granted(_changed(current["payload"], merged), grant)
         if scope is None:  # as private as the most private head: a merge never widens by default
             scope = narrowest_scope([item.head_states[h]["scope"] for h in heads])
         return self._new_tx("item", item.gid, "item.merged", sorted(set(heads)), author, scope, payload)
@@ -197,15 +235,22 @@ class LocalCommands:
 
 
 def item_state(title: str, markdown: str, tags: Iterable[str], forked_from: Iterable[str],
-               deleted: bool) -> dict[str, Any]:
-    """An item's document state in its canonical form (tag and fork lists sorted, no repeats)."""
-    return {
+               deleted: bool, owner_edits_only: bool = False) -> dict[str, Any]:
+    """An item's document state in its canonical form (tag and fork lists sorted, no repeats;
+    ``owner_edits_only`` only when set)."""
+    state = {
         "title": title,
         "markdown": markdown,
         "tags": sorted(set(tags)),
         "forked_from": sorted(set(forked_from)),
         "deleted": deleted,
     }
+    return {**state, "owner_edits_only": True} if owner_edits_only else state
+
+
+def _granted(payload: dict[str, Any], grant: str | None) -> dict[str, Any]:
+    """An item state that names the share transaction its edit relies on (docs/decisions/authority.md)."""
+    return payload if grant is None else {**payload, "grant": grant}
 
 
 def _changed(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,4 +260,8 @@ def _changed(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, 
         value = changes.get(name)
         return state[name] if value is None else value
 
-    return item_state(pick("title"), pick("markdown"), pick("tags"), pick("forked_from"), bool(pick("deleted")))
+    restricted = changes.get("owner_edits_only")
+    if restricted is None:
+        restricted = state.get("owner_edits_only", False)
+    return item_state(pick("title"), pick("markdown"), pick("tags"), pick("forked_from"), bool(pick("deleted")),
+                      bool(restricted))

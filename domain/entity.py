@@ -47,16 +47,18 @@ def head_summary(tx: dict[str, Any]) -> dict[str, Any]:
 
 
 def mark(tx: dict[str, Any]) -> list[Any]:
-    """A transaction's scope and whether it leaves the entity deleted (a share: revoked)."""
+    """A transaction's scope, whether it leaves the entity deleted (a share: revoked), and whether
+    its owner restricted edits to itself."""
     payload = tx["payload"]
-    return [tx["scope"], bool(payload.get("deleted", payload.get("revoked", False)))]
+    return [tx["scope"], bool(payload.get("deleted", payload.get("revoked", False))),
+            bool(payload.get("owner_edits_only", False))]
 
 
 def effective(heads: Iterable[dict[str, Any]]) -> tuple[str, bool]:
     """An entity's scope and deletion state over all its heads: the narrowest scope, and deleted
     (a share: revoked) if any head is. What a merge of the heads by another node must keep, too."""
     marks = [mark(head) for head in heads]
-    return narrowest_scope(scope for scope, _ in marks), any(removed for _, removed in marks)
+    return narrowest_scope(m[0] for m in marks), any(m[1] for m in marks)
 
 
 def latest(heads: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,7 +78,9 @@ class Entity(Aggregate):
         # The creation event's apply() (the _Recorded mixin) adds the first transaction.
         self.parents_of: dict[str, list[str]] = {}
         self.head_states: dict[str, dict[str, Any]] = {}
-        self.marks: dict[str, list[Any]] = {}  # gid -> [scope, deleted], what authority judges (JSON: lists)
+        # gid -> [scope, deleted, owner edits only]: what authority judges (JSON: lists; snapshots taken
+        # before the third was kept hold two)
+        self.marks: dict[str, list[Any]] = {}
 
     # --- state ---------------------------------------------------------
     @property

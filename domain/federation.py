@@ -2,10 +2,14 @@
 retry timing and the per-peer circuit breaker.
 
 - Visibility belongs to the entity, not to single transactions: an item is
-  visible to a peer when its *current* scope allows it (``PUBLIC`` and
+  visible to a peer when its effective scope allows it (``PUBLIC`` and
   ``NETWORK`` to every peer, ``DOMAIN`` to peers of the same registrable
-  domain) or when a live share names that peer; then its whole history is.
-  ``OWNER`` and ``TEAM`` items never leave the node unless shared.
+  domain), when a live share names that peer, when that peer is the item's
+  owner (the owner sees everything about its items: share holders' edits
+  reach it), or when the item has live shares and the peer is a relay (a hub
+  that carries shared items to their recipients and owners, showing them to
+  none of its own editors); then its whole history is. ``OWNER`` and
+  ``TEAM`` items never leave the node otherwise.
 - A tag follows its own scope. A share is sent to the peer it names and to
   peers that may see the item anyway.
 - The peering's ``send`` types filter what goes out, its ``accept`` types
@@ -31,6 +35,7 @@ class Audience:
 
     name: str | None  # urn:domain:<host>, None for an anonymous caller
     send_types: tuple[str, ...] = ENTITY_TYPES
+    relay: bool = False  # a peer marked --relay: it carries shared items on
 
     @property
     def host(self) -> str:
@@ -59,18 +64,22 @@ def scope_admits(scope: str, own_host: str, audience: Audience,
 
 
 def may_see(entity: str, scope: str | None, shared_with: Iterable[str], own_host: str,
-            audience: Audience, same_domain: Callable[[str, str], bool]) -> bool:
+            audience: Audience, same_domain: Callable[[str, str], bool], owner: str | None = None) -> bool:
     """May this audience see an entity (item, tag, share) in its current state?
 
     ``scope`` is the current scope of the item (for a share: of its item);
     ``shared_with`` the peers with a live share of that item (for a share
-    transaction: the peer it names is included). ``None`` scope: unknown here,
-    so only a peer a share names may see it (a share can arrive before its
-    item; the peer it names must get it all the same).
+    transaction: the peer it names is included); ``owner`` the item's owner.
+    ``None`` scope: unknown here, so only a peer a share names may see it (a
+    share can arrive before its item; the peer it names must get it all the
+    same).
     """
     if entity not in audience.send_types:
         return False
-    if audience.name is not None and audience.name in shared_with:
+    shared_with = set(shared_with)
+    if audience.name is not None and (audience.name in shared_with or audience.name == owner):
+        return True
+    if audience.relay and shared_with:
         return True
     if scope is None:
         return False

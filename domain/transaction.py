@@ -45,9 +45,9 @@ SCOPES: tuple[str, ...] = get_args(Scope)  # narrowest first
 KINDS: dict[str, tuple[str, ...]] = {
     "item": ("item.created", "item.edited", "item.deleted", "item.forked", "item.merged"),
     "tag": ("tag.created", "tag.renamed", "tag.deleted"),
-    "share": ("share.granted", "share.revoked"),
+    "share": ("share.granted", "share.requested", "share.changed", "share.revoked"),
 }
-CREATION_KINDS = frozenset({"item.created", "item.forked", "tag.created", "share.granted"})
+CREATION_KINDS = frozenset({"item.created", "item.forked", "tag.created", "share.granted", "share.requested"})
 # Entity gids are bound to their owner: a creation's entity_gid is owned_entity_gid(origin, gid).
 ENTITY_NAMESPACE = uuid.UUID("1b0c5e3a-7f4d-5a2e-9c61-f3d8a0b47e95")
 
@@ -124,6 +124,9 @@ class ItemState(_Strict):
     tags: GidList
     forked_from: GidList
     deleted: bool
+    # Only on an edit of an OWNER or TEAM item by a share holder: the share transaction it relies on.
+    grant: Gid | None = None
+    owner_edits_only: bool | None = None  # the owner restricted edits to itself (and edit share holders)
 
 
 class TagState(_Strict):
@@ -136,6 +139,8 @@ class ShareState(_Strict):
     peer: NodeName
     permission: Literal["read", "edit"]
     revoked: bool
+    team: Annotated[str, Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$")] | None = None  # a team on that node
+    grant: Gid | None = None  # share.requested: the requester's edit share transaction
 
 
 STATE_MODELS: dict[str, type[_Strict]] = {"item": ItemState, "tag": TagState, "share": ShareState}
@@ -299,5 +304,7 @@ def _check_invariants(tx: Transaction, state: _Strict) -> None:
         raise InvalidTransaction("item.forked needs at least one item in forked_from")
     if tx.entity == "share" and tx.kind == "share.revoked" and not tx.payload["revoked"]:
         raise InvalidTransaction("share.revoked must carry revoked: true")
-    if checksum(state.model_dump()) != tx.checksum:
+    if tx.kind == "share.requested" and (tx.payload.get("grant") is None or tx.payload["revoked"]):
+        raise InvalidTransaction("share.requested names the requester's edit share (grant) and is not revoked")
+    if checksum(state.model_dump(exclude_unset=True)) != tx.checksum:
         raise InvalidTransaction("checksum does not match the canonical payload")

@@ -6,6 +6,8 @@ The rules (seeing and editing go together for editors):
 - ``TEAM`` items: their author, and the editors whose team is the author's
   team; when the author's team is unknown, the author only (fail closed);
 - ``OWNER`` items: their author only;
+- any item another node shared with this node: the editors of the team the
+  share names (every editor when it names none);
 - admins see every item.
 
 The item's author is its creator (the author of its first transaction), and
@@ -16,6 +18,7 @@ is ``infrastructure/visibility.py``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 ROLES = ("editor", "admin", "merge")
@@ -36,9 +39,14 @@ class Editor:
         return self.role == "admin"
 
 
-def editor_may_see(scope: str, item_author: str, item_team: str | None, editor: Editor) -> bool:
-    """May this editor see (and so edit) an item of this scope, author and author's team?"""
+def editor_may_see(scope: str, item_author: str, item_team: str | None, editor: Editor,
+                   shared_with_teams: Collection[str | None] = ()) -> bool:
+    """May this editor see an item of this scope, author and author's team, shared with this node for
+    these teams (None: every editor)? (Editing another node's item also needs an edit share or an
+    open scope: ``domain/authority.py``.)"""
     if editor.is_admin or item_author == editor.author:
+        return True
+    if any(team is None or team == editor.team for team in shared_with_teams):
         return True
     if scope in EVERY_EDITOR_SCOPES:
         return True

@@ -23,6 +23,7 @@ class ItemAccess:
 
     scopes: dict[str, str] = field(default_factory=dict)
     shared: dict[str, set[str]] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
 
 
 class AccessReader:
@@ -32,8 +33,9 @@ class AccessReader:
     def item_access(self, items: Iterable[str]) -> ItemAccess:
         access = ItemAccess()
         with self.db.read() as cur:
-            for r in _rows(cur, "SELECT item_gid, scope FROM documents WHERE item_gid IN ({marks})", items):
+            for r in _rows(cur, "SELECT item_gid, scope, origin FROM documents WHERE item_gid IN ({marks})", items):
                 access.scopes[r["item_gid"]] = r["scope"]
+                access.owners[r["item_gid"]] = r["origin"]
             # Only the item's creator may share it: a share from anyone else opens nothing.
             for r in _rows(cur, "SELECT s.item_gid AS item_gid, s.peer AS peer FROM shares s "
                                 "JOIN documents d ON d.item_gid = s.item_gid "

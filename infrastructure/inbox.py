@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from domain.application import NodeApplication
@@ -27,11 +27,13 @@ ANCESTOR_ROUNDS = 20
 
 
 class Inbox:
-    def __init__(self, app: NodeApplication, peers: PeerStore, keys: KeyLearner, client: FederationClient) -> None:
+    def __init__(self, app: NodeApplication, peers: PeerStore, keys: KeyLearner, client: FederationClient,
+                 on_share_request: Callable[[], Any] = lambda: None) -> None:
         self.app = app
         self.peers = peers
         self.keys = keys
         self.client = client
+        self.on_share_request = on_share_request  # a reshare request may have arrived: answer it
 
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None) -> list[Outcome]:
         """Receive a batch from a peer: type filter, keys on demand, ancestors, pending."""
@@ -50,6 +52,8 @@ class Inbox:
         if any(o.status == PENDING for o in outcomes):
             self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == PENDING])
             outcomes = [self._settled(o) for o in outcomes]
+        if any(isinstance(tx, dict) and tx.get("kind") == "share.requested" for tx in wanted):
+            self.on_share_request()
         merged, it = [], iter(outcomes)
         for i in range(len(txs)):
             merged.append(refused[i] if i in refused else next(it))
@@ -100,4 +104,6 @@ class Inbox:
         for sender, txs in by_sender.items():
             outcomes = self.app.receive(txs, sender=sender, from_pending=True)
             settled += sum(o.status != PENDING for o in outcomes)
+        if any(row["tx"].get("kind") == "share.requested" for row in rows):
+            self.on_share_request()
         return settled

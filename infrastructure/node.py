@@ -29,6 +29,7 @@ from infrastructure.outbox import Outbox
 from infrastructure.peers import Peer, PeerStore
 from infrastructure.persistence import database_for, store_env
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
+from infrastructure.reshares import Reshares
 from infrastructure.settings import NodeConfig, Settings
 from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, Keyring, KeySet, kid_of
 from infrastructure.sync import Syncer
@@ -95,7 +96,9 @@ class Node:
         outbox = Outbox(self.app, self.app.recorder, AccessReader(self.db), self.peers, self.projector.position,
                         own_host=config.host, same_domain=same_domain)
         self.key_learner = KeyLearner(self.keys, self.peers, self.client, own_name=config.name)
-        inbox = Inbox(self.app, self.peers, self.key_learner, self.client)
+        self.reshares = Reshares(self.db, self.app)
+        self.reshares.create_tables()
+        inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
         self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(

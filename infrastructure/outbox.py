@@ -87,7 +87,8 @@ class Outbox:
     def audience(self, caller: str | None) -> Audience:
         if caller is None:
             return Audience(None, ENTITY_TYPES)
-        return Audience(caller, self.peers.get(caller).send_types)
+        peer = self.peers.get(caller)
+        return Audience(caller, peer.send_types, relay=peer.relay)
 
     def visible(self, audience: Audience, txs: Sequence[dict[str, Any]]) -> list[bool]:
         """For each transaction: may this audience see its entity now?"""
@@ -95,23 +96,25 @@ class Outbox:
         items |= {t["payload"]["item"] for t in txs if t["entity"] == "share"}
         access = self.access.item_access(items)
         tag_scopes = self.access.tag_scopes({t["entity_gid"] for t in txs if t["entity"] == "tag"})
-        scopes, shared = access.scopes, access.shared
+        scopes, shared, owners = access.scopes, access.shared, access.owners
         result = []
         for tx in txs:
             entity = tx["entity"]
             if entity == "item":
                 key = tx["entity_gid"]
-                ok = self._may_see("item", scopes.get(key), shared.get(key, ()), audience)
+                ok = self._may_see("item", scopes.get(key), shared.get(key, ()), audience, owners.get(key))
             elif entity == "tag":
                 ok = self._may_see("tag", tag_scopes.get(tx["entity_gid"]), (), audience)
             else:
                 key = tx["payload"]["item"]
-                ok = self._may_see("share", scopes.get(key), {*shared.get(key, ()), tx["payload"]["peer"]}, audience)
+                ok = self._may_see("share", scopes.get(key), {*shared.get(key, ()), tx["payload"]["peer"]}, audience,
+                                   owners.get(key))
             result.append(ok)
         return result
 
-    def _may_see(self, entity: str, scope: str | None, shared: Iterable[str], audience: Audience) -> bool:
-        return may_see(entity, scope, shared, self.own_host, audience, self.same_domain)
+    def _may_see(self, entity: str, scope: str | None, shared: Iterable[str], audience: Audience,
+                 owner: str | None = None) -> bool:
+        return may_see(entity, scope, shared, self.own_host, audience, self.same_domain, owner)
 
     def _visible_entries(self, audience: Audience, entries: list[OutboxEntry]) -> list[OutboxEntry]:
         flags = self.visible(audience, [e.tx for e in entries])

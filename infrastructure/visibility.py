@@ -5,8 +5,8 @@ a local table ``editor_teams(author, team)``, written from the token of
 every editor who changes something. It is node-local: never federated and
 not a projection (a rebuild keeps it). ``item_filter`` is the rule of
 ``domain/visibility.py`` as a SQL condition over ``documents`` joined to
-``editor_teams``, so lists are filtered and paginated by the database; the
-tests check that both forms agree.
+``editor_teams`` and ``shares``, so lists are filtered and paginated by the
+database; the tests check that both forms agree.
 """
 
 from __future__ import annotations
@@ -49,14 +49,24 @@ class EditorTeams:
             self._known[editor.author] = editor.team
 
 
+# A live share of the item, made by its creator, naming this node (and the editor's team, or none).
+_SHARED = ("EXISTS (SELECT 1 FROM shares s WHERE s.item_gid = d.item_gid AND s.peer = ? AND s.revoked = 0 "
+           "AND s.origin = d.origin AND (s.team IS NULL OR s.team = ?))")
+
+
+def node_of(editor: Editor) -> str:
+    """The node an editor works on (their author id is name@<node>)."""
+    return editor.author.split("@", 1)[1]
+
+
 def item_filter(editor: Editor) -> tuple[str, list[Any]]:
     """SQL condition (over ``documents d`` and ``editor_teams t``) and its parameters."""
     if editor.is_admin:
         return "1 = 1", []
     every = ", ".join("?" * len(EVERY_EDITOR_SCOPES))
     condition = (f"(d.author = ? OR d.scope IN ({every}) "
-                 "OR (d.scope = 'TEAM' AND t.team IS NOT NULL AND t.team = ?))")
-    return condition, [editor.author, *EVERY_EDITOR_SCOPES, editor.team]
+                 f"OR (d.scope = 'TEAM' AND t.team IS NOT NULL AND t.team = ?) OR {_SHARED})")
+    return condition, [editor.author, *EVERY_EDITOR_SCOPES, editor.team, node_of(editor), editor.team]
 
 
 def visible_documents(cur: Any, gids: Iterable[str], editor: Editor, *,
@@ -66,17 +76,35 @@ def visible_documents(cur: Any, gids: Iterable[str], editor: Editor, *,
     found: dict[str, dict[str, Any]] = {}
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        rows = cur.execute(
-            f"SELECT d.*, t.team AS team FROM documents d {JOIN} "
-            f"WHERE d.item_gid IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ).fetchall()
+        marks = ",".join("?" * len(chunk))
+        rows = cur.execute(f"SELECT d.*, t.team AS team FROM documents d {JOIN} WHERE d.item_gid IN ({marks})",
+                           chunk).fetchall()
+        teams: dict[str, list[str | None]] = {}
+        for share in cur.execute(
+                "SELECT s.item_gid, s.team FROM shares s JOIN documents d ON d.item_gid = s.item_gid WHERE "
+                f"s.peer = ? AND s.revoked = 0 AND s.origin = d.origin AND s.item_gid IN ({marks})",
+                [node_of(editor), *chunk]).fetchall():
+            teams.setdefault(share["item_gid"], []).append(share["team"])
         for row in rows:
-            if (include_deleted or not row["deleted"]) and may_see(row, editor):
+            if (include_deleted or not row["deleted"]) and may_see(row, editor, teams.get(row["item_gid"], ())):
                 found[row["item_gid"]] = row
     return found
 
 
-def may_see(row: dict[str, Any], editor: Editor) -> bool:
-    """The domain rule applied to a documents row joined with its author's team."""
-    return editor_may_see(row["scope"], row["author"], row.get("team"), editor)
+def may_see(row: dict[str, Any], editor: Editor, shared_with_teams: Iterable[str | None] = ()) -> bool:
+    """The domain rule applied to a documents row joined with its author's team (and the teams of
+    this node that shares of the item name)."""
+    return editor_may_see(row["scope"], row["author"], row.get("team"), editor, tuple(shared_with_teams))
+
+
+def edit_grant(cur: Any, editor: Editor, item_gid: str) -> str | None:
+    """The share transaction that lets this editor's node edit another node's OWNER or TEAM item (a live
+    ``edit`` share by the item's owner, for the editor's team or every editor), to name in the edit."""
+    row = cur.execute(
+        "SELECT s.head FROM shares s JOIN documents d ON d.item_gid = s.item_gid "
+        "WHERE s.item_gid = ? AND s.peer = ? AND s.revoked = 0 AND s.permission = 'edit' AND s.origin = d.origin "
+        "AND d.origin <> ? AND (d.scope IN ('OWNER', 'TEAM') OR d.owner_edits_only = 1) "
+        "AND (s.team IS NULL OR s.team = ? OR ?) "
+        "ORDER BY s.updated_at DESC, s.share_gid LIMIT 1",
+        (item_gid, node_of(editor), node_of(editor), editor.team, editor.is_admin)).fetchone()
+    return None if row is None else row["head"]

@@ -11,7 +11,7 @@ from projections.store import Cursor
 DDL = [
     "CREATE TABLE IF NOT EXISTS documents ("
     "item_gid TEXT PRIMARY KEY, title TEXT NOT NULL, markdown TEXT NOT NULL, "
-    "tags TEXT NOT NULL, forked_from TEXT NOT NULL, deleted INTEGER NOT NULL, "
+    "tags TEXT NOT NULL, forked_from TEXT NOT NULL, owner_edits_only INTEGER NOT NULL, deleted INTEGER NOT NULL, "
     f"{ENTITY_DDL})",
     "CREATE INDEX IF NOT EXISTS documents_by_update ON documents (updated_at, item_gid)",
 ]
@@ -22,10 +22,11 @@ class DocumentsView(EntityView):
     entity = "item"
     table = "documents"
     key = "item_gid"
-    columns = ("title", "markdown", "tags", "forked_from")
+    columns = ("title", "markdown", "tags", "forked_from", "owner_edits_only")
 
     def payload_columns(self, payload: dict[str, Any]) -> tuple[Any, ...]:
-        return (payload["title"], payload["markdown"], dumps(payload["tags"]), dumps(payload["forked_from"]))
+        return (payload["title"], payload["markdown"], dumps(payload["tags"]), dumps(payload["forked_from"]),
+                int(bool(payload.get("owner_edits_only"))))
 
     def payload_of(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class DocumentsView(EntityView):
             "markdown": row["markdown"],
             "tags": loads(row["tags"]),
             "forked_from": loads(row["forked_from"]),
+            **({"owner_edits_only": True} if row["owner_edits_only"] else {}),
         }
 
 

@@ -47,7 +47,7 @@ TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS view_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "INSERT INTO view_tracking (name, position) VALUES ('views', 0) ON CONFLICT (name) DO NOTHING",
 ]
-VIEWS_VERSION = 2  # raise it with every change to a view's tables or to what their rows mean
+VIEWS_VERSION = 3  # raise it with every change to a view's tables or to what their rows mean
 SCHEMA_DDL = "CREATE TABLE IF NOT EXISTS view_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"
 MODULES = (documents, tags, shares, conflicts, transactions, backlinks, lineage)
 BATCH = 1000

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from api.deps import NodeDep, current_admin
+from api.deps import CurrentEditor, NodeDep, current_admin
 from api.errors import responses
 from api.responses import key_list_of
-from api.schemas.admin import KeyDispute, KeyDisputeList, KeyList, KeyTrust, Revocation, RevocationList
+from api.routes.params import ShareGidPath
+from api.schemas.admin import (
+    KeyDispute,
+    KeyDisputeList,
+    KeyList,
+    KeyTrust,
+    ReshareRequest,
+    ReshareRequestList,
+    Revocation,
+    RevocationList,
+)
 from domain.errors import DomainError
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(current_admin)],
@@ -41,3 +51,24 @@ def trust_relay(node: NodeDep, request: KeyTrust) -> KeyDisputeList:
 def list_revocations(node: NodeDep) -> RevocationList:
     """Other nodes' revoked keys, each with the stored transactions it signed at or after the revocation time."""
     return RevocationList(revocations=[Revocation(**r) for r in node.signed_after_revocation()])
+
+
+@router.get("/share-requests", response_model=ReshareRequestList)
+def list_share_requests(node: NodeDep, every: bool = False) -> ReshareRequestList:
+    """Requests from share holders to share this node's items with other nodes (waiting ones unless ``every``)."""
+    return ReshareRequestList(requests=[ReshareRequest(**{k: r[k] for k in ReshareRequest.model_fields})
+                                        for r in node.reshares.requests(waiting_only=not every)])
+
+
+@router.post("/share-requests/{request}:grant", response_model=ReshareRequestList, responses=responses(404))
+def grant_share_request(node: NodeDep, request: ShareGidPath, admin: CurrentEditor) -> ReshareRequestList:
+    """Share the item as the request asks; answers the requests still waiting."""
+    node.reshares.grant(request, decided_by=admin.author)
+    return list_share_requests(node)
+
+
+@router.post("/share-requests/{request}:refuse", response_model=ReshareRequestList, responses=responses(404))
+def refuse_share_request(node: NodeDep, request: ShareGidPath, admin: CurrentEditor) -> ReshareRequestList:
+    """Refuse a request; answers the requests still waiting."""
+    node.reshares.refuse(request, decided_by=admin.author)
+    return list_share_requests(node)

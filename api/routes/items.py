@@ -58,7 +58,8 @@ def list_items(
 @router.post("", response_model=ItemOut, status_code=201, responses=responses(400, 413, 422))
 def create_item(editor: CurrentEditor, library: LibraryDep, body: ItemCreate) -> Response:
     """Create an item; its author is the token's editor."""
-    gid = library.create_item(editor, title=body.title, markdown=body.markdown, tags=body.tags, scope=body.scope)
+    gid = library.create_item(editor, title=body.title, markdown=body.markdown, tags=body.tags, scope=body.scope,
+                              owner_edits_only=body.owner_edits_only)
     return _item_response(library.item(editor, gid), 201, location=True)
 
 
@@ -75,7 +76,7 @@ def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: It
     """Edit an item, based on the head named by If-Match or ``parent``; a stale head is 409 with the heads."""
     parent = named_head(if_match, body.parent)
     library.edit_item(editor, gid, parent=parent, title=body.title, markdown=body.markdown, tags=body.tags,
-                      scope=body.scope)
+                      scope=body.scope, owner_edits_only=body.owner_edits_only)
     return _item_response(library.item(editor, gid))
 
 

@@ -75,6 +75,22 @@ class RevocationList(BaseModel):
     revocations: list[Revocation]
 
 
+class ReshareRequest(BaseModel):
+    request: str = Field(description="the request's share gid")
+    item: str
+    title: str
+    requester: str = Field(description="the node that holds an edit share and asks")
+    peer: str = Field(description="the node it asks this node to share the item with")
+    permission: str
+    team: str | None
+    status: str | None = Field(description="granted | refused; null while waiting")
+    share: str | None = Field(description="the share this node granted for it")
+
+
+class ReshareRequestList(BaseModel):
+    requests: list[ReshareRequest]
+
+
 class PeerStatusList(BaseModel):
     peers: list[PeerStatus]
 

@@ -17,6 +17,7 @@ class ItemCreate(StrictRequest):
     markdown: Markdown = ""
     tags: TagGids = []
     scope: Scope = "NETWORK"
+    owner_edits_only: bool = Field(False, description="only this node (and nodes holding an edit share) edit it")
 
 
 class ItemEdit(StrictRequest):
@@ -25,11 +26,12 @@ class ItemEdit(StrictRequest):
     markdown: Markdown | None = None
     tags: TagGids | None = None
     scope: Scope | None = None
+    owner_edits_only: bool | None = Field(None, description="restrict edits to the owner (true) or lift that (false)")
 
     @model_validator(mode="after")
     def _changes_something(self) -> ItemEdit:
-        if self.title is None and self.markdown is None and self.tags is None and self.scope is None:
-            raise ValueError("an edit changes at least one of title, markdown, tags, scope")
+        if all(v is None for v in (self.title, self.markdown, self.tags, self.scope, self.owner_edits_only)):
+            raise ValueError("an edit changes at least one of title, markdown, tags, scope, owner_edits_only")
         return self
 
 
@@ -56,6 +58,7 @@ class ItemSummary(BaseModel):
     tags: list[TagRef] = Field(description="the item's known tags; unknown tag gids are left out")
     scope: Scope
     deleted: bool
+    owner_edits_only: bool = Field(description="only its owner (and nodes holding an edit share) edit it")
     author: str = Field(description="who created the item")
     origin: str
     created_at: str

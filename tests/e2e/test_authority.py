@@ -156,7 +156,7 @@ def test_a_share_holder_can_neither_widen_nor_edit_an_owner_item(trio):
 
     admin_b = b.admin()  # an unmodified node: its own admin tries through the application
     try:
-        with pytest.raises(Forbidden, match="OWNER: only its owner changes it"):
+        with pytest.raises(Forbidden, match="OWNER: only its owner or a node holding an edit share"):
             admin_b.app.edit_item(base["entity_gid"], parent=base["gid"], author=factory.author(admin_b.name),
                                   scope="PUBLIC")
     finally:
@@ -164,7 +164,7 @@ def test_a_share_holder_can_neither_widen_nor_edit_an_owner_item(trio):
     widened = forge(b, base, scope="PUBLIC")
     results = deliver(b, a, [widened])
 
-    assert results[0]["status"] == "refused" and "only its owner changes it" in results[0]["reason"]
+    assert results[0]["status"] == "refused" and "a node holding an edit share" in results[0]["reason"]
     assert document(a, base["entity_gid"])["scope"] == "OWNER"
 
 
@@ -220,3 +220,33 @@ def test_a_url_cannot_claim_a_name_nor_re_point_an_existing_peer(spawn: Spawner)
         assert admin.peers.get(b.name).base_url == b.base_url
     finally:
         admin.close()
+
+
+def test_an_owner_restricts_a_network_item_to_its_own_edits_and_lifts_that(trio):
+    a, b, _ = trio
+    base = made_on(a)
+    restricted = in_a_day(a, base["gid"], base["entity_gid"], owner_edits_only=True)
+    assert restricted["payload"]["owner_edits_only"] is True and restricted["scope"] == "NETWORK"
+    assert [r["status"] for r in deliver(a, b, [base, restricted])] == ["stored", "stored"]
+
+    edit = forge(b, restricted, payload=dict(restricted["payload"], markdown="mine\n"))
+    lifting = forge(b, restricted, payload={k: v for k, v in restricted["payload"].items() if k != "owner_edits_only"})
+    on_the_old_head = forge(b, base, payload=dict(base["payload"], markdown="branching around it\n"))
+    results = deliver(b, a, [edit, lifting, on_the_old_head])
+
+    assert [r["status"] for r in results] == ["refused", "refused", "stored"]
+    assert "its owner edits it alone" in results[0]["reason"]
+    assert "only its owner restricts its edits" in results[1]["reason"]
+    admin_b = b.admin()
+    try:  # an unmodified node's own editors get the same answer
+        with pytest.raises(Forbidden, match="its owner edits it alone"):
+            admin_b.app.edit_item(base["entity_gid"], parent=restricted["gid"], author=factory.author(admin_b.name),
+                                  markdown="mine\n")
+    finally:
+        admin_b.close()
+
+    lifted = in_a_day(a, restricted["gid"], base["entity_gid"], owner_edits_only=False)
+    assert "owner_edits_only" not in lifted["payload"]
+    deliver(a, b, [lifted])
+    assert deliver(b, a, [forge(b, lifted, payload=dict(lifted["payload"], markdown="ok now\n"))])[0]["status"] \
+        == "stored"

@@ -41,7 +41,8 @@ def edges_of(kind: str, count: int, parents: list[int]) -> set[tuple[int, int]]:
 
 class Cluster:
     def __init__(self, root: Path, count: int, edges: Iterable[tuple[int, int]], network: Network,
-                 database_urls: list[str | None] | None = None) -> None:
+                 database_urls: list[str | None] | None = None, *, relay: bool = True) -> None:
+        """``relay``: every node marks its peers as relays (keys of nodes two hops away, shared items)."""
         self.network = network
         self.nodes: list[Node] = []
         for i, host in enumerate(HOSTS[:count]):
@@ -54,7 +55,7 @@ class Cluster:
         self.edges = sorted(set(edges))
         for a, b in self.edges:
             for x, y in ((a, b), (b, a)):
-                self.nodes[x].add_peer(self.nodes[y].config.base_url, ENTITY_TYPES, ENTITY_TYPES, relay=True)
+                self.nodes[x].add_peer(self.nodes[y].config.base_url, ENTITY_TYPES, ENTITY_TYPES, relay=relay)
         for a, b in self.edges:
             self.nodes[a].subscribe_to(self.nodes[b].name)
             self.nodes[b].subscribe_to(self.nodes[a].name)

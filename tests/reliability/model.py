@@ -88,9 +88,10 @@ class View:
         entity = tx["entity"]
         key = tx["payload"]["item"] if entity == "share" else tx["entity_gid"]
         peers: set[str] = set()
+        owner = None if entity == "tag" else self.creator(key)
         if entity != "tag":
             peers = self.shared_with(key) | ({tx["payload"]["peer"]} if entity == "share" else set())
-        return any(may_see(entity, scope, peers, own_host, audience, same_domain) for scope in self.scopes(key))
+        return any(may_see(entity, scope, peers, own_host, audience, same_domain, owner) for scope in self.scopes(key))
 
 
 def reach(made: dict[str, list[dict[str, Any]]], links: dict[str, set[str]],
@@ -105,7 +106,7 @@ def reach(made: dict[str, list[dict[str, Any]]], links: dict[str, set[str]],
             view = View([by_gid[g] for g in held[source]], ever=ever)
             own_host = source.removeprefix("urn:domain:")
             for target in sorted(links.get(source, ())):
-                audience = Audience(target, ENTITY_TYPES)
+                audience = Audience(target, ENTITY_TYPES, relay=True)  # the test cluster's peers relay
                 new = {g for g in held[source] - held[target]
                        if view.visible(by_gid[g], own_host, audience, same_domain)}
                 if new:

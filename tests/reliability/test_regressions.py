@@ -33,9 +33,9 @@ with warnings.catch_warnings():  # as tests/api/conftest.py: starlette's notice 
 
 @pytest.fixture
 def cluster(store: Callable[[], str | None], tmp_path: Path) -> Iterator[Cluster]:
-    """n0.alpha.org - n1.beta.net - n2.alpha.org, all peered with each other, in one process."""
+    """n0.alpha.org - n1.beta.net - n2.alpha.org, all peered with each other (none a relay), in one process."""
     network = Network(seed=0)
-    trio = Cluster(tmp_path, 3, [(0, 1), (0, 2), (1, 2)], network, [store() for _ in range(3)])
+    trio = Cluster(tmp_path, 3, [(0, 1), (0, 2), (1, 2)], network, [store() for _ in range(3)], relay=False)
     yield trio
     trio.close()
 
