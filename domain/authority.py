@@ -32,6 +32,7 @@ from domain.transaction import narrowest_scope
 Lookup = Callable[[str], dict[str, Any]]
 OWNER_ONLY_KINDS = frozenset({"item.deleted", "tag.deleted", "share.changed", "share.revoked"})
 OPEN_SCOPES = ("DOMAIN", "NETWORK", "PUBLIC")  # another node may edit the content
+GRANT_KINDS = frozenset({"share.granted", "share.changed"})  # a share's state as its owner set it (not a request)
 
 
 def owner_of(entity: Entity, transaction: Lookup) -> str | None:
@@ -54,14 +55,19 @@ def check_share(tx: dict[str, Any], shared: Entity | None, transaction: Lookup) 
 
 def check_request(tx: dict[str, Any], item: Entity | None, transaction: Lookup) -> None:
     """A share request must name a live edit share of the item that its owner made for the requester."""
-    grant = tx["payload"]["grant"]
+    granted = _named_grant(tx, tx["payload"]["grant"], transaction)
+    owner = owner_of(item, transaction) if item is not None else granted["origin"]
+    check_grant(tx["payload"]["item"], owner, tx["origin"], granted)
+
+
+def _named_grant(tx: dict[str, Any], grant: str, transaction: Lookup) -> dict[str, Any]:
+    """The share transaction ``tx`` names as its grant; a grant not received yet holds ``tx`` like a
+    missing parent."""
     try:
-        granted = transaction(grant)
+        return transaction(grant)
     except TransactionNotFound:
         raise UnknownParents(f"the share transaction {grant} that {tx['gid']} relies on has not arrived",
                              [grant]) from None
-    owner = owner_of(item, transaction) if item is not None else granted["origin"]
-    check_grant(tx["payload"]["item"], owner, tx["origin"], granted)
 
 
 def check_sharer(node: str, shared: Entity | None, transaction: Lookup) -> None:
@@ -75,7 +81,7 @@ def check_grant(item_gid: str, owner: str, editor_node: str, grant: dict[str, An
     """The share transaction an edit names must let ``editor_node`` edit the item: a share of this
     item made by its owner, naming that node, with permission ``edit``, not revoked."""
     payload = grant["payload"]
-    if grant["entity"] != "share" or payload["item"] != item_gid or grant["origin"] != owner:
+    if grant["kind"] not in GRANT_KINDS or payload["item"] != item_gid or grant["origin"] != owner:
         raise Forbidden(f"transaction {grant['gid']} is not a share of item {item_gid} by its owner {owner}")
     if payload["peer"] != editor_node:
         raise Forbidden(f"share {grant['entity_gid']} is for {payload['peer']}, not {editor_node}")
@@ -105,12 +111,7 @@ def check_change(entity: Entity, tx: dict[str, Any], transaction: Lookup) -> Non
             why = "its owner edits it alone" if restricted else f"is {scope}"
             raise Forbidden(f"{whose} and {why}: only its owner or a node holding an edit share changes it, "
                             f"not {tx['origin']}")
-        try:
-            granted = transaction(grant)
-        except TransactionNotFound:
-            raise UnknownParents(f"the share transaction {grant} that {tx['gid']} relies on has not arrived",
-                                 [grant]) from None
-        check_grant(entity.gid, owner, tx["origin"], granted)
+        check_grant(entity.gid, owner, tx["origin"], _named_grant(tx, grant, transaction))
     if tx["scope"] != scope:
         raise Forbidden(f"{whose}: only its owner changes its scope ({scope} -> {tx['scope']}), "
                         f"not {tx['origin']}")

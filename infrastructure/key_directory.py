@@ -158,15 +158,17 @@ class KeyDirectory:
 
     def vouch(self, origin: str, relay: str, jwks: dict[str, Any]) -> bool:
         """Record what ``relay`` says ``origin``'s keys are (its whole answer replaces its last one);
-        True when the relays that vouch for ``origin`` now disagree."""
+        True when the relays that vouch for ``origin`` now disagree. A relay's word on revocations
+        counts only for origins that are not direct peers: those say it themselves."""
         keyset = KeySet.from_jwks(jwks)
+        revoked = None if self.is_peer(origin) else jwks.get("revoked")
         with self.db.transaction() as cur:
             cur.execute("DELETE FROM vouched_keys WHERE origin = ? AND relay = ?", (origin, relay))
             cur.executemany(
                 "INSERT INTO vouched_keys (origin, relay, kid, jwk) VALUES (?, ?, ?, ?)",
                 [(origin, relay, jwk["kid"], _text(jwk)) for jwk in keyset.jwks()["keys"]],
             )
-            _record_revocations(cur, origin, jwks.get("revoked"))
+            _record_revocations(cur, origin, revoked)
             disputed = _agreed(_vouches(cur, origin), _direct_kids(cur, origin)) is None
         self._forget(origin)
         return disputed

@@ -56,6 +56,8 @@ class KeyLearner:
         for peer in self.peers.all():
             self._fetch_direct(peer)
         for origin in self.keys.vouched_origins():
+            if self.peers.find(origin) is not None:
+                continue  # a direct peer now: its own JWKS, read above, is what counts
             for relay in self.keys.vouchers(origin):
                 peer = self.peers.find(relay)
                 if peer is not None and peer.relay:

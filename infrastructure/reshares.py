@@ -64,11 +64,13 @@ class Reshares:
             for statement in DDL:
                 cur.execute(statement)
 
-    def requests(self, *, waiting_only: bool = True) -> list[dict[str, Any]]:
-        """Requests to share this node's items (by default those still waiting for an answer)."""
-        sql = _REQUESTS + (" AND r.status IS NULL" if waiting_only else "") + " ORDER BY s.created_at, s.share_gid"
+    def requests(self, *, waiting_only: bool = True, gid: str | None = None) -> list[dict[str, Any]]:
+        """Requests to share this node's items (by default those still waiting for an answer; ``gid``:
+        that one only)."""
+        sql = _REQUESTS + (" AND r.status IS NULL" if waiting_only else "") + (" AND s.share_gid = ?" if gid else "")
         with self.db.read() as cur:
-            return cur.execute(sql, (self.app.node,)).fetchall()
+            return cur.execute(sql + " ORDER BY s.created_at, s.share_gid",
+                               (self.app.node, *([gid] if gid else []))).fetchall()
 
     def process(self) -> int:
         """Answer what the policy answers; returns how many requests were granted."""
@@ -94,9 +96,8 @@ class Reshares:
         self._decide(request_gid, "refused", None, decided_by)
 
     def _waiting(self, request_gid: str) -> dict[str, Any]:
-        for request in self.requests():
-            if request["request"] == request_gid:
-                return request
+        for request in self.requests(gid=request_gid):
+            return request
         raise EntityNotFound(f"no waiting share request {request_gid}")
 
     def _holds_edit(self, request: dict[str, Any]) -> bool:

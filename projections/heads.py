@@ -62,6 +62,7 @@ class HeadRow:
     primary: dict[str, Any]
     others: list[dict[str, Any]]  # sorted by gid
     gids: list[str]  # every head, sorted
+    effective: tuple[str, bool]  # the entity's scope and deletion state over all heads
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("heads", "other_heads", *(column for _, column in _PRIMARY_COLUMNS),
                                           "head_removed", "scope")
@@ -70,24 +71,20 @@ class HeadRow:
     def of(cls, heads: Heads) -> HeadRow:
         primary = latest(list(heads.values()))
         others = sorted((h for h in heads.values() if h["gid"] != primary["gid"]), key=lambda h: h["gid"])
-        return cls(primary, others, sorted(heads))
+        return cls(primary, others, sorted(heads), effective(heads.values()))
 
     @classmethod
     def from_row(cls, row: dict[str, Any], payload: dict[str, Any] | None = None) -> HeadRow:
         """The heads a row stores; ``payload`` is the primary head's, read from the view's own columns."""
         primary = {key: row[column] for key, column in _PRIMARY_COLUMNS}
         primary["payload"] = payload
-        return cls(primary, loads(row["other_heads"]) or [], loads(row["heads"]))
+        others = loads(row["other_heads"]) or []
+        return cls(primary, others, loads(row["heads"]), effective([primary, *others]))
 
     def to_row(self) -> tuple[Any, ...]:
         """The values of ``COLUMNS``, in that order."""
         return (dumps(self.gids), dumps(self.others), *_primary_values(self.primary),
                 int(mark(self.primary)[1]), self.effective[0])
-
-    @property
-    def effective(self) -> tuple[str, bool]:
-        """The entity's scope and deletion state over all heads."""
-        return effective([self.primary, *self.others])
 
     @property
     def heads(self) -> Heads:
