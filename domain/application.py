@@ -14,8 +14,7 @@ Every save is one database transaction that also writes its
 order is the outbox order. The store must index transactions by gid (the
 ``TransactionIndex`` port: this project's recorders, in-memory included).
 After a save the ``after_save`` port runs, outside the write lock (the
-node's projector settles: it projects whatever the save's own commit did
-not).
+projector settles what the save's own commit did not project).
 
 Writers change the cached aggregates in place (no copy per command) while
 holding the write lock, and evict them when a save fails; readers get a
@@ -34,7 +33,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from domain import authority, receiving
+from domain import authority, receiving, references
 from domain.commands import Change, LocalCommands, Receipt
 from domain.commit import (
     Command,
@@ -181,6 +180,7 @@ class NodeApplication(LocalCommands, Application):
         ``cursor`` (peer, gid) is the pull position committed with them;
         ``from_pending`` clears the pending rows of what is now settled.
         """
+        references.prepare(batch)  # backlinks are extracted before the write lock, looked up inside it
         for attempt in range(SAVE_ATTEMPTS):
             try:
                 with self._write_lock:

@@ -2,9 +2,27 @@
 
 A reference is ``{item:<gid>}`` or ``{item:<gid>:<fallback-url>}``. The rules:
 
-- references are found by a markdown-it-py inline rule, so a reference
-  inside a code span or a code block is text, not a reference, and a
-  backslash before ``{`` escapes it;
+- references are found by a scanner that is linear in the text and runs at
+  regular-expression speed (every pass is one C-level ``re`` scan; no step
+  looks back further than a bounded window), because extraction runs for
+  every stored version (backlinks) and a peer may send a megabyte of markdown
+  built to be slow. A reference is text, not a reference, when it stands
+  - in a fenced code block (a line of three or more backticks or tildes,
+    after any indentation or ``>`` quote markers, to its closing fence or the
+    end of the text);
+  - in an indented code block: lines indented by four spaces or a tab after
+    a blank line, unless the line before the blank is a list item (a list
+    item's continuation paragraph is text);
+  - in inline code: a run of one to 16 backticks, not after a backslash, to
+    the next run of the same length in the same paragraph (runs of more than
+    16 backticks never open inline code);
+  - after an odd number of backslashes (``\\{item:..}`` is escaped).
+  These follow CommonMark except in rare nestings (code in deeply nested
+  lists, inline code opened by more than 16 backticks). Rendering follows
+  the scanner, so what is linked is exactly what backlinks record: each
+  reference the scanner finds becomes an inert placeholder before markdown
+  is parsed, and a placeholder that the parser puts in code or in an
+  attribute is put back as the reference's text;
 - a fallback URL must be an absolute ``http``/``https`` URL; a local change
   whose markdown holds any other fallback (``javascript:``, ``data:``, ...)
   is refused (``check``), and a received transaction with one renders it as
@@ -16,14 +34,19 @@ A reference is ``{item:<gid>}`` or ``{item:<gid>:<fallback-url>}``. The rules:
   nor a URL can inject markup; markdown-it itself refuses ``javascript:``
   and similar link targets in ordinary markdown links.
 
-Everything here is pure: the caller passes the resolver.
+Extraction results are cached by text for large texts (``prepare``), so the
+receive path can extract before it takes the write lock and the projection
+inside the commit only looks the result up. Everything here is pure: the
+caller passes the resolver.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,12 +57,28 @@ from markdown_it.rules_inline import StateInline
 
 from domain.errors import DomainError
 
-_REFERENCE = re.compile(
-    r"\{item:([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
-    r"(?::([^\s{}]{1,2048}))?\}"
-)
-_TOKEN = "item_reference"
 MARKER = "{item:"
+_GID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# A fallback holds no whitespace, braces, backslash or backtick (none is valid in a URL), so a reference
+# never overlaps the start of anything the scanner masks.
+_REFERENCE = re.compile(r"\{item:(" + _GID + r")(?::([^\s{}\\`]{1,2048}+))?\}")
+_FENCED = re.compile(  # an opening fence, then to its closing fence, the end of its quote, or the end of the text
+    r"^[ ]{0,3}+(?:(`{3,}+)[^`\n]*+|(~{3,}+)[^\n]*+)(?=\n|\Z)"
+    r"(?:\n(?:[^\n]*+\n)*?[ ]{0,3}+(?:\1`*+|\2~*+)[ \t]*+(?=\n|\Z)|(?s:.*))"
+    r"|^[ ]{0,3}+>[ >]*+(?:(`{3,}+)[^`\n]*+|(~{3,}+)[^\n]*+)(?=\n|\Z)"
+    r"(?:\n[ ]{0,3}+>[^\n]*+)*?(?:\n[ ]{0,3}+>[ >]*+(?:\3`*+|\4~*+)[ \t]*+(?=\n|\Z)|(?=\n(?![ ]{0,3}+>)|\Z))",
+    re.MULTILINE)
+_INDENTED = re.compile(  # after a blank line that does not follow a list item; or at the start
+    r"(?:\A|^(?![ ]{0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$))(?! {4}|\t)[^\n]*+\n(?:[ \t]*+\n)++)"
+    r"(?: {4}|\t)[^\n]*+(?:\n(?:(?: {4}|\t)[^\n]*+|[ \t]*+(?=\n)))*+", re.MULTILINE)
+_INLINE_CODE = re.compile(  # runs of inline code and the plain text between them, as one match
+    r"(?:(?<![`\\])(`{1,16}+)(?!`)(?>(?:[^`\n]++|\n(?![ \t]*+\n)|(?!\1(?!`))`++)*+)(?<!`)\1(?!`)"
+    r"(?:[^`\\\n{]++|\{(?!item:)|\n(?![ \t]*+\n))*+)+")
+_PLACEHOLDER = re.compile("{\ue000([0-9]+)\ue001}")
+_ENCODED_PLACEHOLDER = re.compile("%7B%EE%80%80([0-9]+)%EE%80%81%7D")
+_TOKEN = "item_reference"
+_CACHED_FROM = 4096  # texts at least this long have their references cached
+_CACHE_SIZE = 1024
 
 
 class InvalidReference(DomainError):
@@ -94,17 +133,23 @@ def extract(markdown: str) -> list[Reference]:
     """The references in a markdown text, in order (repeats included)."""
     if MARKER not in markdown:
         return []
-    found: list[Reference] = []
-    for token in _parser().parse(markdown):
-        for child in token.children or ():
-            if child.type == _TOKEN:
-                found.append(Reference(child.meta["gid"], child.meta["fallback"]))
-    return found
+    if len(markdown) < _CACHED_FROM:
+        return [Reference(gid, fallback) for gid, fallback, _ in _scan(markdown)]
+    return list(_cache.get(markdown))
 
 
 def targets(markdown: str) -> set[str]:
     """The gids a markdown text refers to."""
     return {reference.gid for reference in extract(markdown)}
+
+
+def prepare(transactions: Iterable[Any]) -> None:
+    """Extract (and cache) the references of received items' large texts now, before a write lock is taken."""
+    for tx in transactions:
+        payload = tx.get("payload") if isinstance(tx, dict) else None
+        text = payload.get("markdown") if isinstance(payload, dict) else None
+        if isinstance(text, str) and len(text) >= _CACHED_FROM and MARKER in text:
+            _cache.get(text)
 
 
 def check(markdown: str) -> None:
@@ -119,29 +164,117 @@ def check(markdown: str) -> None:
 
 def render(markdown: str, resolve: Callable[[Sequence[str]], dict[str, Target]]) -> Rendered:
     """HTML of a markdown text, its references resolved by ``resolve(gids) -> {gid: Target}``."""
-    parser = _parser()
-    env: dict[str, Any] = {}
-    tokens = parser.parse(markdown, env)
-    gids = sorted({c.meta["gid"] for t in tokens for c in (t.children or ()) if c.type == _TOKEN})
+    # Private-use placeholders of our own cannot come from the text itself.
+    markdown = markdown.replace("\ue000", "\ufffd").replace("\ue001", "\ufffd")
+    found = _scan(markdown) if MARKER in markdown else []
+    pieces, position = [], 0
+    for index, (_, _, (start, end)) in enumerate(found):
+        pieces += [markdown[position:start], f"{{\ue000{index}\ue001}}"]
+        position = end
+    pieces.append(markdown[position:])
+    text = [markdown[start:end] for _, _, (start, end) in found]
+    env: dict[str, Any] = {"found": found, "text": text, "targets": {}, "resolutions": []}
+    gids = sorted({gid for gid, _, _ in found})
     env["targets"] = resolve(gids) if gids else {}
-    env["resolutions"] = []
-    html = parser.renderer.render(tokens, parser.options, env)
+    parser = _parser()
+    html = parser.render("".join(pieces), env)
+    if found:  # a placeholder the parser put in code or in an attribute: the reference's own text again
+        html = _PLACEHOLDER.sub(lambda m: escapeHtml(text[int(m[1])]), html)
+        html = _ENCODED_PLACEHOLDER.sub(lambda m: escapeHtml(parser.normalizeLink(text[int(m[1])])), html)
     return Rendered(html, env["resolutions"])
 
 
-# --- markdown-it plugin -------------------------------------------------------------
+# --- the scanner --------------------------------------------------------------------
+
+
+def _scan(markdown: str) -> list[tuple[str, str | None, tuple[int, int]]]:
+    """(gid, fallback, (start, end)) of every reference, masking code as the module docstring says.
+
+    Masks are the same length as what they hide, so positions are the text's own.
+    """
+    text = markdown
+    if "```" in text or "~~~" in text:
+        text = _FENCED.sub(_blank, text)
+    if "\n    " in text or "\n\t" in text or text.startswith(("    ", "\t")):
+        text = _INDENTED.sub(_blank_indented, text)
+    if "`" in text:
+        text = _INLINE_CODE.sub(_blank, text)
+    found = []
+    for match in _REFERENCE.finditer(text):
+        start = match.start()
+        if start and text[start - 1] == "\\" and _backslashes_before(text, start) % 2:
+            continue  # escaped
+        found.append((match[1].lower(), match[2], match.span()))
+    return found
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * (match.end() - match.start())
+
+
+def _blank_indented(match: re.Match[str]) -> str:
+    block = match[0]  # keep the lines before the indented ones (the line before the blank is text)
+    lines = block.split("\n")
+    first = 0
+    while first < len(lines) and not lines[first].startswith(("    ", "\t")):
+        first += 1
+    head = "\n".join(lines[:first]) + ("\n" if first else "")
+    return head + " " * (len(block) - len(head))
+
+
+def _backslashes_before(text: str, end: int) -> int:
+    start = end
+    while start >= 64 and text[start - 64:start] == "\\" * 64:
+        start -= 64
+    while start > 0 and text[start - 1] == "\\":
+        start -= 1
+    return end - start
+
+
+class _ReferenceCache:
+    """References of recently seen large texts (a bounded LRU).
+
+    Keyed by length and ``hash()``: string hashing is keyed per process (SipHash with a random key), so a
+    sender cannot make two texts collide, and no text is kept alive by the cache.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[int, int], tuple[Reference, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> tuple[Reference, ...]:
+        key = (len(text), hash(text))
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        found = tuple(Reference(gid, fallback) for gid, fallback, _ in _scan(text))
+        with self._lock:
+            self._entries[key] = found
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return found
+
+
+_cache = _ReferenceCache(_CACHE_SIZE)
+
+
+# --- markdown-it plugin: placeholders back into links --------------------------------
 
 
 def _reference_rule(state: StateInline, silent: bool) -> bool:
     if state.src[state.pos] != "{":
         return False
-    match = _REFERENCE.match(state.src, state.pos, state.posMax)
+    match = _PLACEHOLDER.match(state.src, state.pos, state.posMax)
     if match is None:
         return False
     if not silent:
+        gid, fallback, _ = state.env["found"][int(match[1])]
         token = state.push(_TOKEN, "", 0)
-        token.meta = {"gid": match.group(1).lower(), "fallback": match.group(2)}
-        token.content = match.group(0)
+        token.meta = {"gid": gid, "fallback": fallback}
+        token.content = state.env["text"][int(match[1])]  # what an image's alt text shows
     state.pos = match.end()
     return True
 
