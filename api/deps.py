@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.conflict_desk import ConflictDesk
 from api.library import Library
+from api.limits import CALLER
 from domain.errors import Forbidden, Unauthorized
 from domain.visibility import Editor
 from infrastructure.node import Node
@@ -60,10 +61,11 @@ async def current_admin(editor: Annotated[Editor, Depends(current_editor)]) -> E
     return editor
 
 
-def calling_node(node: Annotated[Node, Depends(get_node)],
+def calling_node(request: Request, node: Annotated[Node, Depends(get_node)],
                  authorization: Annotated[str | None, Header()] = None) -> str | None:
-    """The calling node's name (None: anonymous)."""
-    return node.authenticator.authenticate(authorization)
+    """The calling node's name (None: anonymous); authenticated already if the request has a body."""
+    caller = getattr(request.state, CALLER, None)
+    return caller if caller is not None else node.authenticator.authenticate(authorization)
 
 
 def calling_peer(caller: Annotated[str | None, Depends(calling_node)]) -> str:

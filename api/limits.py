@@ -1,4 +1,16 @@
-"""Request body size limit: a pure ASGI middleware that answers 413 before parsing.
+"""Request body size limit: a pure ASGI middleware that answers before parsing.
+
+Who may send how much is settled before a byte of the body is read:
+
+- a request without credentials may carry at most ``ANONYMOUS_MAX_BODY``
+  (no anonymous request needs more), anywhere;
+- a federation request (``/federation/``) with a body is authenticated here
+  first: a node token that does not verify is answered 401 unread, a peer
+  gets ``federation_max_body_bytes`` and at most ``PEER_BODIES`` bodies in
+  flight at once (429 past that), so no caller can make the node buffer
+  more than a few maximum-size bodies; the route takes the caller from here
+  (a node token is good for one request);
+- every other request gets ``max_body_bytes``.
 
 A declared ``Content-Length`` over the limit is refused without reading the
 body. Otherwise the body is read (and counted, so a chunked body without a
@@ -9,9 +21,18 @@ the buffered body, so nothing downstream ever parses an oversized request.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+
+from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import MEDIA_TYPE, problem_body
+from domain.errors import DomainError
+
+ANONYMOUS_MAX_BODY = 64 * 1024
+PEER_BODIES = 2
+CALLER = "fedsync.caller"  # where the authenticated calling node goes in the request's state
 
 
 class BodySizeLimit:
@@ -22,10 +43,8 @@ class BodySizeLimit:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.federation_max_body_bytes = federation_max_body_bytes or max_body_bytes
-
-    def limit_for(self, scope: Scope) -> int:
-        federation = scope.get("path", "").startswith("/federation/")
-        return self.federation_max_body_bytes if federation else self.max_body_bytes
+        self._in_flight: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,7 +55,44 @@ class BodySizeLimit:
         if length is None and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)  # no body
             return
-        limit = self.limit_for(scope)
+        authorization = headers.get(b"authorization")
+        if authorization is None:
+            await self._read(scope, receive, send, min(ANONYMOUS_MAX_BODY, self.max_body_bytes), length)
+        elif not scope.get("path", "").startswith("/federation/"):
+            await self._read(scope, receive, send, self.max_body_bytes, length)
+        else:
+            await self._from_peer(scope, receive, send, authorization.decode("latin-1"), length)
+
+    async def _from_peer(self, scope: Scope, receive: Receive, send: Send, authorization: str,
+                         length: bytes | None) -> None:
+        node = getattr(scope["app"].state, "node", None)
+        if node is None:  # no node attached (an app without one): nothing to authenticate with
+            await self._read(scope, receive, send, self.max_body_bytes, length)
+            return
+        try:
+            caller = await to_thread.run_sync(node.authenticator.authenticate, authorization)
+        except DomainError as e:
+            await _answer(scope, send, e.status, e.title, e.detail, e.type)
+            return
+        with self._lock:
+            busy = self._in_flight[caller] >= PEER_BODIES
+            if not busy:
+                self._in_flight[caller] += 1
+        if busy:
+            await _answer(scope, send, 429, "Too many requests",
+                          f"{caller} already has {PEER_BODIES} requests in progress here", "overloaded",
+                          [(b"retry-after", b"1")])
+            return
+        try:
+            scope.setdefault("state", {})[CALLER] = caller
+            await self._read(scope, receive, send, self.federation_max_body_bytes, length)
+        finally:
+            with self._lock:
+                self._in_flight[caller] -= 1
+                if not self._in_flight[caller]:
+                    del self._in_flight[caller]
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, limit: int, length: bytes | None) -> None:
         if length is not None and length.isdigit() and int(length) > limit:
             await self._too_large(scope, send, limit)
             return
@@ -67,15 +123,19 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
-        body = problem_body(
-            413, "Content too large",
-            f"the request body is larger than this node accepts ({limit} bytes)",
-            "content-too-large", scope.get("path"),
-        )
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close")],
-        })
-        await send({"type": "http.response.body", "body": body})
+        await _answer(scope, send, 413, "Content too large",
+                      f"the request body is larger than this node accepts from this caller ({limit} bytes)",
+                      "content-too-large")
+
+
+async def _answer(scope: Scope, send: Send, status: int, title: str, detail: str, slug: str,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A problem document, the body unread (so the connection closes after it)."""
+    body = problem_body(status, title, detail, slug, scope.get("path"))
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"), *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})

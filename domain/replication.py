@@ -6,8 +6,12 @@ and the storing; a session only decides, so its rules are tested without a netwo
   page until ``more`` is false. Each page is applied in one commit together
   with the cursor it ends at (its ``last``), so a crash neither skips nor
   repeats a page. The next page can be asked for as soon as a page arrives,
-  before it is applied. A peer that says ``more`` without moving the cursor
-  is not asked again: it would answer the same page forever. At most
+  before it is applied. A peer that says ``more`` without moving the cursor,
+  or moves it back to a cursor it gave before, is not asked again: the
+  session is ``stalled`` and the driver treats the peer as failing (its
+  breaker opens), since it would answer forever. After ``EMPTY_PAGES`` pages
+  in a row without a transaction the pull pauses until the next round (a
+  peer may hide long runs, but each round stays bounded). At most
   ``MAX_PAGES`` pages per pull.
 - Gap fill, when the peer does not know our cursor (or for anti-entropy):
   list the peer's gids from the start, fetch the ones we lack in chunks of
@@ -23,6 +27,7 @@ from typing import Any
 from domain.receiving import PENDING, REFUSED, STORED, Outcome
 
 MAX_PAGES = 100_000  # bound on one pull: 50 M transactions
+EMPTY_PAGES = 100  # pages in a row without a transaction before a pull pauses until its next round
 GAP_FETCH = 100  # gids per fetch while gap filling (a transaction may hold 1 MB of markdown)
 
 
@@ -77,7 +82,10 @@ class _Paging:
         self.cursor = cursor
         self.max_pages = max_pages
         self.pages = 0
-        self.stalled = False  # the peer said ``more`` without moving the cursor
+        self.stalled = False  # the peer said ``more`` without moving the cursor past every earlier one
+        self.paused = False  # EMPTY_PAGES pages in a row held nothing
+        self._seen: set[str | None] = {cursor}
+        self._empty = 0
         self._next: PageRequest | None = PageRequest(cursor)
 
     def next_request(self) -> PageRequest | None:
@@ -87,10 +95,14 @@ class _Paging:
     def _advance(self, page: Mapping[str, Any]) -> str | None:
         last = page.get("last") or self.cursor
         more = bool(page.get("more"))
-        self.stalled = more and last == self.cursor
+        self.stalled = more and last in self._seen
+        self._seen.add(last)
+        self._empty = 0 if page.get("transactions") or page.get("gids") else self._empty + 1
+        self.paused = more and self._empty >= EMPTY_PAGES
         self.pages += 1
         self.cursor = last
-        self._next = PageRequest(last) if more and not self.stalled and self.pages < self.max_pages else None
+        going = more and not self.stalled and not self.paused and self.pages < self.max_pages
+        self._next = PageRequest(last) if going else None
         return last
 
 

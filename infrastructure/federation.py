@@ -5,15 +5,19 @@ batch to the inbox:
 
 - Outbox pages carry ``last``, the last outbox gid examined (visible or
   not), which is where the caller's cursor goes, and ``more``.
-- An inbox batch takes at most ``inbox_concurrency`` concurrent batches; a
-  batch in which every transaction was refused is answered as an error, with
-  every reason.
+- The inbox takes one batch per sender at a time (a second one is answered
+  429), and at most ``inbox_concurrency`` batches do the application's work
+  at once (a batch waits up to ``SLOT_WAIT`` seconds for a slot, then 429);
+  key learning and ancestor fetches wait on other nodes outside the slot, so
+  a slow peer holds nobody else's. A batch in which every transaction was
+  refused is answered as an error, with every reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from domain.errors import BatchRefused, Overloaded, TooLarge
@@ -24,6 +28,7 @@ from infrastructure.outbox import FETCH_MAX, GIDS_COUNT, OUTBOX_BYTES, OUTBOX_CO
 from infrastructure.peers import PeerStore
 
 INBOX_MAX = 1000
+SLOT_WAIT = 5.0
 
 
 class Federation:
@@ -34,6 +39,8 @@ class Federation:
         self.peers = peers
         self.keys = keys
         self._inbox_slots = threading.BoundedSemaphore(inbox_concurrency)
+        self._senders: set[str] = set()  # senders with a batch in progress
+        self._senders_lock = threading.Lock()
 
     def outbox_page(self, caller: str | None, after: str | None) -> dict[str, Any]:
         page = self.outbox.page(caller, after, max_count=OUTBOX_COUNT, max_bytes=OUTBOX_BYTES)
@@ -55,12 +62,8 @@ class Federation:
     def inbox(self, sender: str, txs: Sequence[Any]) -> list[dict[str, Any]]:
         if len(txs) > INBOX_MAX:
             raise TooLarge(f"at most {INBOX_MAX} transactions per inbox batch")
-        if not self._inbox_slots.acquire(blocking=False):
-            raise Overloaded("inbox busy: retry later", retry_after=1)
-        try:
-            outcomes = self._inbox.receive_from(self.peers.get(sender), txs)
-        finally:
-            self._inbox_slots.release()
+        with self._one_batch_of(sender):
+            outcomes = self._inbox.receive_from(self.peers.get(sender), txs, slot=self._slot)
         results = [_describe(o) for o in outcomes]
         if outcomes and all(o.status == REFUSED for o in outcomes):
             # Nothing taken: the answer is an error (a problem document), still with every reason.
@@ -68,6 +71,27 @@ class Federation:
             raise BatchRefused(f"every transaction was refused; the first: {outcomes[0].reason}",
                                statuses.pop() if len(statuses) == 1 else 422, results)
         return results
+
+    @contextlib.contextmanager
+    def _one_batch_of(self, sender: str) -> Iterator[None]:
+        with self._senders_lock:
+            if sender in self._senders:
+                raise Overloaded("a batch of yours is still being processed: send the next when it is answered")
+            self._senders.add(sender)
+        try:
+            yield
+        finally:
+            with self._senders_lock:
+                self._senders.discard(sender)
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._inbox_slots.acquire(timeout=SLOT_WAIT):
+            raise Overloaded("inbox busy: retry later", retry_after=1)
+        try:
+            yield
+        finally:
+            self._inbox_slots.release()
 
     def retry_pending(self) -> int:
         """Apply held transactions whose parents have arrived; returns how many were settled."""

@@ -54,12 +54,14 @@ class FederationClient:
     def node_info(self, base_url: str) -> dict[str, Any]:
         return self._request("GET", f"{base_url}/.well-known/fedsync", None)
 
-    def jwks(self, base_url: str) -> dict[str, Any]:
-        return self._request("GET", f"{base_url}/.well-known/jwks.json", None)
+    def jwks(self, base_url: str, *, timeout: float | None = None) -> dict[str, Any]:
+        extra = {} if timeout is None else {"timeout": timeout}
+        return self._request("GET", f"{base_url}/.well-known/jwks.json", None, **extra)
 
-    def keys_of(self, peer: str, base_url: str, origin: str) -> dict[str, Any]:
+    def keys_of(self, peer: str, base_url: str, origin: str, *, timeout: float | None = None) -> dict[str, Any]:
         """The keys a peer has pinned for another node (that it relays)."""
-        return self._request("GET", f"{base_url}/federation/keys", peer, params={"origin": origin})
+        extra = {} if timeout is None else {"timeout": timeout}
+        return self._request("GET", f"{base_url}/federation/keys", peer, params={"origin": origin}, **extra)
 
     # --- pull --------------------------------------------------------------
     def outbox(self, peer: str, base_url: str, after: str | None) -> dict[str, Any]:

@@ -8,35 +8,47 @@
   the sender only if it is a relay).
 - Missing ancestors are fetched from the sender (bounded rounds); what still
   lacks parents is held in the pending area (in the same commit) and retried
-  when parents arrive, or asked of its sender again on the next pull.
+  when parents arrive, or asked of its sender again on the next pull. A
+  sender may hold at most ``pending_max`` transactions here: past that its
+  batches are refused (429) until what it holds settles, and retries read
+  each sender's rows apart, so one sender's rows never hide another's.
+- Only the application's work runs inside ``slot`` (the caller's bound on
+  concurrent batches); learning keys and fetching ancestors, which wait on
+  other nodes, run outside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from domain.application import NodeApplication
-from domain.errors import Forbidden
-from domain.receiving import PENDING, STORED, Outcome
+from domain.errors import Forbidden, Overloaded
+from domain.receiving import MISSING, PENDING, STORED, Outcome
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_learning import KeyLearner
 from infrastructure.peers import Peer, PeerStore
 
 ANCESTOR_ROUNDS = 20
+Slot = Callable[[], AbstractContextManager[Any]]
 
 
 class Inbox:
     def __init__(self, app: NodeApplication, peers: PeerStore, keys: KeyLearner, client: FederationClient,
-                 on_share_request: Callable[[], Any] = lambda: None) -> None:
+                 on_share_request: Callable[[], Any] = lambda: None, *, pending_max: int = 5000) -> None:
         self.app = app
+        self.pending_max = pending_max
         self.peers = peers
         self.keys = keys
         self.client = client
         self.on_share_request = on_share_request  # a reshare request may have arrived: answer it
 
-    def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None) -> list[Outcome]:
+    def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None,
+                     slot: Slot = contextlib.nullcontext) -> list[Outcome]:
         """Receive a batch from a peer: type filter, keys on demand, ancestors, pending."""
+        full = self.peers.pending_count(peer.name) >= self.pending_max  # store what it can, hold nothing more
         refused: dict[int, Outcome] = {}
         wanted: list[Any] = []
         for i, tx in enumerate(txs):
@@ -48,9 +60,12 @@ class Inbox:
             else:
                 wanted.append(tx)
         self.keys.learn(peer, wanted)
-        outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor)
+        with slot():
+            outcomes = self.app.receive(wanted, sender=None if full else peer.name, cursor=cursor)
+        if full:
+            outcomes = [self._not_held(peer, o) for o in outcomes]
         if any(o.status == PENDING for o in outcomes):
-            self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == PENDING])
+            self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == PENDING], slot)
             outcomes = [self._settled(o) for o in outcomes]
         if any(isinstance(tx, dict) and tx.get("kind") == "share.requested" for tx in wanted):
             self.on_share_request()
@@ -59,16 +74,24 @@ class Inbox:
             merged.append(refused[i] if i in refused else next(it))
         return merged
 
+    def _not_held(self, peer: Peer, outcome: Outcome) -> Outcome:
+        if outcome.status != MISSING:
+            return outcome
+        return Outcome.refused(outcome.gid, Overloaded(
+            f"{peer.name} already has {self.pending_max} transactions held here for missing parents "
+            f"(FEDSYNC_PENDING_MAX_PER_SENDER): send the parents of {outcome.gid} first", retry_after=30))
+
     def _settled(self, outcome: Outcome) -> Outcome:
         if outcome.status != PENDING:
             return outcome
         stored = self.app.transactions([outcome.gid])
         return Outcome(outcome.gid, STORED) if stored else outcome
 
-    def _fetch_ancestors(self, peer: Peer, gids: list[str]) -> None:
+    def _fetch_ancestors(self, peer: Peer, gids: list[str], slot: Slot = contextlib.nullcontext) -> None:
         """Fetch the histories of held transactions from the sender and retry them."""
+        wanted = set(gids)
         for _ in range(ANCESTOR_ROUNDS):
-            pending = [p for p in self.peers.pending() if p["gid"] in set(gids)]
+            pending = [p for p in self.peers.pending(peer.name, self.pending_max) if p["gid"] in wanted]
             if not pending:
                 return
             try:
@@ -77,8 +100,9 @@ class Inbox:
                 return  # stays pending; retried later
             self.keys.learn(peer, fetched)
             before = self.peers.pending_count()
-            self.app.receive(fetched, sender=peer.name)
-            self.retry_pending()
+            with slot():
+                self.app.receive(fetched, sender=peer.name)
+                self.retry_pending()
             if self.peers.pending_count() >= before:
                 return
 
@@ -88,22 +112,18 @@ class Inbox:
         The first fetch (at receive time) may have failed; without this, a held
         transaction whose parents lie behind our cursor would wait forever.
         """
-        gids = [p["gid"] for p in self.peers.pending() if p["sender"] == peer.name]
+        gids = [p["gid"] for p in self.peers.pending(peer.name, self.pending_max)]
         if gids:
             self._fetch_ancestors(peer, gids)
 
     def retry_pending(self) -> int:
         """Apply held transactions whose parents have arrived; returns how many were settled."""
-        rows = self.peers.pending()
-        if not rows:
-            return 0
-        by_sender: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_sender.setdefault(row["sender"], []).append(row["tx"])
-        settled = 0
-        for sender, txs in by_sender.items():
+        settled, share_request = 0, False
+        for sender in self.peers.pending_senders():
+            txs = [row["tx"] for row in self.peers.pending(sender, self.pending_max)]
             outcomes = self.app.receive(txs, sender=sender, from_pending=True)
             settled += sum(o.status != PENDING for o in outcomes)
-        if any(row["tx"].get("kind") == "share.requested" for row in rows):
+            share_request = share_request or any(tx.get("kind") == "share.requested" for tx in txs)
+        if share_request:
             self.on_share_request()
         return settled

@@ -9,6 +9,11 @@
   settles that way); a disagreement that stays is a dispute for the admin.
 - ``refresh`` re-reads every peer's JWKS and every relay's vouches (the
   scheduled refresh of ``fedsync serve``, which is how revocations arrive).
+- What others' requests trigger (``learn`` for a batch, ``refresh_soon``
+  for a node token with an unknown ``kid``) goes through a ``Throttle``: one
+  fetch per peer (or relay and origin) at a time, none sooner than
+  ``FETCH_INTERVAL`` after the last, each bounded by ``FETCH_TIMEOUT``; and
+  ``refresh_soon`` never makes its caller wait.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_directory import KeyDirectory
 from infrastructure.peers import Peer, PeerStore
 from infrastructure.signing import kid_of
+from infrastructure.throttle import Throttle
 
 log = logging.getLogger("fedsync.keys")
 _ANSWER_ERRORS = (PeerError, ValueError, KeyError, TypeError)  # unreachable, or an answer we cannot use
+FETCH_INTERVAL = 5.0  # seconds between two fetches of one peer's keys that others' requests trigger
+FETCH_TIMEOUT = 5.0
 
 
 class KeyLearner:
@@ -32,6 +40,7 @@ class KeyLearner:
         self.peers = peers
         self.client = client
         self.own_name = own_name
+        self.throttle = Throttle(FETCH_INTERVAL, timeout=FETCH_TIMEOUT)
 
     def learn(self, sender: Peer, txs: Iterable[Any]) -> None:
         """Learn the keys of origins whose signing key we do not know yet (before verifying a batch)."""
@@ -45,11 +54,16 @@ class KeyLearner:
                 continue
             direct = sender if origin == sender.name else self.peers.find(origin)
             if direct is not None:
-                self._fetch_direct(direct)
+                self.throttle.wait(("jwks", direct.name), lambda peer=direct: self._fetch_direct(peer))
             elif sender.relay:
-                self._ask_relay(sender, origin)
+                self.throttle.wait(("relay", sender.name, origin),
+                                   lambda origin=origin: self._ask_relay(sender, origin))
             else:
                 log.info("keys of %s are not taken from %s: it is not a relay (peer add --relay)", origin, sender.name)
+
+    def refresh_soon(self, peer: Peer) -> None:
+        """Fetch a peer's JWKS in the background (throttled); for request paths that must not wait."""
+        self.throttle.soon(("jwks", peer.name), lambda: self._fetch_direct(peer))
 
     def refresh(self) -> None:
         """Re-read every peer's JWKS and every relay's vouches (new keys, revocations)."""
@@ -65,7 +79,7 @@ class KeyLearner:
 
     def _fetch_direct(self, peer: Peer) -> None:
         try:
-            self.keys.pin(peer.name, self.client.jwks(peer.base_url))
+            self.keys.pin(peer.name, self.client.jwks(peer.base_url, timeout=FETCH_TIMEOUT))
         except _ANSWER_ERRORS as e:
             log.info("cannot read the keys of %s: %s", peer.name, e)
 
@@ -83,7 +97,8 @@ class KeyLearner:
     def _ask(self, relay: Peer, origin: str) -> bool:
         """Ask a relay for an origin's keys; True when the relays now disagree."""
         try:
-            return self.keys.vouch(origin, relay.name, self.client.keys_of(relay.name, relay.base_url, origin)["jwks"])
+            jwks = self.client.keys_of(relay.name, relay.base_url, origin, timeout=FETCH_TIMEOUT)["jwks"]
+            return self.keys.vouch(origin, relay.name, jwks)
         except _ANSWER_ERRORS as e:
             log.info("cannot read the keys of %s from %s: %s", origin, relay.name, e)
             return False

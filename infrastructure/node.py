@@ -10,7 +10,6 @@ two), so read models are complete before the first request.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ from domain.transaction import normal_timestamp, utc_now
 from infrastructure.access import AccessReader
 from infrastructure.domains import same_domain
 from infrastructure.federation import Federation
-from infrastructure.federation_client import FederationClient, PeerError
+from infrastructure.federation_client import FederationClient
 from infrastructure.inbox import Inbox
 from infrastructure.key_directory import KeyDirectory
 from infrastructure.key_learning import KeyLearner
@@ -98,7 +97,8 @@ class Node:
         self.key_learner = KeyLearner(self.keys, self.peers, self.client, own_name=config.name)
         self.reshares = Reshares(self.db, self.app)
         self.reshares.create_tables()
-        inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process)
+        inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process,
+                      pending_max=settings.pending_max_per_sender)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
         self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
@@ -144,11 +144,8 @@ class Node:
         self.wake_pusher()
 
     def _peer_keys(self, name: str, refresh: bool) -> KeySet:
-        if refresh:
-            peer = self.peers.get(name)
-            # On failure keep what is pinned: the request is refused as signed by an unknown key.
-            with contextlib.suppress(PeerError, ValueError):
-                self.keys.pin(name, self.client.jwks(peer.base_url))
+        if refresh:  # an unknown kid: the peer may have rotated; fetch in the background, never on this request
+            self.key_learner.refresh_soon(self.peers.get(name))
         return self.keys.direct_keyset(name)  # never a key a relay vouched for
 
     def add_peer(self, base_url: str, send: Sequence[str], accept: Sequence[str], *,
@@ -206,6 +203,7 @@ class Node:
             listener()
 
     def close(self) -> None:
+        self.key_learner.throttle.close()
         self.client.close()
         self.app.close()
 

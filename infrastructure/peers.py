@@ -33,6 +33,7 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS pending ("
     "gid TEXT PRIMARY KEY, sender TEXT NOT NULL, tx TEXT NOT NULL, missing TEXT NOT NULL, "
     "received_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1)",
+    "CREATE INDEX IF NOT EXISTS pending_by_sender ON pending (sender, received_at, gid)",
     "CREATE TABLE IF NOT EXISTS seen_jti (jti TEXT PRIMARY KEY, expires DOUBLE PRECISION NOT NULL)",
 ]
 
@@ -171,14 +172,22 @@ class PeerStore:
                         (json.dumps(Breaker().as_dict()), name))
 
     # --- pending area ------------------------------------------------------
-    def pending(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def pending(self, sender: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """A sender's held transactions, oldest first (one sender's rows never hide another's)."""
         with self.db.read() as cur:
-            rows = cur.execute("SELECT * FROM pending ORDER BY received_at, gid LIMIT ?", (limit,)).fetchall()
+            rows = cur.execute("SELECT * FROM pending WHERE sender = ? ORDER BY received_at, gid LIMIT ?",
+                               (sender, limit)).fetchall()
         return [dict(r, tx=json.loads(r["tx"]), missing=json.loads(r["missing"])) for r in rows]
 
-    def pending_count(self) -> int:
+    def pending_senders(self) -> list[str]:
         with self.db.read() as cur:
-            return int(cur.execute("SELECT COUNT(*) AS n FROM pending").fetchone()["n"])
+            return [r["sender"] for r in cur.execute("SELECT DISTINCT sender FROM pending ORDER BY sender").fetchall()]
+
+    def pending_count(self, sender: str | None = None) -> int:
+        with self.db.read() as cur:
+            if sender is None:
+                return int(cur.execute("SELECT COUNT(*) AS n FROM pending").fetchone()["n"])
+            return int(cur.execute("SELECT COUNT(*) AS n FROM pending WHERE sender = ?", (sender,)).fetchone()["n"])
 
     # --- node-token replay guard ---------------------------------------------
     def remember_jti(self, jti: str, expires: float) -> bool:

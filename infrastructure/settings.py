@@ -34,6 +34,7 @@ class Settings(BaseModel):
     pull_interval: float = 30.0  # seconds between anti-entropy pulls
     retry_cap: float = 60.0  # longest wait between retries to a failing peer (breaker: 5x)
     key_refresh_interval: float = 300.0  # seconds between two readings of every peer's keys (revocations)
+    pending_max_per_sender: int = 5000  # held transactions (missing parents) one sender may have here
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -44,7 +45,8 @@ class Settings(BaseModel):
                            ("max_body_bytes", "FEDSYNC_MAX_BODY_BYTES"),
                            ("federation_max_body_bytes", "FEDSYNC_FEDERATION_MAX_BODY_BYTES"),
                            ("pull_interval", "FEDSYNC_PULL_INTERVAL"), ("retry_cap", "FEDSYNC_RETRY_CAP"),
-                           ("key_refresh_interval", "FEDSYNC_KEY_REFRESH_INTERVAL")):
+                           ("key_refresh_interval", "FEDSYNC_KEY_REFRESH_INTERVAL"),
+                           ("pending_max_per_sender", "FEDSYNC_PENDING_MAX_PER_SENDER")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -62,6 +62,7 @@ class Syncer:
     def pull(self, name: str, progress: Progress | None = None) -> PullResult:
         peer = self.peers.get(name)
         session = PullSession(peer.name, peer.pull_cursor)
+        stalled = False
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedsync-prefetch") as prefetch:
             try:
                 upcoming = self._ask(prefetch, peer, session)
@@ -69,7 +70,7 @@ class Syncer:
                     try:
                         page = upcoming.result()
                     except CursorGone:
-                        self.gap_fill(peer, session.result, progress)
+                        stalled = self.gap_fill(peer, session.result, progress)
                         break
                     step = session.receive_page(page)
                     upcoming = self._ask(prefetch, peer, session)  # the next page, while this one is applied
@@ -80,9 +81,12 @@ class Syncer:
             except PeerError as e:
                 self.record_failure(peer, e)
                 raise
-        if session.stalled:
-            log.warning("pull from %s stopped: the peer said 'more' without moving past %s",
-                        peer.name, session.cursor)
+        if session.stalled or stalled:
+            error = PeerError(f"the peer said 'more' without moving its cursor past {session.cursor!r} "
+                              "(or back to an earlier one): not asked again until its breaker lets us")
+            log.warning("pull from %s stopped: %s", peer.name, error)
+            self.record_failure(peer, error)
+            return session.result
         self._settle_pending(peer)
         self.peers.succeeded(peer.name, utc_now())
         return session.result
@@ -110,8 +114,10 @@ class Syncer:
         self._settle_pending(peer)
         return result
 
-    def gap_fill(self, peer: Peer, result: PullResult, progress: Progress | None) -> None:
-        """Our cursor is unknown there: compare gids from the start and fetch what we lack."""
+    def gap_fill(self, peer: Peer, result: PullResult, progress: Progress | None) -> bool:
+        """Our cursor is unknown there: compare gids from the start and fetch what we lack.
+
+        True if the peer's cursor stalled (see ``domain/replication.py``)."""
         session = GapFill(result)
         request = session.next_request()
         while request is not None:
@@ -126,6 +132,7 @@ class Syncer:
             if step.cursor:
                 self.peers.set_pull_cursor(peer.name, step.cursor)
             request = session.next_request()
+        return session.stalled
 
     def _settle_pending(self, peer: Peer) -> None:
         self.inbox.retry_pending()
