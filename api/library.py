@@ -22,7 +22,16 @@ from domain.application import NodeApplication
 from domain.errors import EntityNotFound, Forbidden
 from domain.visibility import Editor
 from infrastructure.persistence import Cursor, Database
-from infrastructure.visibility import JOIN, EditorTeams, edit_grant, item_filter, visible_documents
+from infrastructure.visibility import (
+    JOIN,
+    TAG_JOIN,
+    EditorTeams,
+    edit_grant,
+    item_filter,
+    live_tags,
+    tag_filter,
+    visible_documents,
+)
 from projections import backlinks, lineage, transactions
 from projections.documents import document
 from projections.heads import loads
@@ -71,7 +80,7 @@ class Library:
         with self.db.read() as cur:
             row = visible_item(cur, editor, gid, include_deleted=include_deleted)
             doc = document(row)
-            self._name_tags(cur, [doc])
+            self._name_tags(cur, editor, [doc])
             sources = visible_documents(cur, doc["forked_from"], editor, include_deleted=True)
             doc["forked_from"] = [g for g in doc["forked_from"] if g in sources]
         return doc
@@ -102,7 +111,7 @@ class Library:
             rows, next_cursor = pagination.split(cur.execute(sql, [*params, query.limit + 1]).fetchall(),
                                                  query.limit, "created_at", "item_gid")
             docs = [document(row) for row in rows]
-            self._name_tags(cur, docs)
+            self._name_tags(cur, editor, docs)
         return docs, next_cursor
 
     def history(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
@@ -137,7 +146,7 @@ class Library:
             visible_item(cur, editor, gid, include_deleted=include_deleted)
             referring = visible_documents(cur, backlinks.referring(cur, gid), editor)
             docs = sorted((document(r) for r in referring.values()), key=lambda d: (d["created_at"], d["item_gid"]))
-            self._name_tags(cur, docs)
+            self._name_tags(cur, editor, docs)
         return docs
 
     def lineage(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
@@ -177,6 +186,8 @@ class Library:
         self.teams.record(editor)
         with self.db.read() as cur:
             grant = edit_grant(cur, editor, gid)
+            if tags is not None:
+                tags = [*tags, *self._hidden_tags(cur, editor, gid)]
         self.app.edit_item(gid, parent=parent, author=editor.author, title=title, markdown=markdown,
                            tags=tags, scope=scope, grant=grant, owner_edits_only=owner_edits_only)
         return gid
@@ -250,13 +261,19 @@ class Library:
         return row
 
     # --- tags ----------------------------------------------------------------------
-    def tags(self) -> list[dict[str, Any]]:
+    # A tag follows the item rule on its own scope and author (tag_filter): one the editor may
+    # not see is left out of lists and item views, and is EntityNotFound like an unknown tag.
+    def tags(self, editor: Editor) -> list[dict[str, Any]]:
+        condition, params = tag_filter(editor)
         with self.db.read() as cur:
-            return cur.execute("SELECT * FROM tags WHERE deleted = 0 ORDER BY name, tag_gid").fetchall()
+            return cur.execute(f"SELECT g.* FROM tags g {TAG_JOIN} WHERE g.deleted = 0 AND {condition} "
+                               "ORDER BY g.name, g.tag_gid", params).fetchall()
 
-    def tag(self, tag_gid: str) -> dict[str, Any]:
+    def tag(self, editor: Editor, tag_gid: str) -> dict[str, Any]:
+        condition, params = tag_filter(editor)
         with self.db.read() as cur:
-            row = cur.execute("SELECT * FROM tags WHERE tag_gid = ? AND deleted = 0", (tag_gid,)).fetchone()
+            row = cur.execute(f"SELECT g.* FROM tags g {TAG_JOIN} WHERE g.tag_gid = ? AND g.deleted = 0 "
+                              f"AND {condition}", [tag_gid, *params]).fetchone()
         if row is None:
             raise EntityNotFound(f"no tag {tag_gid} on this node")
         return row
@@ -266,13 +283,13 @@ class Library:
         return self.app.create_tag(author=editor.author, name=name, scope=scope).entity_gid
 
     def rename_tag(self, editor: Editor, tag_gid: str, *, name: str, parent: str | None) -> str:
-        current = self.tag(tag_gid)
+        current = self.tag(editor, tag_gid)
         self.teams.record(editor)
         self.app.rename_tag(tag_gid, parent=parent or current["head"], author=editor.author, name=name)
         return tag_gid
 
     def delete_tag(self, editor: Editor, tag_gid: str, *, parent: str | None) -> None:
-        current = self.tag(tag_gid)
+        current = self.tag(editor, tag_gid)
         self.teams.record(editor)
         self.app.delete_tag(tag_gid, parent=parent or current["head"], author=editor.author)
 
@@ -283,18 +300,18 @@ class Library:
             visible_item(cur, editor, gid, include_deleted=include_deleted)
 
     @staticmethod
-    def _name_tags(cur: Cursor, docs: list[dict[str, Any]]) -> None:
-        """Set each document's ``tag_refs``: its known (not deleted) tags with their names, by name."""
-        wanted = sorted({tag for doc in docs for tag in doc["tags"]})
-        known: list[dict[str, str]] = []
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            rows = cur.execute(
-                f"SELECT tag_gid, name FROM tags WHERE deleted = 0 AND tag_gid IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-            known.extend({"gid": row["tag_gid"], "name": row["name"]} for row in rows)
-        known.sort(key=lambda ref: (ref["name"], ref["gid"]))
+    def _name_tags(cur: Cursor, editor: Editor, docs: list[dict[str, Any]]) -> None:
+        """Set each document's ``tag_refs``: its known (not deleted) tags the editor may see, by name."""
+        known = live_tags(cur, {tag for doc in docs for tag in doc["tags"]}, editor)
+        refs = sorted(({"gid": r["tag_gid"], "name": r["name"]} for r in known), key=lambda r: (r["name"], r["gid"]))
         for doc in docs:
-            doc["tag_refs"] = [ref for ref in known if ref["gid"] in doc["tags"]]
+            doc["tag_refs"] = [ref for ref in refs if ref["gid"] in doc["tags"]]
+
+    @staticmethod
+    def _hidden_tags(cur: Cursor, editor: Editor, gid: str) -> list[str]:
+        """The item's live tags the editor may not see: an edit of its tags keeps them (it could not name them)."""
+        row = cur.execute("SELECT tags FROM documents WHERE item_gid = ?", (gid,)).fetchone()
+        current = set(loads(row["tags"])) if row else set()
+        shown = {r["tag_gid"] for r in live_tags(cur, current, editor)}
+        return sorted(r["tag_gid"] for r in live_tags(cur, current) if r["tag_gid"] not in shown)
 

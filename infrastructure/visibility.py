@@ -6,7 +6,9 @@ every editor who changes something. It is node-local: never federated and
 not a projection (a rebuild keeps it). ``item_filter`` is the rule of
 ``domain/visibility.py`` as a SQL condition over ``documents`` joined to
 ``editor_teams`` and ``shares``, so lists are filtered and paginated by the
-database; the tests check that both forms agree.
+database; the tests check that both forms agree. ``tag_filter`` is the same
+rule for tags (over ``tags`` joined to ``editor_teams``): a tag follows its
+own scope and author as an item does, and no share opens it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ DDL = ["CREATE TABLE IF NOT EXISTS editor_teams (author TEXT PRIMARY KEY, team T
 _UNSET = object()
 # documents d LEFT JOIN editor_teams t: the columns a visibility check needs
 JOIN = "LEFT JOIN editor_teams t ON t.author = d.author"
+# tags g LEFT JOIN editor_teams t: the same for tags
+TAG_JOIN = "LEFT JOIN editor_teams t ON t.author = g.author"
 
 
 class EditorTeams:
@@ -59,14 +63,28 @@ def node_of(editor: Editor) -> str:
     return editor.author.split("@", 1)[1]
 
 
+def _scope_condition(editor: Editor, alias: str) -> tuple[str, list[Any]]:
+    """The rule without shares, over an entity view ``alias`` (author, scope) and ``editor_teams t``."""
+    every = ", ".join("?" * len(EVERY_EDITOR_SCOPES))
+    condition = (f"{alias}.author = ? OR {alias}.scope IN ({every}) "
+                 f"OR ({alias}.scope = 'TEAM' AND t.team IS NOT NULL AND t.team = ?)")
+    return condition, [editor.author, *EVERY_EDITOR_SCOPES, editor.team]
+
+
 def item_filter(editor: Editor) -> tuple[str, list[Any]]:
     """SQL condition (over ``documents d`` and ``editor_teams t``) and its parameters."""
     if editor.is_admin:
         return "1 = 1", []
-    every = ", ".join("?" * len(EVERY_EDITOR_SCOPES))
-    condition = (f"(d.author = ? OR d.scope IN ({every}) "
-                 f"OR (d.scope = 'TEAM' AND t.team IS NOT NULL AND t.team = ?) OR {_SHARED})")
-    return condition, [editor.author, *EVERY_EDITOR_SCOPES, editor.team, node_of(editor), editor.team]
+    condition, params = _scope_condition(editor, "d")
+    return f"({condition} OR {_SHARED})", [*params, node_of(editor), editor.team]
+
+
+def tag_filter(editor: Editor) -> tuple[str, list[Any]]:
+    """SQL condition (over ``tags g`` and ``editor_teams t``) and its parameters."""
+    if editor.is_admin:
+        return "1 = 1", []
+    condition, params = _scope_condition(editor, "g")
+    return f"({condition})", params
 
 
 def visible_documents(cur: Any, gids: Iterable[str], editor: Editor, *,
@@ -89,6 +107,19 @@ def visible_documents(cur: Any, gids: Iterable[str], editor: Editor, *,
             if (include_deleted or not row["deleted"]) and may_see(row, editor, teams.get(row["item_gid"], ())):
                 found[row["item_gid"]] = row
     return found
+
+
+def live_tags(cur: Any, gids: Iterable[str], editor: Editor | None = None) -> list[dict[str, Any]]:
+    """The not deleted tags (``tag_gid``, ``name``) among ``gids`` that the editor may see (None: all)."""
+    condition, params = tag_filter(editor) if editor is not None else ("1 = 1", [])
+    wanted = sorted(set(gids))
+    rows: list[dict[str, Any]] = []
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        rows.extend(cur.execute(f"SELECT g.tag_gid, g.name FROM tags g {TAG_JOIN} WHERE g.deleted = 0 "
+                                f"AND {condition} AND g.tag_gid IN ({','.join('?' * len(chunk))})",
+                                [*params, *chunk]).fetchall())
+    return rows
 
 
 def may_see(row: dict[str, Any], editor: Editor, shared_with_teams: Iterable[str | None] = ()) -> bool:

@@ -25,34 +25,34 @@ def _answer(row: dict[str, Any], status_code: int = 200) -> Response:
 
 
 @router.get("", response_model=TagList)
-def list_tags(library: LibraryDep) -> Response:
-    """Every tag of this node (deleted ones left out), by name."""
-    return json_response(TagList(tags=[tag_of(row) for row in library.tags()]))
+def list_tags(editor: CurrentEditor, library: LibraryDep) -> Response:
+    """Every tag of this node that this editor may see (deleted ones left out), by name."""
+    return json_response(TagList(tags=[tag_of(row) for row in library.tags(editor)]))
 
 
 @router.post("", response_model=TagOut, status_code=201, responses=responses(400, 413, 422))
 def create_tag(editor: CurrentEditor, library: LibraryDep, body: TagCreate) -> Response:
     """Create a tag."""
     gid = library.create_tag(editor, name=body.name, scope=body.scope)
-    return _answer(library.tag(gid), 201)
+    return _answer(library.tag(editor, gid), 201)
 
 
 @router.get("/{tag}", response_model=TagOut, responses=responses(404, 422))
-def read_tag(library: LibraryDep, tag: TagGidPath) -> Response:
-    """One tag."""
-    return _answer(library.tag(tag))
+def read_tag(editor: CurrentEditor, library: LibraryDep, tag: TagGidPath) -> Response:
+    """One tag (an OWNER or TEAM tag this editor may not see is 404, like an unknown one)."""
+    return _answer(library.tag(editor, tag))
 
 
-@router.patch("/{tag}", response_model=TagOut, responses=responses(400, 404, 409, 413, 422))
+@router.patch("/{tag}", response_model=TagOut, responses=responses(400, 403, 404, 409, 413, 422))
 def rename_tag(editor: CurrentEditor, library: LibraryDep, tag: TagGidPath, body: TagRename,
                if_match: IfMatch = None) -> Response:
     """Rename a tag (based on If-Match or ``parent`` when given, else on its current head)."""
     parent = named_head(if_match, body.parent, required=False)
     library.rename_tag(editor, tag, name=body.name, parent=parent)
-    return _answer(library.tag(tag))
+    return _answer(library.tag(editor, tag))
 
 
-@router.delete("/{tag}", status_code=204, responses=responses(400, 404, 409, 422))
+@router.delete("/{tag}", status_code=204, responses=responses(400, 403, 404, 409, 422))
 def delete_tag(editor: CurrentEditor, library: LibraryDep, tag: TagGidPath, if_match: IfMatch = None,
                parent: Annotated[Gid | None, Query(description="the head (or send If-Match)")] = None) -> Response:
     """Delete a tag; items keep its gid, but views leave it out."""
