@@ -5,6 +5,9 @@ the editor visibility rule in SQL (``infrastructure/visibility.py``), so an
 item the editor may not see is absent, and a review or resolve of it is
 ``EntityNotFound`` like an item that does not exist. Conflicts of deleted
 items are listed too: a deletion against an edit is a conflict to decide.
+Items the editor may not see are left out of every ``forked_from`` the
+review shows, and a resolution keeps those of them that the heads name: the
+editor could not name them.
 Reviews and resolutions go through the application (``review_conflict``,
 ``resolve_conflict``), which computes them from the item aggregate.
 """
@@ -18,7 +21,8 @@ from api.library import Library, visible_item
 from domain import references
 from domain.review import NoConflict, Review
 from domain.visibility import Editor
-from infrastructure.visibility import JOIN, edit_grant, item_filter
+from infrastructure.visibility import JOIN, edit_grant, hidden_items, item_filter
+from projections.heads import loads
 
 
 class ConflictDesk:
@@ -46,22 +50,32 @@ class ConflictDesk:
         return pagination.split(rows, limit, "since", "item_gid")
 
     def review(self, editor: Editor, gid: str) -> tuple[Review, dict[str, Any]]:
-        """The review of an item's conflict, and its list entry (title, since)."""
+        """The review of an item's conflict, and its list entry (title, since, the ``hidden`` sources)."""
         with self.db.read() as cur:
             row = visible_item(cur, editor, gid, include_deleted=True)
             flagged = cur.execute("SELECT since FROM conflicts WHERE item_gid = ?", (gid,)).fetchone()
         if flagged is None:
             raise NoConflict(f"item {gid} has no open conflict")
-        return self.app.review_conflict(gid), {"title": row["title"], "since": flagged["since"]}
+        review = self.app.review_conflict(gid)
+        versions = [*review.heads, *([review.base] if review.base else [])]
+        with self.db.read() as cur:
+            hidden = hidden_items(cur, editor, {g for v in versions for g in v.payload["forked_from"]})
+        return review, {"title": row["title"], "since": flagged["since"], "hidden": hidden}
 
     def resolve(self, editor: Editor, gid: str, *, heads: list[str], document: dict[str, Any], scope: str | None,
-                accept_markers: bool) -> dict[str, Any]:
-        """Store the merge editor's resolution; returns the stored ``item.merged`` transaction."""
+                accept_markers: bool) -> tuple[dict[str, Any], frozenset[str]]:
+        """Store the merge editor's resolution; returns the stored ``item.merged`` transaction and the
+        sources in it the editor may not see."""
         with self.db.read() as cur:
-            visible_item(cur, editor, gid, include_deleted=True)
+            row = visible_item(cur, editor, gid, include_deleted=True)
             grant = edit_grant(cur, editor, gid)
+            current = self.app.transactions(loads(row["heads"])).values()
+            hidden = hidden_items(cur, editor, {g for tx in current for g in tx["payload"]["forked_from"]})
+        document = {**document, "forked_from": sorted({*document["forked_from"], *hidden})}
         references.check(document["markdown"])
         self.library.teams.record(editor)
         receipt = self.app.resolve_conflict(gid, heads=heads, author=editor.author, document=document, scope=scope,
                                             accept_markers=accept_markers, grant=grant)
-        return self.app.transaction(receipt.gid)
+        tx = self.app.transaction(receipt.gid)
+        with self.db.read() as cur:
+            return tx, hidden_items(cur, editor, tx["payload"]["forked_from"])

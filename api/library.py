@@ -27,6 +27,7 @@ from infrastructure.visibility import (
     TAG_JOIN,
     EditorTeams,
     edit_grant,
+    hidden_items,
     item_filter,
     live_tags,
     tag_filter,
@@ -81,8 +82,8 @@ class Library:
             row = visible_item(cur, editor, gid, include_deleted=include_deleted)
             doc = document(row)
             self._name_tags(cur, editor, [doc])
-            sources = visible_documents(cur, doc["forked_from"], editor, include_deleted=True)
-            doc["forked_from"] = [g for g in doc["forked_from"] if g in sources]
+            hidden = hidden_items(cur, editor, doc["forked_from"])
+        doc["forked_from"] = [g for g in doc["forked_from"] if g not in hidden]
         return doc
 
     def items(self, editor: Editor, query: ItemQuery) -> tuple[list[dict[str, Any]], str | None]:
@@ -121,13 +122,19 @@ class Library:
         return {"item": gid, "heads": loads(row["heads"]), "nodes": nodes}
 
     def version(self, editor: Editor, gid: str, tx_gid: str) -> dict[str, Any]:
-        """One stored transaction of the item, exactly as signed."""
+        """One stored transaction of the item, as signed but for the sources (``forked_from``) the
+        editor may not see, which are left out as in every other view."""
         with self.db.read() as cur:
             visible_item(cur, editor, gid, include_deleted=True)
         tx = self.app.transaction(tx_gid)
         if tx["entity"] != "item" or tx["entity_gid"] != gid:
             raise EntityNotFound(f"no transaction {tx_gid} of item {gid}")
-        return tx
+        with self.db.read() as cur:
+            hidden = hidden_items(cur, editor, tx["payload"]["forked_from"])
+        if not hidden:
+            return tx
+        forked_from = [g for g in tx["payload"]["forked_from"] if g not in hidden]
+        return {**tx, "payload": {**tx["payload"], "forked_from": forked_from}}
 
     def render(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
         with self.db.read() as cur:

@@ -139,24 +139,31 @@ def _conflict_summary(row: Row) -> ConflictSummary:
                            since=row["since"], heads=heads)
 
 
-def review_of(review: Review, title: str, since: str) -> ConflictReview:
+def state_of(payload: Row, hidden: frozenset[str] = frozenset()) -> ItemStateOut:
+    """An item state, without the ``forked_from`` sources the caller may not see (``hidden``)."""
+    return ItemStateOut(**{**payload, "forked_from": [g for g in payload["forked_from"] if g not in hidden]})
+
+
+def review_of(review: Review, title: str, since: str, hidden: frozenset[str] = frozenset()) -> ConflictReview:
+    """The review as the editor may see it: ``hidden`` items are left out of every ``forked_from``."""
     proposal = review.proposal
     fields = {name: {"value": f.value, "needs_human": f.needs_human, "note": f.note}
               for name, f in proposal.fields.items()}
+    fields["forked_from"]["value"] = [g for g in fields["forked_from"]["value"] if g not in hidden]
     outcomes = None
     if proposal.outcomes is not None:
-        outcomes = [ConflictOutcome(choice=o["choice"], document=ItemStateOut(**o["document"]))
+        outcomes = [ConflictOutcome(choice=o["choice"], document=state_of(o["document"], hidden))
                     for o in proposal.outcomes]
     return ConflictReview(
         item=review.item,
         title=title,
         since=since,
-        heads=[_conflict_version(head, review.kinds) for head in review.heads],
-        base=_conflict_version(review.base, review.kinds) if review.base else None,
+        heads=[_conflict_version(head, review.kinds, hidden) for head in review.heads],
+        base=_conflict_version(review.base, review.kinds, hidden) if review.base else None,
         merge_bases=review.merge_bases,
         base_rule=BASE_RULE,
         proposal=ConflictProposal(
-            document=ItemStateOut(**proposal.document),
+            document=state_of(proposal.document, hidden),
             scope=proposal.fields["scope"].value,
             fields=ProposedFields(**fields),
             needs_human=proposal.needs_human,
@@ -170,16 +177,16 @@ def review_of(review: Review, title: str, since: str) -> ConflictReview:
     )
 
 
-def _conflict_version(version: Version, kinds: dict[str, str]) -> ConflictVersion:
+def _conflict_version(version: Version, kinds: dict[str, str], hidden: frozenset[str]) -> ConflictVersion:
     return ConflictVersion(gid=version.gid, kind=kinds[version.gid], author=version.author, origin=version.origin,
                            created_at=version.created_at, checksum=version.checksum, scope=version.scope,
-                           state=ItemStateOut(**version.payload))
+                           state=state_of(version.payload, hidden))
 
 
-def resolution_of(tx: Row) -> ConflictResolution:
-    """The stored ``item.merged`` transaction as the answer to a resolve."""
+def resolution_of(tx: Row, hidden: frozenset[str] = frozenset()) -> ConflictResolution:
+    """The stored ``item.merged`` transaction as the answer to a resolve (``hidden`` sources left out)."""
     return ConflictResolution(item=tx["entity_gid"], transaction=tx["gid"], parents=tx["parents"], scope=tx["scope"],
-                              state=ItemStateOut(**tx["payload"]), checksum=tx["checksum"])
+                              state=state_of(tx["payload"], hidden), checksum=tx["checksum"])
 
 
 # --- admin ---------------------------------------------------------------------------

@@ -109,6 +109,13 @@ def visible_documents(cur: Any, gids: Iterable[str], editor: Editor, *,
     return found
 
 
+def hidden_items(cur: Any, editor: Editor, gids: Iterable[str]) -> frozenset[str]:
+    """The gids among ``gids`` that name no item the editor may see (deleted ones count as seen): what a
+    field naming other items (``forked_from``) leaves out, as for an item that does not exist."""
+    wanted = set(gids)
+    return frozenset(wanted - set(visible_documents(cur, wanted, editor, include_deleted=True)))
+
+
 def live_tags(cur: Any, gids: Iterable[str], editor: Editor | None = None) -> list[dict[str, Any]]:
     """The not deleted tags (``tag_gid``, ``name``) among ``gids`` that the editor may see (None: all)."""
     condition, params = tag_filter(editor) if editor is not None else ("1 = 1", [])

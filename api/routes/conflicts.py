@@ -32,13 +32,13 @@ def list_conflicts(
 def review_conflict(editor: CurrentEditor, desk: DeskDep, item_gid: GidPath) -> Response:
     """The base state, each head's state and a proposed three-way merge, field by field."""
     review, entry = desk.review(editor, item_gid)
-    return json_response(review_of(review, entry["title"], entry["since"]))
+    return json_response(review_of(review, entry["title"], entry["since"], entry["hidden"]))
 
 
 @router.post("/{item_gid}/resolve", response_model=ConflictResolution, status_code=201,
              responses=responses(400, 403, 404, 409, 413, 422))
 def resolve_conflict(editor: MergeEditor, desk: DeskDep, item_gid: GidPath, body: ConflictResolve) -> Response:
     """Store an item.merged transaction whose parents are the named heads (merge role or admin)."""
-    tx = desk.resolve(editor, item_gid, heads=body.heads, document=body.document.model_dump(), scope=body.scope,
-                      accept_markers=body.accept_markers)
-    return json_response(resolution_of(tx), 201, {"Location": f"/items/{item_gid}"})
+    tx, hidden = desk.resolve(editor, item_gid, heads=body.heads, document=body.document.model_dump(),
+                              scope=body.scope, accept_markers=body.accept_markers)
+    return json_response(resolution_of(tx, hidden), 201, {"Location": f"/items/{item_gid}"})

@@ -106,7 +106,8 @@ def read_history(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
 
 @router.get("/{gid}/versions/{tx}", response_model=ItemVersion, responses=responses(404, 422))
 def read_version(editor: CurrentEditor, library: LibraryDep, gid: GidPath, tx: TxGidPath) -> Response:
-    """One version of the item: the stored transaction ``tx``, exactly as signed (payload = full state)."""
+    """One version of the item: the stored transaction ``tx`` as signed (payload = full state), but for the
+    ``forked_from`` sources this editor may not see."""
     return json_response(version_of(library.version(editor, gid, tx)))
 
 

@@ -105,7 +105,7 @@ class ItemStateOut(BaseModel):
 
 
 class ItemVersion(BaseModel):
-    """One stored transaction of an item, exactly as signed."""
+    """One stored transaction of an item, as signed but for the sources the editor may not see."""
 
     gid: str
     entity: Literal["item"]
