@@ -67,7 +67,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
 
 def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     """Give the routes their node, library and token verifier."""
-    library = Library(node.app, node.db)
+    library = Library(node.app, node.db, knows=node.knows)
     library.create_tables()
     app.state.node = node
     app.state.library = library

@@ -12,14 +12,14 @@ read asks for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from api import pagination
 from domain import references
 from domain.application import NodeApplication
-from domain.errors import EntityNotFound, Forbidden
+from domain.errors import EntityNotFound, Forbidden, UnknownNode
 from domain.visibility import Editor
 from infrastructure.persistence import Cursor, Database
 from infrastructure.visibility import (
@@ -64,9 +64,10 @@ class ItemQuery:
 
 
 class Library:
-    def __init__(self, app: NodeApplication, db: Database) -> None:
+    def __init__(self, app: NodeApplication, db: Database, *, knows: Callable[[str], bool]) -> None:
         self.app = app
         self.db = db
+        self.knows = knows  # is this a node name the node knows (itself, a peer, keys)?
         self.teams = EditorTeams(db)
 
     def create_tables(self) -> None:
@@ -225,8 +226,11 @@ class Library:
             return cur.execute(sql + " ORDER BY created_at, share_gid", (gid,)).fetchall()
 
     def grant_share(self, editor: Editor, gid: str, *, peer: str, permission: str,
-                    team: str | None = None) -> dict[str, Any]:
+                    team: str | None = None, allow_unknown: bool = False) -> dict[str, Any]:
         self._check_writable(editor, gid, include_deleted=False)
+        if not allow_unknown and not self.knows(peer):
+            raise UnknownNode(f"{peer} is not a node this node knows (not this node, not a peer, no keys of it): "
+                              "check the name, or send allow_unknown: true to share with it all the same")
         self.teams.record(editor)
         receipt = self.app.grant_share(author=editor.author, item_gid=gid, peer=peer, permission=permission, team=team)
         return self._share(gid, receipt.entity_gid)

@@ -107,6 +107,14 @@ class UnknownParents(DomainError):
         self.missing = missing
 
 
+class UnknownNode(DomainError):
+    """A node name this node does not know (not itself, not a peer, no keys of it): a typo, most likely."""
+
+    status = 422
+    type = "unknown-node"
+    title = "Unknown node"
+
+
 class EntityConflict(DomainError):
     """A transaction that cannot apply to the entity as stored.
 

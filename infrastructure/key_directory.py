@@ -178,6 +178,14 @@ class KeyDirectory:
         with self.db.read() as cur:
             return cur.execute("SELECT origin, kid, since FROM revoked_keys ORDER BY origin, kid").fetchall()
 
+    def knows(self, origin: str) -> bool:
+        """Has this node any keys of ``origin`` (from itself, its admin or a relay)?"""
+        if origin == self.node:
+            return True
+        with self.db.read() as cur:
+            return any(cur.execute(f"SELECT 1 AS known FROM {table} WHERE origin = ? LIMIT 1", (origin,)).fetchone()
+                       for table in ("node_keys", "vouched_keys"))
+
     def vouched_origins(self) -> list[str]:
         with self.db.read() as cur:
             return [r["origin"] for r in

@@ -148,6 +148,10 @@ class Node:
             self.key_learner.refresh_soon(self.peers.get(name))
         return self.keys.direct_keyset(name)  # never a key a relay vouched for
 
+    def knows(self, name: str) -> bool:
+        """Is ``name`` a node this node knows: itself, a peer, or a node whose keys it has?"""
+        return name == self.name or self.peers.find(name) is not None or self.keys.knows(name)
+
     def add_peer(self, base_url: str, send: Sequence[str], accept: Sequence[str], *,
                  name: str | None = None, relay: bool = False) -> Peer:
         """Peer with the node at base_url: learn its name, pin its keys, store the peering.

@@ -27,8 +27,10 @@ def list_shares(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
 
 @router.post("", response_model=ShareOut, status_code=201, responses=responses(400, 413))
 def grant_share(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: ShareCreate) -> Response:
-    """Grant a peer node read or edit access to the item, whatever its scope."""
-    share = share_of(library.grant_share(editor, gid, peer=body.peer, permission=body.permission, team=body.team))
+    """Grant a node read or edit access to the item, whatever its scope (a node this node does not know is 422
+    unless ``allow_unknown``)."""
+    share = share_of(library.grant_share(editor, gid, peer=body.peer, permission=body.permission, team=body.team,
+                                         allow_unknown=body.allow_unknown))
     return json_response(share, 201, {"Location": f"/items/{gid}/shares/{share.gid}"})
 
 

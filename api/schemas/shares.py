@@ -19,6 +19,8 @@ class ShareCreate(StrictRequest):
     peer: NodeName = Field(description="the peer node, urn:domain:<host>")
     permission: Permission
     team: Team | None = Field(None, description="only this team's editors there see the item (default: every editor)")
+    allow_unknown: bool = Field(False, description="share with a node this node does not know yet (not itself, not "
+                                "a peer, no keys of it); without it such a share is 422 unknown-node")
 
 
 class ShareRequest(StrictRequest):

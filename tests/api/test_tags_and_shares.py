@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 
 from tests.api.conftest import Api, is_problem
+from tests.factory import SigningPeer, trust
+
+PEER = "urn:domain:b.example.net"  # a SigningPeer's name: once trusted, a node the node knows
 
 
 def test_tag_lifecycle_create_rename_delete(api: Api) -> None:
@@ -60,10 +63,11 @@ def test_tag_arriving_later_shows_up_in_item_views(api: Api) -> None:
 
 
 def test_share_grant_list_revoke(api: Api) -> None:
+    trust(api.node, SigningPeer())
     ann = api.auth("ann")
     item = api.create(ann, scope="OWNER")
 
-    granted = api.post(f"/items/{item['gid']}/shares", json={"peer": "urn:domain:b.example.net", "permission": "edit"},
+    granted = api.post(f"/items/{item['gid']}/shares", json={"peer": PEER, "permission": "edit"},
                        headers=ann)
     listed = api.get(f"/items/{item['gid']}/shares", headers=ann).json()["shares"]
     revoked = api.delete(f"/items/{item['gid']}/shares/{granted.json()['gid']}", headers=ann)
@@ -71,16 +75,17 @@ def test_share_grant_list_revoke(api: Api) -> None:
     with_revoked = api.get(f"/items/{item['gid']}/shares?include_revoked=true", headers=ann).json()["shares"]
 
     assert granted.status_code == 201
-    assert (granted.json()["peer"], granted.json()["permission"]) == ("urn:domain:b.example.net", "edit")
+    assert (granted.json()["peer"], granted.json()["permission"]) == (PEER, "edit")
     assert [s["gid"] for s in listed] == [granted.json()["gid"]]
     assert revoked.status_code == 200 and revoked.json()["revoked"] is True
     assert after == [] and [s["revoked"] for s in with_revoked] == [True]
 
 
 def test_revoking_twice_changes_nothing(api: Api) -> None:
+    trust(api.node, SigningPeer())
     ann = api.auth("ann")
     item = api.create(ann)
-    share = api.post(f"/items/{item['gid']}/shares", json={"peer": "urn:domain:b.example.net", "permission": "read"},
+    share = api.post(f"/items/{item['gid']}/shares", json={"peer": PEER, "permission": "read"},
                      headers=ann).json()
     api.delete(f"/items/{item['gid']}/shares/{share['gid']}", headers=ann)
     before = api.outbox()

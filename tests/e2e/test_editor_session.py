@@ -118,7 +118,8 @@ def test_editor_session_over_http(served: Served) -> None:
                             headers=ann)
         assert tagged.json()["tags"] == [{"gid": tag["gid"], "name": "maths"}]
         share = http.post(f"/items/{target['gid']}/shares",
-                          json={"peer": "urn:domain:b.example.net", "permission": "read"}, headers=ann)
+                          json={"peer": "urn:domain:b.example.net", "permission": "read", "allow_unknown": True},
+                          headers=ann)  # a node this one has not heard of yet: said so
         assert share.status_code == 201
         assert [s["gid"] for s in http.get(f"/items/{target['gid']}/shares", headers=ann).json()["shares"]] == [
             share.json()["gid"]]

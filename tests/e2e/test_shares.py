@@ -59,8 +59,9 @@ def test_an_owner_item_shared_with_a_team_two_nodes_away_is_edited_merged_and_re
         dora = stack.enter_context(editor(d, "dora"))
         item = ok(ann.post("/items", json={"title": "Plan", "markdown": TEXT, "scope": "OWNER"}), 201)
         gid = item["gid"]
-        share = ok(ann.post(f"/items/{gid}/shares", json={"peer": c.name, "permission": "edit", "team": "maths"}),
-                   201)
+        # A has not heard of C yet (no peering, no keys): the share says it knows.
+        share = ok(ann.post(f"/items/{gid}/shares", json={"peer": c.name, "permission": "edit", "team": "maths",
+                                                           "allow_unknown": True}), 201)
         a_to_c(a, hub, c)
 
         # Who sees it: C's maths editor only; the hub stores it for C but shows it to nobody.
