@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -50,8 +51,8 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
                 if subscribe:
                     node.subscribe_to(peer.name)
                     console.print(f"subscribed: {peer.name} pushes to us")
-            except (PeerError, ValueError) as e:
-                console.print(f"[red]cannot peer with {base_url}: {e}[/red]")
+            except (PeerError, ValueError) as e:  # one line, never markup: the URL is the admin's, not ours
+                console.print(f"[red]cannot peer with {escape(base_url)}: {escape(str(e))}[/red]", soft_wrap=True)
                 raise typer.Exit(1) from None
 
     @peer_app.command("list")

@@ -186,3 +186,12 @@ class PeerUnreachable(DomainError):
     status = 502
     type = "peer-unreachable"
     title = "Peer unreachable"
+
+
+class BadPeerAnswer(DomainError):
+    """A URL (a peer, or a node about to become one) answered, but not what the protocol says:
+    a bad gateway for the admin who asked. The detail never quotes the answer."""
+
+    status = 502
+    type = "bad-peer-answer"
+    title = "Bad answer from peer"

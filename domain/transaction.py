@@ -77,6 +77,11 @@ def _gid(value: str) -> str:
     return value
 
 
+def is_node_name(value: object) -> bool:
+    """Is ``value`` a node name ``urn:domain:<host>`` (for answers that are not validated as a model)?"""
+    return isinstance(value, str) and _NODE_RE.fullmatch(value) is not None
+
+
 def _node(value: str) -> str:
     if not _NODE_RE.match(value):
         raise ValueError(f"not a node name 'urn:domain:<host>': {value[:80]!r}")

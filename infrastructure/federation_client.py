@@ -29,6 +29,13 @@ class CursorGone(PeerError):
     """The peer does not know the gid we asked to page after (410)."""
 
 
+class BadAnswer(PeerError):
+    """The URL answered, but not what the protocol says (not JSON, not the document asked for).
+
+    Its message never quotes the answer: whatever a URL answers is not ours to echo.
+    """
+
+
 class FederationClient:
     def __init__(self, token_for: Callable[[str], str], *, timeout: float = 30.0) -> None:
         self.token_for = token_for  # peer name -> node token
@@ -37,7 +44,9 @@ class FederationClient:
     def close(self) -> None:
         self.http.close()
 
-    def _request(self, method: str, url: str, peer: str | None, **kwargs: Any) -> Any:
+    def _request(self, method: str, url: str, peer: str | None, *, quote: bool = True, **kwargs: Any) -> Any:
+        """The JSON answer; ``quote``: an error may quote the ``detail`` of the peer's problem document
+        (never for a URL that is not a peer yet)."""
         headers = {"Authorization": f"Bearer {self.token_for(peer)}"} if peer else {}
         if "body" in kwargs:
             headers["Content-Type"] = "application/json"
@@ -47,16 +56,20 @@ class FederationClient:
         except httpx.HTTPError as e:
             raise PeerError(f"{method} {url}: {type(e).__name__}: {e}") from None
         if response.status_code >= 400:
-            raise _error(method, url, response)
-        return orjson.loads(response.content) if response.content else None
+            raise _error(method, url, response, quote)
+        try:
+            return orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            raise BadAnswer(f"{method} {url}: the answer ({response.status_code}, {len(response.content)} bytes) "
+                            "is not JSON", response.status_code) from None
 
     # --- discovery -------------------------------------------------------
-    def node_info(self, base_url: str) -> dict[str, Any]:
-        return self._request("GET", f"{base_url}/.well-known/fedsync", None)
+    def node_info(self, base_url: str) -> Any:
+        return self._request("GET", f"{base_url}/.well-known/fedsync", None, quote=False)
 
-    def jwks(self, base_url: str, *, timeout: float | None = None) -> dict[str, Any]:
+    def jwks(self, base_url: str, *, timeout: float | None = None) -> Any:
         extra = {} if timeout is None else {"timeout": timeout}
-        return self._request("GET", f"{base_url}/.well-known/jwks.json", None, **extra)
+        return self._request("GET", f"{base_url}/.well-known/jwks.json", None, quote=False, **extra)
 
     def keys_of(self, peer: str, base_url: str, origin: str, *, timeout: float | None = None) -> dict[str, Any]:
         """The keys a peer has pinned for another node (that it relays)."""
@@ -96,15 +109,17 @@ def answered(error: PeerError) -> dict[str, Any]:
     raise error
 
 
-def _error(method: str, url: str, response: httpx.Response) -> PeerError:
-    answer = None
+def _error(method: str, url: str, response: httpx.Response, quote: bool) -> PeerError:
+    """The error of an answer with an error status. Only a problem document's ``detail`` may be quoted
+    (a peer's own explanation, cut short); any other body is never echoed."""
     try:
         answer = orjson.loads(response.content)
-        detail = answer.get("detail", "")
-    except (orjson.JSONDecodeError, AttributeError):
+    except orjson.JSONDecodeError:
         answer = None
-        detail = response.text[:200]
-    message = f"{method} {url}: {response.status_code} {detail}"
+    if not isinstance(answer, dict):
+        answer = None
+    detail = answer.get("detail") if answer is not None and quote else None
+    message = f"{method} {url}: {response.status_code}" + (f" {detail[:200]}" if isinstance(detail, str) else "")
     if response.status_code == 410:
         return CursorGone(message, 410, answer=answer)
     retry_after = None

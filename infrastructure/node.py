@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from domain.application import NodeApplication
-from domain.transaction import normal_timestamp, utc_now
+from domain.transaction import is_node_name, normal_timestamp, utc_now
 from infrastructure.access import AccessReader
 from infrastructure.domains import same_domain
 from infrastructure.federation import Federation
-from infrastructure.federation_client import FederationClient
+from infrastructure.federation_client import BadAnswer, FederationClient
 from infrastructure.inbox import Inbox
 from infrastructure.key_directory import KeyDirectory
 from infrastructure.key_learning import KeyLearner
@@ -165,7 +165,10 @@ class Node:
         """
         base_url = base_url.rstrip("/")
         info = self.client.node_info(base_url)
-        claimed = info["name"]
+        claimed = info.get("name") if isinstance(info, dict) else None
+        if not is_node_name(claimed):  # checked before it is named in any message
+            raise BadAnswer(f"GET {base_url}/.well-known/fedsync: the answer gives no node name "
+                            "('name': 'urn:domain:<host>'); is this a fedsync node?")
         if claimed == self.name:
             raise ValueError("a node cannot peer with itself")
         check_peer_name(base_url, claimed, name)
@@ -175,6 +178,11 @@ class Node:
                              f"(fedsync peer remove {claimed}) to move it to {base_url}")
         name = claimed
         jwks = self.client.jwks(base_url)
+        try:
+            KeySet.from_jwks(jwks)
+        except ValueError:  # its reason may quote the answer: not given
+            raise BadAnswer(f"GET {base_url}/.well-known/jwks.json: the answer is not a JWKS document of public "
+                            "signing keys") from None
         self.keys.pin(name, jwks)
         peer = Peer(name=name, base_url=base_url, send_types=tuple(send), accept_types=tuple(accept),
                     created_at=utc_now(), relay=relay)

@@ -8,9 +8,9 @@ from api.deps import NodeDep, current_admin
 from api.errors import responses
 from api.responses import peer_statuses_of
 from api.schemas.admin import PeerAdd, PeerStatus, PeerStatusList, SyncResult
-from domain.errors import DomainError, PeerUnreachable
+from domain.errors import BadPeerAnswer, DomainError, PeerUnreachable
 from domain.transaction import NodeName
-from infrastructure.federation_client import PeerError
+from infrastructure.federation_client import BadAnswer, PeerError
 from infrastructure.node import Node
 from infrastructure.peers import entity_types
 
@@ -34,7 +34,8 @@ def list_peers(node: NodeDep) -> PeerStatusList:
 
 @router.post("", response_model=PeerStatus, status_code=201, responses=responses(422, 502))
 def add_peer(node: NodeDep, request: PeerAdd) -> PeerStatus:
-    """Peer with the node at a base URL: fetch its name and keys, store what we send and accept."""
+    """Peer with the node at a base URL: fetch its name and keys, store what we send and accept (502 when the
+    URL cannot be reached, answers an error, or answers something that is not a fedsync node's answer)."""
     try:
         peer = node.add_peer(request.base_url, entity_types(request.send), entity_types(request.accept),
                              name=request.name, relay=request.relay)
@@ -42,6 +43,8 @@ def add_peer(node: NodeDep, request: PeerAdd) -> PeerStatus:
             node.subscribe_to(peer.name)
     except ValueError as e:
         raise DomainError(str(e)) from None
+    except BadAnswer as e:
+        raise BadPeerAnswer(str(e)) from None
     except PeerError as e:
         raise PeerUnreachable(str(e)) from None
     return _status(node, peer.name)
@@ -67,6 +70,8 @@ def sync_peer(node: NodeDep, name: NodeName) -> SyncResult:
     """Pull from the peer now, until it has nothing more."""
     try:
         result = node.syncer.pull(name)
+    except BadAnswer as e:
+        raise BadPeerAnswer(str(e)) from None
     except PeerError as e:
         raise PeerUnreachable(str(e)) from None
     return SyncResult(**result.__dict__)
