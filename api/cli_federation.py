@@ -66,7 +66,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
                                                                   for origin in peer.key_disputes)
                 table.add_row(peer.name, ",".join(peer.send), ",".join(peer.accept), str(peer.queue_depth),
                               str(peer.last_acknowledged_seq), str(peer.last_success or "-"),
-                              str(peer.last_error or "-")[:60], peer.breaker, relay)
+                              escape(str(peer.last_error or "-")[:60]), peer.breaker, relay)  # a peer's words
             console.print(table)
 
     @peer_app.command("remove")

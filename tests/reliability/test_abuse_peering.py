@@ -8,7 +8,8 @@ name, keys that are no keys, and error pages. The admin API answers 502
 (``bad-peer-answer`` when the URL answered something that is not a fedsync
 node's answer, ``peer-unreachable`` when it answered an error); the CLI
 prints one line and exits 1; neither quotes a byte of the answer, and no
-peer is stored.
+peer is stored. A peer's own error text is shown by ``peer list`` as text,
+never as console markup.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from domain.federation import Breaker
 from infrastructure.node import Node
+from infrastructure.peers import Peer
 from tests.api.conftest import Api, is_problem
 
 SECRET = "SECRET-BODY"  # in every answer of the server: it must never reach an error
@@ -106,3 +109,19 @@ def test_cli_peer_add_prints_one_line_and_exits_1_without_quoting_the_answer(nod
     assert "Traceback" not in output and SECRET not in output
     assert len(output.splitlines()) == 1 and output.startswith(f"cannot peer with {server}/{answer}: "), output
     assert node.peers.all() == []
+
+
+def test_cli_peer_list_shows_a_peers_error_text_as_text(node: Node) -> None:
+    node.peers.add(Peer(name="urn:domain:b.example.net", base_url="http://127.0.0.1:9", send_types=("item",),
+                        accept_types=("item",), created_at="2026-01-01T00:00:00Z"))
+    node.peers.failed("urn:domain:b.example.net", "2026-01-01T00:00:01Z", "401 [/] [bold]shouting[/bold]",
+                      Breaker(), 0.0)
+    env = dict(os.environ, FEDSYNC_DATA_DIR=str(node.settings.data_dir), COLUMNS="400")
+    if node.settings.database_url:
+        env["FEDSYNC_DATABASE_URL"] = node.settings.database_url
+
+    result = subprocess.run([sys.executable, "-m", "api", "peer", "list"], capture_output=True, text=True, timeout=60,
+                            env=env)
+
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "401 [/] [bold]shouting[/bold]" in result.stdout
