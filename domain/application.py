@@ -171,20 +171,19 @@ class NodeApplication(LocalCommands, Application):
         return self.mapper.to_domain_event(stored).__dict__
 
     # --- received transactions -------------------------------------------
-    def receive(self, batch: Sequence[Any], *, sender: str | None = None,
-                cursor: tuple[str, str] | None = None, from_pending: bool = False) -> list[Outcome]:
+    def receive(self, batch: Sequence[Any], *, sender: str | None = None, cursor: tuple[str, str] | None = None,
+                from_pending: bool = False, room: int | None = None) -> list[Outcome]:
         """Store a batch of received transactions; one outcome per transaction, in order.
 
-        With a ``sender``, transactions whose parents are missing are held in
-        the pending area (status ``pending``) in the same commit as the rest;
-        ``cursor`` (peer, gid) is the pull position committed with them;
-        ``from_pending`` clears the pending rows of what is now settled.
+        With a ``sender``, what misses parents is held in the pending area (at most ``room``, the rest
+        refused as ``Overloaded``) in the same commit as the rest; ``cursor`` (peer, gid) is the pull
+        position committed with them; ``from_pending`` clears the pending rows of what is now settled.
         """
         references.prepare(batch)  # backlinks are extracted before the write lock, looked up inside it
         for attempt in range(SAVE_ATTEMPTS):
             try:
                 with self._write_lock:
-                    outcomes = self._receive(batch, sender, cursor, from_pending)
+                    outcomes = self._receive(batch, sender, cursor, from_pending, room)
                 break
             except IntegrityError:
                 # Another process stored something meanwhile: start again from the store.
@@ -195,13 +194,12 @@ class NodeApplication(LocalCommands, Application):
 
     def receive_one(self, tx: Any) -> Outcome:
         """Like ``receive`` for one transaction, raising the refusal as its domain error."""
-        outcome = self.receive([tx])[0]
-        if outcome.error is not None:
+        if (outcome := self.receive([tx])[0]).error is not None:
             raise outcome.error
         return outcome
 
     def _receive(self, batch: Sequence[Any], sender: str | None, cursor: tuple[str, str] | None,
-                 from_pending: bool) -> list[Outcome]:
+                 from_pending: bool, room: int | None) -> list[Outcome]:
         now = self.clock()
         plan = receiving.triage(batch, stored=self.transactions, verify=self.verifier, now=now)
         aggregates: dict[str, Entity] = {}
@@ -209,7 +207,8 @@ class NodeApplication(LocalCommands, Application):
             recorded = self._record_received(plan, aggregates)
             outside = receiving.parents_outside(plan, recorded)
             foreign = [row["gid"] for row in self.index.locate(outside)] if outside else []
-            outcomes = receiving.conclude(plan, recorded, foreign=foreign, hold=sender is not None)
+            hold = None if sender is None else len(batch) if room is None else room
+            outcomes = receiving.conclude(plan, recorded, foreign=foreign, hold=hold)
             txs = dict(plan.order)
             extras = CommitExtras(
                 held=[HeldTransaction(o.gid, sender, txs[i], o.missing, now)

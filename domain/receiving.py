@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain import history
-from domain.errors import DomainError, Equivocation, InvalidTransaction, UnknownParents
+from domain.errors import DomainError, Equivocation, InvalidTransaction, Overloaded, UnknownParents
 from domain.transaction import CREATION_KINDS, check_created_at, content_key, signing_input, validate
 
 Transaction = dict[str, Any]
@@ -105,12 +105,14 @@ def triage(batch: Sequence[Any], *, stored: StoredLookup, verify: Verify, now: s
 
 
 def conclude(plan: BatchPlan, recorded: Mapping[int, Outcome], *, foreign: Iterable[str],
-             hold: bool) -> list[Outcome]:
+             hold: int | None) -> list[Outcome]:
     """Every outcome in batch order, once the plan's transactions were recorded.
 
     ``foreign``: gids among the missing parents that are stored here (under
-    another entity, or they would not be missing). ``hold``: whether what
-    misses parents is held for its sender to fill.
+    another entity, or they would not be missing). ``hold``: how many of
+    what misses parents may be held for its sender to fill (the first ones;
+    None: nothing is held, it stays ``missing``); the rest is refused as
+    ``Overloaded``: the sender has filled its room here.
     """
     foreign = set(foreign)
     txs = dict(plan.order)
@@ -123,8 +125,13 @@ def conclude(plan: BatchPlan, recorded: Mapping[int, Outcome], *, foreign: Itera
                 entity = txs[i]["entity_gid"]
                 outcome = Outcome.refused(outcome.gid, InvalidTransaction(
                     f"parent(s) {', '.join(other)} of {outcome.gid} belong to another entity than {entity}"))
-            elif hold:
+            elif hold is not None and hold > 0:
+                hold -= 1
                 outcome = Outcome(outcome.gid, PENDING, outcome.reason, outcome.missing, outcome.error)
+            elif hold is not None:
+                outcome = Outcome.refused(outcome.gid, Overloaded(
+                    f"the sender has as many transactions held here for missing parents as it may: "
+                    f"{outcome.gid} is not held; send its parents first", retry_after=30))
         outcomes.append(outcome)
     return outcomes
 

@@ -9,9 +9,10 @@
 - Missing ancestors are fetched from the sender (bounded rounds); what still
   lacks parents is held in the pending area (in the same commit) and retried
   when parents arrive, or asked of its sender again on the next pull. A
-  sender may hold at most ``pending_max`` transactions here: past that its
-  batches are refused (429) until what it holds settles, and retries read
-  each sender's rows apart, so one sender's rows never hide another's.
+  sender may have at most ``pending_max`` transactions held here: past that
+  what it sends is still applied (parents settle what is held) but what
+  lacks parents is refused (429); retries read each sender's rows apart, so
+  one sender's rows never hide another's.
 - Only the application's work runs inside ``slot`` (the caller's bound on
   concurrent batches); learning keys and fetching ancestors, which wait on
   other nodes, run outside it.
@@ -25,8 +26,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from domain.application import NodeApplication
-from domain.errors import Forbidden, Overloaded
-from domain.receiving import MISSING, PENDING, STORED, Outcome
+from domain.errors import Forbidden
+from domain.receiving import PENDING, STORED, Outcome
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_learning import KeyLearner
 from infrastructure.peers import Peer, PeerStore
@@ -48,7 +49,6 @@ class Inbox:
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None,
                      slot: Slot = contextlib.nullcontext) -> list[Outcome]:
         """Receive a batch from a peer: type filter, keys on demand, ancestors, pending."""
-        full = self.peers.pending_count(peer.name) >= self.pending_max  # store what it can, hold nothing more
         refused: dict[int, Outcome] = {}
         wanted: list[Any] = []
         for i, tx in enumerate(txs):
@@ -61,9 +61,7 @@ class Inbox:
                 wanted.append(tx)
         self.keys.learn(peer, wanted)
         with slot():
-            outcomes = self.app.receive(wanted, sender=None if full else peer.name, cursor=cursor)
-        if full:
-            outcomes = [self._not_held(peer, o) for o in outcomes]
+            outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor, room=self._room(peer))
         if any(o.status == PENDING for o in outcomes):
             self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == PENDING], slot)
             outcomes = [self._settled(o) for o in outcomes]
@@ -74,12 +72,9 @@ class Inbox:
             merged.append(refused[i] if i in refused else next(it))
         return merged
 
-    def _not_held(self, peer: Peer, outcome: Outcome) -> Outcome:
-        if outcome.status != MISSING:
-            return outcome
-        return Outcome.refused(outcome.gid, Overloaded(
-            f"{peer.name} already has {self.pending_max} transactions held here for missing parents "
-            f"(FEDSYNC_PENDING_MAX_PER_SENDER): send the parents of {outcome.gid} first", retry_after=30))
+    def _room(self, peer: Peer) -> int:
+        """How many more transactions ``peer`` may have held here."""
+        return max(0, self.pending_max - self.peers.pending_count(peer.name))
 
     def _settled(self, outcome: Outcome) -> Outcome:
         if outcome.status != PENDING:
@@ -101,7 +96,7 @@ class Inbox:
             self.keys.learn(peer, fetched)
             before = self.peers.pending_count()
             with slot():
-                self.app.receive(fetched, sender=peer.name)
+                self.app.receive(fetched, sender=peer.name, room=self._room(peer))
                 self.retry_pending()
             if self.peers.pending_count() >= before:
                 return

@@ -44,14 +44,14 @@ def test_one_senders_orphans_are_capped_and_never_hide_an_honest_held_transactio
     """Finding 4: the pending area had no bound, and retries looked only at the 1000 oldest rows."""
     process = spawn("c", start=False)
     node = Node.open(Settings(data_dir=process.data_dir, database_url=process.database_url,
-                              pending_max_per_sender=5))
+                              pending_max_per_sender=1000))
     try:
         junk, honest = factory.SigningPeer("junk.example.net"), factory.SigningPeer("honest.example.net")
         factory.trust(node, junk, honest)
         for sender in (junk, honest):
             node.peers.add(Peer(name=sender.name, base_url=UNREACHABLE, send_types=("item",),
                                 accept_types=("item",), created_at=utc_now()))
-        first = receive(node, junk, [orphan(junk) for _ in range(1000)])  # under the cap when it came
+        first = receive(node, junk, [orphan(junk) for _ in range(1000)])  # fills its room exactly
         parent = honest.create_item("honest", "x\n")
         child = honest.edit(parent, markdown="y\n")
         held = receive(node, honest, [child])

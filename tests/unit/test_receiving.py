@@ -153,12 +153,24 @@ def test_conclude_holds_what_misses_parents_and_refuses_parents_stored_elsewhere
 
     assert sorted(receiving.parents_outside(plan, recorded)) == sorted(
         {a["gid"], waits["parents"][0], other["gid"]})
-    held = receiving.conclude(plan, recorded, foreign=[other["gid"]], hold=True)
-    kept = receiving.conclude(plan, recorded, foreign=[], hold=False)
+    held = receiving.conclude(plan, recorded, foreign=[other["gid"]], hold=10)
+    kept = receiving.conclude(plan, recorded, foreign=[], hold=None)
 
     assert [o.status for o in held] == ["pending", "pending", "refused"]
     assert "belong to another entity" in held[2].reason
     assert [o.status for o in kept] == ["missing", "missing", "missing"]
+
+
+def test_conclude_holds_no_more_than_the_senders_room_and_refuses_the_rest_as_overloaded():
+    txs = [tx(str(uuid.uuid4()), "item.edited", [str(uuid.uuid4())]) for _ in range(3)]
+    plan = triage(txs)
+    recorded = {i: receiving.Outcome(t["gid"], receiving.MISSING, "unknown parents", list(t["parents"]))
+                for i, t in plan.order}
+
+    outcomes = receiving.conclude(plan, recorded, foreign=[], hold=1)
+
+    assert [o.status for o in outcomes] == ["pending", "refused", "refused"]
+    assert all(o.error is not None and o.error.status == 429 for o in outcomes[1:])
 
 
 # --- the application on eventsourcing's in-memory store ------------------------
