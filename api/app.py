@@ -20,11 +20,11 @@ from api import errors
 from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
-from api.routes import admin, conflicts, items, peers, shares, tags
+from api.routes import admin, conflicts, items, peers, shares, tags, tokens
 from api.schemas.common import Problem
 from infrastructure.node import Node
 from infrastructure.settings import Settings
-from infrastructure.signing import Keyring
+from infrastructure.token_registry import TokenGate
 from infrastructure.tokens import TokenVerifier
 
 DESCRIPTION = """\
@@ -45,16 +45,20 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         workers = None
         try:
             attach(app, opened, settings)
+            app.state.tokens.gate.start()  # revocations made by other processes (the CLI)
             workers = start_workers(opened)
             yield
         finally:
             if workers is not None:
                 workers.stop()
+            if hasattr(app.state, "tokens"):
+                app.state.tokens.gate.stop()
             opened.close()
 
     app = FastAPI(title="fedsync", version="1", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (items.router, shares.router, tags.router, conflicts.router, admin.router, peers.router):
+    for router in (items.router, shares.router, tags.router, conflicts.router, admin.router, peers.router,
+                   tokens.router):
         app.include_router(router)
     mount_federation(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
@@ -66,13 +70,14 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
 
 
 def attach(app: FastAPI, node: Node, settings: Settings) -> None:
-    """Give the routes their node, library and token verifier."""
+    """Give the routes their node, library and token verifier (its gate's refresh thread is started
+    by the lifespan of a served app only: tests that pass a node refresh it themselves)."""
     library = Library(node.app, node.db, knows=node.knows)
     library.create_tables()
     app.state.node = node
     app.state.library = library
-    app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(),
-                                     reload=lambda: Keyring.load(settings.keys_dir).token_keyset())
+    gate = TokenGate(node.tokens, refresh_interval=settings.token_refresh_interval)
+    app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(), gate)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

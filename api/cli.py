@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api import cli_federation, cli_requests
+from api import cli_federation, cli_requests, cli_tokens
 from domain.transaction import normal_timestamp, utc_now
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
@@ -78,12 +78,14 @@ def rotate_keys(
     data_dir: DataDir = None,
     alg: Annotated[str | None, typer.Option(help="Algorithm of the new key (default: same as now)")] = None,
 ) -> None:
-    """Add a new signing key; the old one stays published for verification."""
+    """Add a new signing key; the old one stays published for verification. Signs every editor out."""
     settings = settings_from(data_dir)
     keyring = Keyring.load(settings.keys_dir)
     old = keyring.active
     new = keyring.rotate(alg)
-    console.print(f"active key {new.kid} ({new.alg}); {old.kid} retired, still published")
+    console.print(f"active key {new.kid} ({new.alg}); {old.kid} retired, still published for the transactions "
+                  "it signed. Every editor token it signed is refused from now on: issue new ones "
+                  "(fedsync token create).")
 
 
 @keys_app.command("list")
@@ -160,10 +162,6 @@ def rebuild_projections(data_dir: DataDir = None, database_url: DatabaseUrl = No
         console.print(f"replayed {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
 
 
-token_app = typer.Typer(help="Editor tokens.", no_args_is_help=True)
-app.add_typer(token_app, name="token")
-
-
 @app.command()
 def serve(
     data_dir: DataDir = None,
@@ -184,39 +182,13 @@ def serve(
                 access_log=access_log, workers=1)
 
 
-@token_app.command("create")
-def create_token(
-    name: Annotated[str, typer.Argument(help="The editor's name (A-Z a-z 0-9 . _ ~ -); authors are name@<node>")],
-    role: Annotated[str, typer.Option(help="editor, admin or merge")] = "editor",
-    team: Annotated[str | None, typer.Option(help="The editor's team (TEAM items are shared within it)")] = None,
-    expires: Annotated[str, typer.Option(help="Lifetime: 90m, 12h, 30d, 2w ...")] = "30d",
-    data_dir: DataDir = None,
-) -> None:
-    """Print a bearer token for an editor of this node, signed with the node key."""
-    from infrastructure import tokens
-    from infrastructure.settings import NodeConfig
-
-    settings = settings_from(data_dir)
-    try:
-        config = NodeConfig.load(settings.data_dir)
-        keyring = Keyring.load(settings.keys_dir)
-    except FileNotFoundError as e:
-        console.print(f"[red]{e}[/red]")
-        raise typer.Exit(2) from None
-    try:
-        token = tokens.issue(keyring, config.name, name, role=role, team=team,
-                             lifetime=tokens.parse_duration(expires))
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-    typer.echo(token)
-
-
-def _open_node_of(data_dir: str | None) -> Node:
-    return open_node(settings_from(Path(data_dir) if data_dir else None))
+def _open_node_of(data_dir: str | None, database_url: str | None = None) -> Node:
+    return open_node(settings_from(Path(data_dir) if data_dir else None, database_url))
 
 
 cli_federation.register(app, _open_node_of)
 cli_requests.register(app, _open_node_of)
+cli_tokens.register(app, _open_node_of)
 
 
 def main() -> None:

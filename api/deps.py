@@ -5,9 +5,11 @@ admin; federation routes take the calling node (from a node token), or none
 for the anonymous reads. The editor ones are ``async`` although nothing in
 them awaits: FastAPI runs a sync dependency in the thread pool, one thread
 hop per dependency per request, while these only read app state (a token
-check is a dictionary lookup once the token was verified), so they run on
-the event loop. A node token is checked against the store (its ``jti`` is
-single-use), so that check stays sync, in the thread pool.
+check is a dictionary lookup and an in-memory revocation check once the
+token was verified), so they run on the event loop. A token's first use
+(signature, and its record in the store) runs in the thread pool. A node
+token is checked against the store (its ``jti`` is single-use), so that
+check stays sync, in the thread pool.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.conflict_desk import ConflictDesk
 from api.library import Library
@@ -23,6 +26,7 @@ from api.limits import CALLER
 from domain.errors import Forbidden, Unauthorized
 from domain.visibility import Editor
 from infrastructure.node import Node
+from infrastructure.token_registry import TokenGate
 
 bearer = HTTPBearer(auto_error=False, description="an editor token from `fedsync token create`")
 MERGE_ROLES = ("merge", "admin")
@@ -36,6 +40,10 @@ async def get_library(request: Request) -> Library:
     return request.app.state.library
 
 
+async def get_token_gate(request: Request) -> TokenGate:
+    return request.app.state.tokens.gate
+
+
 async def get_desk(library: Annotated[Library, Depends(get_library)]) -> ConflictDesk:
     return ConflictDesk(library)
 
@@ -45,7 +53,11 @@ async def current_editor(request: Request,
     if credentials is None:
         raise Unauthorized("this endpoint needs an editor token: Authorization: Bearer <token> "
                            "(made with 'fedsync token create')")
-    return request.app.state.tokens.verify(credentials.credentials)
+    verifier = request.app.state.tokens
+    editor = verifier.remembered(credentials.credentials)
+    if editor is None:
+        editor = await run_in_threadpool(verifier.verify, credentials.credentials)
+    return editor
 
 
 async def current_merge_editor(editor: Annotated[Editor, Depends(current_editor)]) -> Editor:
@@ -76,6 +88,7 @@ def calling_peer(caller: Annotated[str | None, Depends(calling_node)]) -> str:
 
 NodeDep = Annotated[Node, Depends(get_node)]
 LibraryDep = Annotated[Library, Depends(get_library)]
+TokenGateDep = Annotated[TokenGate, Depends(get_token_gate)]
 DeskDep = Annotated[ConflictDesk, Depends(get_desk)]
 CurrentEditor = Annotated[Editor, Depends(current_editor)]
 MergeEditor = Annotated[Editor, Depends(current_merge_editor)]

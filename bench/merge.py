@@ -35,7 +35,6 @@ import httpx  # noqa: E402
 from bench.databases import Databases  # noqa: E402
 from domain import history, merge  # noqa: E402
 from domain.review import version_of  # noqa: E402
-from infrastructure import tokens  # noqa: E402
 from infrastructure.local_cluster import NodeProcess  # noqa: E402
 from tests.factory import SigningPeer as Peer  # noqa: E402
 from tests.factory import document
@@ -126,9 +125,7 @@ def run(store: str, lines: int, transactions: int, requests: int, tmp: Path) -> 
         print(f"{store}: stored {transactions} transactions of a {lines}-line item "
               f"in {time.perf_counter() - started:.1f} s")
         node.start()
-        admin = node.admin()
-        token = tokens.issue(admin.keyring, admin.name, "bench")
-        admin.close()
+        token = node.token("bench")
         with httpx.Client(base_url=node.base_url, headers={"Authorization": f"Bearer {token}"},
                           timeout=60.0) as http:
             def review() -> httpx.Response:

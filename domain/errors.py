@@ -75,6 +75,13 @@ class TransactionNotFound(NotFound):
     title = "Transaction not found"
 
 
+class TokenNotFound(NotFound):
+    """No editor token with that jti was issued by this node."""
+
+    type = "token-not-found"
+    title = "Token not found"
+
+
 class StaleHead(DomainError):
     """A local change based on a transaction that is no longer a head."""
 

@@ -102,6 +102,14 @@ class NodeProcess:
         """The node's store, opened in the test process (close it after use)."""
         return Node.open(self.settings)
 
+    def token(self, name: str, **kwargs: Any) -> str:
+        """An editor token for ``name`` on this node, issued and recorded as ``fedsync token create`` does."""
+        node = self.admin()
+        try:
+            return node.tokens.issue(name, **kwargs)
+        finally:
+            node.close()
+
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Read the node's store with a plain connection (cheap enough to poll)."""
         if self.database_url:

@@ -32,6 +32,7 @@ from infrastructure.reshares import Reshares
 from infrastructure.settings import NodeConfig, Settings
 from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, Keyring, KeySet, kid_of
 from infrastructure.sync import Syncer
+from infrastructure.token_registry import TokenRegistry
 from projections.projector import Projector
 
 
@@ -97,6 +98,8 @@ class Node:
         self.key_learner = KeyLearner(self.keys, self.peers, self.client, own_name=config.name)
         self.reshares = Reshares(self.db, self.app)
         self.reshares.create_tables()
+        self.tokens = TokenRegistry(self.db, config.name, lambda: self.keyring)  # editor tokens issued here
+        self.tokens.create_tables()
         inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process,
                       pending_max=settings.pending_max_per_sender)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node

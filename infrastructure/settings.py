@@ -35,6 +35,7 @@ class Settings(BaseModel):
     retry_cap: float = 60.0  # longest wait between retries to a failing peer (breaker: 5x)
     key_refresh_interval: float = 300.0  # seconds between two readings of every peer's keys (revocations)
     pending_max_per_sender: int = 5000  # held transactions (missing parents) one sender may have here
+    token_refresh_interval: float = 2.0  # seconds between two readings of the editor token revocations
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -46,7 +47,8 @@ class Settings(BaseModel):
                            ("federation_max_body_bytes", "FEDSYNC_FEDERATION_MAX_BODY_BYTES"),
                            ("pull_interval", "FEDSYNC_PULL_INTERVAL"), ("retry_cap", "FEDSYNC_RETRY_CAP"),
                            ("key_refresh_interval", "FEDSYNC_KEY_REFRESH_INTERVAL"),
-                           ("pending_max_per_sender", "FEDSYNC_PENDING_MAX_PER_SENDER")):
+                           ("pending_max_per_sender", "FEDSYNC_PENDING_MAX_PER_SENDER"),
+                           ("token_refresh_interval", "FEDSYNC_TOKEN_REFRESH_INTERVAL")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -103,3 +103,30 @@ class SyncResult(BaseModel):
     pending: int
     refused: int
     gap_filled: bool
+
+
+class TokenInfo(BaseModel):
+    """The record of an editor token this node issued (never the token itself)."""
+
+    jti: str
+    subject: str = Field(description="the editor the token names")
+    role: str
+    team: str | None
+    label: str | None = Field(description="the note given when it was issued")
+    kid: str = Field(description="the key that signed it: only the active key's tokens are accepted")
+    issued_at: str
+    expires_at: str
+    revoked_at: str | None
+    revoked_by: str | None
+    legacy: bool = Field(description="issued before the node kept token records; recorded at its first use")
+    status: str = Field(description="live | revoked | expired | key-retired (signed out by a key rotation)")
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenInfo]
+
+
+class TokenRevokeAll(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$", description="revoke every token of this editor "
+                         "issued until now, recorded or not")

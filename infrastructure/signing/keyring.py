@@ -3,7 +3,8 @@
 Key files are 0600 in a 0700 directory, written to a temporary file and
 ``os.replace``d, under an exclusive lock so a rotation in another process is
 never lost; a rotated key stays in the keyring, retired and still published,
-so transactions it signed keep verifying. A revoked key (``revoke``) is
+so transactions it signed keep verifying; it no longer verifies editor tokens
+(``token_keyset``: a rotation signs every editor out). A revoked key (``revoke``) is
 still published, with the time from which it verifies nothing (the JWKS's
 ``revoked`` member; infrastructure/key_directory.py).
 """
@@ -200,7 +201,8 @@ class Keyring:
         return self._keyset
 
     def token_keyset(self) -> KeySet:
-        """The keys editor tokens are checked with: every key but the revoked ones."""
+        """The keys editor tokens are checked with: the active key only. A rotation (what an admin does
+        after a suspected compromise) signs every editor out; transactions keep verifying with ``keyset``."""
         return self._token_keyset
 
     def _activate(self, key: SigningKey) -> None:
@@ -222,7 +224,7 @@ class Keyring:
         self._records = records
         self._active = next(r.key for r in records if r.key.kid == active)
         self._keyset = KeySet.of_keys(r.key for r in records)
-        self._token_keyset = KeySet.of_keys(r.key for r in records if not r.revoked_since)
+        self._token_keyset = KeySet.of_keys([self._active])
 
     def __repr__(self) -> str:
         return f"Keyring({str(self._directory)!r}, active={self._active.kid!r})"

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from infrastructure import tokens
 from infrastructure.node import Node
 
 with warnings.catch_warnings():
@@ -28,7 +27,7 @@ class Api:
 
     def token(self, name: str = "ann", *, role: str = "editor", team: str | None = None,
               lifetime: timedelta = timedelta(hours=1), now: float | None = None) -> str:
-        return tokens.issue(self.node.keyring, self.node.name, name, role=role, team=team, lifetime=lifetime, now=now)
+        return self.node.tokens.issue(name, role=role, team=team, lifetime=lifetime, now=now)
 
     def auth(self, name: str = "ann", **kwargs: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(name, **kwargs)}"}

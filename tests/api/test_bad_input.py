@@ -94,7 +94,7 @@ CASES: dict[str, tuple[int, Case]] = {
     "HS256 with the public key": (401, with_token(hmac_with_public_key)),
     "expired token": (401, with_token(lambda api: api.token("ann", lifetime=timedelta(seconds=1),
                                                             now=time.time() - 3600))),
-    "token of another node": (401, with_token(lambda api: tokens.issue(api.node.keyring, "urn:domain:other.example",
+    "token of another node": (401, with_token(lambda api: tokens.mint(api.node.keyring, "urn:domain:other.example",
                                                                        "ann"))),
     "node-to-node token": (401, with_token(lambda api: issue_node_token(api.node.keyring, api.node.name,
                                                                         api.node.name))),

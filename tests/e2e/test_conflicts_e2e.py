@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from infrastructure import tokens
 from infrastructure.local_cluster import NodeProcess
 from tests.e2e.conftest import Spawner, link
 from tests.e2e.test_federation import pull
@@ -25,11 +24,7 @@ BASE_MARKDOWN = "# Field trip\n\nintro\n\nbody\n\noutro\n"
 @contextmanager
 def editor(node: NodeProcess, name: str, role: str = "editor") -> Iterator[httpx.Client]:
     """An HTTP client on the node's REST API with a token for ``name``."""
-    admin = node.admin()
-    try:
-        token = tokens.issue(admin.keyring, admin.name, name, role=role)
-    finally:
-        admin.close()
+    token = node.token(name, role=role)
     with httpx.Client(base_url=node.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as client:
         yield client
 

@@ -11,7 +11,6 @@ import httpx
 
 from infrastructure.local_cluster import NodeProcess
 from infrastructure.signing import Keyring, kid_of
-from infrastructure.tokens import issue
 from tests import factory
 from tests.e2e.conftest import link
 
@@ -241,7 +240,7 @@ def test_an_edit_whose_sender_lacks_the_parents_waits_in_pending_until_they_arri
 def test_keys_rotated_while_serving_sign_at_once_and_peers_learn_them(spawn):
     a, b = spawn.many("a", "b")
     link(a, b)
-    token = issue(Keyring.load(a.settings.keys_dir), a.name, factory.EDITOR)
+    token = a.token(factory.EDITOR)
     with httpx.Client(base_url=a.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
         created = api.post("/items", json={"title": "t", "markdown": "one\n"})
         assert created.status_code == 201, created.text
@@ -251,9 +250,12 @@ def test_keys_rotated_while_serving_sign_at_once_and_peers_learn_them(spawn):
                                  capture_output=True, text=True, timeout=60, check=False)
         assert rotated.returncode == 0, rotated.stderr
         new_kid = Keyring.load(a.settings.keys_dir).active.kid
+        signed_out = api.get("/items")  # a rotation signs every editor out (docs/api.md)
         edited = api.patch(f"/items/{created.json()['gid']}", json={"markdown": "two\n"},
-                           headers={"If-Match": created.headers["ETag"]})
-        assert edited.status_code == 200, edited.text  # the token signed by the retired key still works
+                           headers={"If-Match": created.headers["ETag"],
+                                    "Authorization": f"Bearer {a.token(factory.EDITOR)}"})
+        assert signed_out.status_code == 401, signed_out.text
+        assert edited.status_code == 200, edited.text
         jwks = {k["kid"]: k["status"] for k in httpx.get(f"{a.base_url}/.well-known/jwks.json").json()["keys"]}
 
     assert new_kid != old_kid and jwks == {new_kid: "active", old_kid: "retired"}

@@ -16,7 +16,6 @@ import uuid
 import httpx
 
 from domain.transaction import checksum, owned_entity_gid, signing_input, utc_now
-from infrastructure import tokens
 from infrastructure.local_cluster import NodeProcess
 from infrastructure.node_auth import issue
 from infrastructure.signing import Keyring, kid_of
@@ -58,7 +57,7 @@ def cli(node: NodeProcess, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def admin_get(node: NodeProcess, path: str) -> dict:
-    token = tokens.issue(Keyring.load(node.settings.keys_dir), node.name, "root", role="admin")
+    token = node.token("root", role="admin")
     response = httpx.get(f"{node.base_url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()

@@ -14,9 +14,7 @@ from contextlib import ExitStack, contextmanager
 
 import httpx
 
-from infrastructure import tokens
 from infrastructure.local_cluster import NodeProcess
-from infrastructure.signing import Keyring
 from tests.e2e.conftest import Spawner, peer
 from tests.e2e.test_conflicts_e2e import ok
 from tests.e2e.test_federation import pull
@@ -27,7 +25,7 @@ TEXT = "# Plan\n\nintro\n\nbody\n\noutro\n"
 
 @contextmanager
 def editor(node: NodeProcess, name: str, team: str | None = None, role: str = "editor") -> Iterator[httpx.Client]:
-    token = tokens.issue(Keyring.load(node.settings.keys_dir), node.name, name, role=role, team=team)
+    token = node.token(name, role=role, team=team)
     with httpx.Client(base_url=node.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as client:
         yield client
 
@@ -174,4 +172,4 @@ def test_reshare_requests_wait_for_the_admin_under_the_admin_policy_and_need_an_
 
 
 def _auth(node: NodeProcess, name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(Keyring.load(node.settings.keys_dir), node.name, name)}"}
+    return {"Authorization": f"Bearer {node.token(name)}"}

@@ -42,7 +42,8 @@ class Target:
 
     http: httpx.Client
     name: str  # the node's urn:domain name
-    keyring: Keyring  # the node's own keys (to mint editor tokens, as `fedsync token create` does)
+    keyring: Keyring  # the node's own keys (to forge editor tokens with)
+    issue: Callable[..., str]  # issues and records an editor token, as `fedsync token create` does
     peer: Keyring  # a peer's keys, pinned on the node
     peer_name: str
     stranger: Keyring  # keys of a node that is no peer
@@ -53,7 +54,7 @@ class Target:
 
     # --- credentials --------------------------------------------------------
     def editor(self, name: str = "ann", role: str = "editor", **kwargs: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {tokens.issue(self.keyring, self.name, name, role=role, **kwargs)}"}
+        return {"Authorization": f"Bearer {self.issue(name, role=role, **kwargs)}"}
 
     def node_token(self, *, keyring: Keyring | None = None, issuer: str | None = None,
                    audience: str | None = None, **kwargs: Any) -> str:
@@ -214,8 +215,7 @@ EDITOR = [
     Case("editor-token-forged", "signed by another key under the node's kid", editor_token(_forged_editor)),
     Case("editor-token-tampered", "claims changed after signing", editor_token(_tampered_editor)),
     Case("editor-token-expired", "an expired editor token",
-         editor_token(lambda t: tokens.issue(t.keyring, t.name, "ann", lifetime=timedelta(seconds=60),
-                                             now=time.time() - 3600))),
+         editor_token(lambda t: t.issue("ann", lifetime=timedelta(seconds=60), now=time.time() - 3600))),
     Case("node-token-as-editor-token", "a node-to-node token on the editor API",
          editor_token(lambda t: node_token(t.keyring, t.name, t.name))),
 ]

@@ -34,7 +34,6 @@ from schemathesis.checks import (
 
 from api.app import create_app
 from domain.transaction import utc_now
-from infrastructure import tokens
 from infrastructure.local_cluster import NodeProcess, free_port
 from infrastructure.node_auth import issue as node_token
 from infrastructure.peers import Peer
@@ -55,7 +54,7 @@ class Server:
         self.process = process
         self.keyring = keyring
         self.peer = peer
-        self.editor = tokens.issue(keyring, process.name, "fuzzer", role="admin")
+        self.editor = process.token("fuzzer", role="admin")
 
     def headers_for(self, path: str) -> dict[str, str]:
         if path.startswith("/federation/"):

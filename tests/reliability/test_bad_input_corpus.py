@@ -33,23 +33,20 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     databases = PostgresDatabases(PG_ADMIN_URL) if request.param == "postgres" else None
     server = NodeProcess(data_dir=root / "node", database_url=databases.create() if databases else None).init()
     peer, stranger = Keyring.create(root / "peer-keys", "ES256"), Keyring.create(root / "stranger-keys", "ES256")
-    admin = server.admin()
-    try:
-        admin.keys.pin(PEER, peer.jwks())
-        # Nothing listens at the peer's URL: ancestor fetches from it fail at once.
-        admin.peers.add(Peer(name=PEER, base_url=f"http://127.0.0.1:{free_port()}",
-                             send_types=("item", "tag", "share"), accept_types=("item", "share"),
-                             created_at=utc_now()))
-        keyring, name = admin.keyring, admin.name
-    finally:
-        admin.close()
+    admin = server.admin()  # kept open: it issues (and records) the corpus's editor tokens
+    admin.keys.pin(PEER, peer.jwks())
+    # Nothing listens at the peer's URL: ancestor fetches from it fail at once.
+    admin.peers.add(Peer(name=PEER, base_url=f"http://127.0.0.1:{free_port()}",
+                         send_types=("item", "tag", "share"), accept_types=("item", "share"),
+                         created_at=utc_now()))
     server.start()
     with httpx.Client(base_url=server.base_url, timeout=60) as http:
-        t = Target(http=http, name=name, keyring=keyring, peer=peer, peer_name=PEER, stranger=stranger,
-                   query=server.query)
+        t = Target(http=http, name=admin.name, keyring=admin.keyring, issue=admin.tokens.issue, peer=peer,
+                   peer_name=PEER, stranger=stranger, query=server.query)
         seed(t)
         yield t
     server.stop()
+    admin.close()
     if databases:
         databases.drop_all()
 

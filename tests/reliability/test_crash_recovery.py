@@ -27,9 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from infrastructure import tokens
 from infrastructure.local_cluster import NodeProcess
-from infrastructure.signing import Keyring
 from tests.e2e.conftest import link, peer
 from tests.reliability.conftest import LONG, count, record
 from tests.reliability.digest import views
@@ -86,7 +84,7 @@ class Writer:
 
 def editor_token(node: NodeProcess) -> str:
     """An admin editor token, from the node's keyring on disk (as `fedsync token create` makes it)."""
-    return tokens.issue(Keyring.load(node.settings.keys_dir), node.name, "ann", role="admin")
+    return node.token("ann", role="admin")
 
 
 def gids(node: NodeProcess, where: str = "", params: tuple[Any, ...] = ()) -> set[str]:

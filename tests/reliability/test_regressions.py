@@ -17,7 +17,6 @@ from api.app import create_app
 from domain.errors import BatchRefused, Forbidden, InvalidTransaction
 from domain.federation import Audience, may_see
 from domain.transaction import checksum, signing_input
-from infrastructure import tokens
 from infrastructure.domains import same_domain
 from infrastructure.federation_client import PeerError, answered
 from infrastructure.node import Node
@@ -199,7 +198,7 @@ def test_a_share_made_by_another_node_than_the_items_creator_opens_nothing(node,
 # --- found by schemathesis ---------------------------------------------------------------
 def test_a_nul_character_in_a_query_or_path_parameter_is_a_422_not_a_server_error(node):
     client = TestClient(create_app(node.settings, node), raise_server_exceptions=False)
-    admin = {"Authorization": f"Bearer {tokens.issue(node.keyring, node.name, 'ann', role='admin')}"}
+    admin = {"Authorization": f"Bearer {node.tokens.issue('ann', role='admin')}"}
 
     search = client.get("/items", params={"q": "a\x00b"}, headers=admin)
     retry = client.post("/admin/peers/a%00b/retry", headers=admin)
