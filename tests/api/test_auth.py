@@ -17,8 +17,9 @@ from tests.api.conftest import Api, is_problem
 
 
 def test_cli_token_names_the_author_of_transactions(api: Api) -> None:
+    store = ["--database-url", api.node.settings.database_url] if api.node.settings.database_url else []
     result = CliRunner().invoke(cli, ["token", "create", "ann", "--team", "red", "--expires", "2h",
-                                      "--data-dir", str(api.node.settings.data_dir)])
+                                      "--data-dir", str(api.node.settings.data_dir), *store])
     token = result.output.strip()
 
     created = api.post("/items", json={"title": "x"}, headers={"Authorization": f"Bearer {token}"})
