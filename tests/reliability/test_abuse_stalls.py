@@ -21,10 +21,9 @@ from pathlib import Path
 import httpx
 
 from domain.transaction import checksum, owned_entity_gid, signing_input, utc_now
-from infrastructure import tokens
 from infrastructure.local_cluster import NodeProcess
 from infrastructure.node_auth import issue
-from infrastructure.signing import Keyring, SigningKey
+from infrastructure.signing import SigningKey
 from tests import factory
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Spawner, link
@@ -36,7 +35,7 @@ spawn = e2e.spawn  # the fixture: real `fedsync serve` processes
 
 
 def editor_headers(node: NodeProcess) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.issue(Keyring.load(node.settings.keys_dir), node.name, 'ann')}"}
+    return {"Authorization": f"Bearer {node.token('ann')}"}
 
 
 def timed(call) -> tuple[float, object]:

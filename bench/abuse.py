@@ -1,0 +1,223 @@
+"""What abuse costs a node (issue 12): figures, not pass/fail. Prints, for this machine:
+
+1. reference extraction of 1 MB of adversarial markdown, per shape (median of --runs), and the worst;
+   rendering of the same shapes at 256 KB (linear: the 1 MB figure is about four times that);
+2. an editor's GET /items latency (p50/p99) against a real `fedsync serve` while sixty anonymous
+   clients keep sending node tokens that name a slow peer with an unknown kid (each used to make the
+   node fetch that peer's keys on a worker thread), next to the same figure with no attack;
+3. the node's memory (VmRSS) growth while eight clients upload maximum-size (32 MiB) federation
+   bodies without credentials, at once.
+
+Targets (issue 12): extraction under 50 ms per MB; editor p99 under 100 ms during the flood;
+under 50 MiB of memory growth. Usage: python bench/abuse.py [--runs 5] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from domain import references  # noqa: E402
+from infrastructure.local_cluster import NodeProcess  # noqa: E402
+from infrastructure.signing import Keyring  # noqa: E402
+
+GID = "6f1c0c1e-4d5e-4b8e-9a51-0f3f7d1f2a10"
+REF = f"{{item:{GID}}}"
+
+
+def shapes(size: int) -> dict[str, str]:
+    def fill(unit: str) -> str:
+        return REF + unit * ((size - 2 * len(REF)) // len(unit)) + REF
+    return {
+        "{item:..} then *a": fill("*a"),
+        "backtick pairs `a": fill("`a"),
+        "backtick runs 1..16": fill("".join("`" * k + "a" for k in range(1, 17))),
+        "unclosed runs per paragraph": fill("".join("`" * k + "a" for k in range(1, 17)) + "b" * 200 + "\n\n"),
+        "escapes \\{ \\`": fill("\\{\\`"),
+        "near-references": fill(f"{{item:{GID}:"),
+        "long fallbacks": fill(f"{{item:{GID}:" + "a" * 2000),
+        "references only": fill(REF + " "),
+        "fences": fill("```\n" + REF + "\n"),
+        "indented code": fill("x\n\n    " + REF + "\n"),
+        "brackets [": fill("["),
+        "images ![": fill("!["),
+    }
+
+
+def median_ms(call, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def extraction(runs: int) -> None:
+    print(f"1. reference extraction, 1 MB of adversarial markdown (median of {runs} runs)")
+    worst = 0.0
+    for name, text in shapes(1_000_000).items():
+        ms = median_ms(lambda text=text: references._scan(text), runs)  # uncached: the real cost
+        worst = max(worst, ms)
+        print(f"   {name:30s} {ms:8.1f} ms")
+    print(f"   worst {worst:.1f} ms per MB (target: under 50 ms)")
+    print("   rendering, 256 KB of the same shapes (median of 3 runs)")
+    for name, text in shapes(256_000).items():
+        ms = median_ms(lambda text=text: references.render(text, lambda gids: {}), 3)
+        print(f"   {name:30s} {ms:8.0f} ms")
+
+
+class SlowPeer(http.server.ThreadingHTTPServer):
+    """A peer whose key endpoint answers after ``delay`` seconds; counts how often it is asked."""
+
+    def __init__(self, jwks: bytes, delay: float) -> None:
+        self.jwks, self.delay, self.asked = jwks, delay, 0
+        super().__init__(("127.0.0.1", 0), _SlowHandler)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    server: SlowPeer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path == "/.well-known/fedsync":
+            body = httpx.Response(200, json={"name": f"urn:domain:127.0.0.1:{self.server.server_address[1]}"}).content
+        elif self.path == "/.well-known/jwks.json":
+            self.server.asked += 1
+            time.sleep(self.server.delay)
+            body = self.server.jwks
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def latencies(url: str, token: str, seconds: float) -> list[float]:
+    out = []
+    deadline = time.monotonic() + seconds
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        while time.monotonic() < deadline:  # bounded by time
+            started = time.perf_counter()
+            client.get(f"{url}/items")
+            out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def p(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def flood(seconds: float) -> None:
+    print("2. editor GET /items during an anonymous flood of node tokens naming a slow peer (unknown kid)")
+    with tempfile.TemporaryDirectory() as tmp:
+        peer_keys = Keyring.create(Path(tmp) / "peer-keys")
+        slow = SlowPeer(httpx.Response(200, json=peer_keys.jwks()).content, delay=5.0)
+        threading.Thread(target=slow.serve_forever, daemon=True).start()
+        node = NodeProcess(Path(tmp) / "node").init()
+        try:
+            admin = node.admin()
+            try:
+                admin.add_peer(slow.base_url, ("item",), ("item",))
+                token = admin.tokens.issue("ann")
+            finally:
+                admin.close()
+            node.start()
+            quiet = latencies(node.base_url, token, seconds)
+            forged = jwt.encode({"iss": f"urn:domain:127.0.0.1:{slow.server_address[1]}",
+                                 "aud": node.name}, "x" * 32, algorithm="HS256", headers={"kid": "unknown"})
+            stop = threading.Event()
+
+            def attacker() -> None:
+                with httpx.Client(timeout=30) as client:
+                    for _ in range(10_000):  # bounded
+                        if stop.is_set():
+                            return
+                        client.get(f"{node.base_url}/federation/outbox", headers={"Authorization": f"Bearer {forged}"})
+
+            attackers = [threading.Thread(target=attacker, daemon=True) for _ in range(60)]
+            asked_before = slow.asked
+            for thread in attackers:
+                thread.start()
+            time.sleep(0.5)
+            loud = latencies(node.base_url, token, seconds)
+            stop.set()
+            for thread in attackers:
+                thread.join(timeout=40)
+            print(f"   no attack:    p50 {p(quiet, .5):6.1f} ms  p99 {p(quiet, .99):6.1f} ms  ({len(quiet)} requests)")
+            print(f"   60 attackers: p50 {p(loud, .5):6.1f} ms  p99 {p(loud, .99):6.1f} ms  ({len(loud)} requests); "
+                  f"the slow peer's keys were fetched {slow.asked - asked_before} times (target p99: under 100 ms)")
+            memory(node)
+        finally:
+            node.stop()
+            slow.shutdown()
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory(node: NodeProcess) -> None:
+    print("3. node memory while eight anonymous clients upload 32 MiB federation bodies at once")
+    body = b"[" + b"0," * (16 * 1024 * 1024 - 1) + b"0]"
+    assert node.process is not None
+    before, peak, statuses = rss(node.process.pid), 0, []
+    done = threading.Event()
+
+    def upload() -> None:
+        try:
+            response = httpx.post(f"{node.base_url}/federation/inbox", content=body, timeout=60,
+                                  headers={"Content-Type": "application/json"})
+            statuses.append(response.status_code)
+        except httpx.HTTPError as e:  # the node may close the connection once it has answered 413
+            statuses.append(type(e).__name__)
+
+    threads = [threading.Thread(target=upload) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    watcher_deadline = time.monotonic() + 60
+    while any(t.is_alive() for t in threads) and time.monotonic() < watcher_deadline:
+        peak = max(peak, rss(node.process.pid))
+        time.sleep(0.01)
+    for thread in threads:
+        thread.join(timeout=60)
+    done.set()
+    growth = (max(peak, before) - before) / 2**20
+    print(f"   growth {growth:.1f} MiB (target: under 50 MiB); answers {sorted(map(str, statuses))}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    extraction(args.runs)
+    flood(args.seconds)
+
+
+if __name__ == "__main__":
+    main()
