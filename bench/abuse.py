@@ -2,9 +2,10 @@
 
 1. reference extraction of 1 MB of adversarial markdown, per shape (median of --runs), and the worst;
    rendering of the same shapes at 256 KB (linear: the 1 MB figure is about four times that);
-2. an editor's GET /items latency (p50/p99) against a real `fedsync serve` while sixty anonymous
-   clients keep sending node tokens that name a slow peer with an unknown kid (each used to make the
-   node fetch that peer's keys on a worker thread), next to the same figure with no attack;
+2. an editor's GET /items latency (p50/p99) against a real `fedsync serve`: with no attack; while
+   sixty anonymous clients flood the federation outbox; and while sixty clients keep sending node
+   tokens that name a slow peer with an unknown kid (each used to make the node fetch that peer's
+   keys on a worker thread);
 3. the node's memory (VmRSS) growth while eight clients upload maximum-size (32 MiB) federation
    bodies without credentials, at once.
 
@@ -147,31 +148,44 @@ def flood(seconds: float) -> None:
             quiet = latencies(node.base_url, token, seconds)
             forged = jwt.encode({"iss": f"urn:domain:127.0.0.1:{slow.server_address[1]}",
                                  "aud": node.name}, "x" * 32, algorithm="HS256", headers={"kid": "unknown"})
-            stop = threading.Event()
-
-            def attacker() -> None:
-                with httpx.Client(timeout=30) as client:
-                    for _ in range(10_000):  # bounded
-                        if stop.is_set():
-                            return
-                        client.get(f"{node.base_url}/federation/outbox", headers={"Authorization": f"Bearer {forged}"})
-
-            attackers = [threading.Thread(target=attacker, daemon=True) for _ in range(60)]
+            print(f"   no attack:         {summary(quiet)}")
+            anonymous = under_attack(node, token, seconds, {})
+            print(f"   anonymous flood:   {summary(anonymous)}")
             asked_before = slow.asked
-            for thread in attackers:
-                thread.start()
-            time.sleep(0.5)
-            loud = latencies(node.base_url, token, seconds)
-            stop.set()
-            for thread in attackers:
-                thread.join(timeout=40)
-            print(f"   no attack:    p50 {p(quiet, .5):6.1f} ms  p99 {p(quiet, .99):6.1f} ms  ({len(quiet)} requests)")
-            print(f"   60 attackers: p50 {p(loud, .5):6.1f} ms  p99 {p(loud, .99):6.1f} ms  ({len(loud)} requests); "
-                  f"the slow peer's keys were fetched {slow.asked - asked_before} times (target p99: under 100 ms)")
+            slow_peer = under_attack(node, token, seconds, {"Authorization": f"Bearer {forged}"})
+            print(f"   slow-peer tokens:  {summary(slow_peer)}; the slow peer's keys were fetched "
+                  f"{slow.asked - asked_before} times (target p99: under 100 ms)")
             memory(node)
         finally:
             node.stop()
             slow.shutdown()
+
+
+def summary(values: list[float]) -> str:
+    return f"p50 {p(values, .5):6.1f} ms  p99 {p(values, .99):6.1f} ms  ({len(values)} requests)"
+
+
+def under_attack(node: NodeProcess, token: str, seconds: float, headers: dict[str, str]) -> list[float]:
+    """The editor's latencies while 60 clients send GET /federation/outbox with ``headers``."""
+    stop = threading.Event()
+
+    def attacker() -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(10_000):  # bounded
+                if stop.is_set():
+                    return
+                client.get(f"{node.base_url}/federation/outbox", headers=headers)
+
+    attackers = [threading.Thread(target=attacker, daemon=True) for _ in range(60)]
+    for thread in attackers:
+        thread.start()
+    time.sleep(0.5)
+    try:
+        return latencies(node.base_url, token, seconds)
+    finally:
+        stop.set()
+        for thread in attackers:
+            thread.join(timeout=40)
 
 
 def rss(pid: int) -> int:

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import orjson
 
+KEYS_TIMEOUT = 5.0  # seconds: key reads are triggered by what others send, so they stay short
+
 
 class PeerError(Exception):
     """A peer answered with an error, or could not be reached."""
@@ -67,14 +69,13 @@ class FederationClient:
     def node_info(self, base_url: str) -> Any:
         return self._request("GET", f"{base_url}/.well-known/fedsync", None, quote=False)
 
-    def jwks(self, base_url: str, *, timeout: float | None = None) -> Any:
-        extra = {} if timeout is None else {"timeout": timeout}
-        return self._request("GET", f"{base_url}/.well-known/jwks.json", None, quote=False, **extra)
+    def jwks(self, base_url: str) -> Any:
+        return self._request("GET", f"{base_url}/.well-known/jwks.json", None, quote=False, timeout=KEYS_TIMEOUT)
 
-    def keys_of(self, peer: str, base_url: str, origin: str, *, timeout: float | None = None) -> dict[str, Any]:
+    def keys_of(self, peer: str, base_url: str, origin: str) -> dict[str, Any]:
         """The keys a peer has pinned for another node (that it relays)."""
-        extra = {} if timeout is None else {"timeout": timeout}
-        return self._request("GET", f"{base_url}/federation/keys", peer, params={"origin": origin}, **extra)
+        return self._request("GET", f"{base_url}/federation/keys", peer, params={"origin": origin},
+                             timeout=KEYS_TIMEOUT)
 
     # --- pull --------------------------------------------------------------
     def outbox(self, peer: str, base_url: str, after: str | None) -> dict[str, Any]:

@@ -9,11 +9,15 @@
   settles that way); a disagreement that stays is a dispute for the admin.
 - ``refresh`` re-reads every peer's JWKS and every relay's vouches (the
   scheduled refresh of ``fedsync serve``, which is how revocations arrive).
-- What others' requests trigger (``learn`` for a batch, ``refresh_soon``
-  for a node token with an unknown ``kid``) goes through a ``Throttle``: one
-  fetch per peer (or relay and origin) at a time, none sooner than
-  ``FETCH_INTERVAL`` after the last, each bounded by ``FETCH_TIMEOUT``; and
-  ``refresh_soon`` never makes its caller wait.
+- What others' requests trigger goes through a ``Throttle``, each fetch
+  bounded by ``FETCH_TIMEOUT``. ``learn`` (a batch from an authenticated
+  peer, which waits for its own keys) coalesces: one fetch per peer (or relay
+  and origin) at a time, later batches join it. ``refresh_soon`` (a node
+  token with an unknown ``kid``, possibly anonymous) never makes its caller
+  wait and starts no fetch sooner than ``FETCH_INTERVAL`` after the last.
+  ``learn`` is not rate limited beyond that: a refused transaction is not
+  sent again, so skipping a fetch would lose an honest one, and a sender's
+  batches are taken one at a time, so it only slows itself down.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from infrastructure.throttle import Throttle
 log = logging.getLogger("fedsync.keys")
 _ANSWER_ERRORS = (PeerError, ValueError, KeyError, TypeError)  # unreachable, or an answer we cannot use
 FETCH_INTERVAL = 5.0  # seconds between two fetches of one peer's keys that others' requests trigger
-FETCH_TIMEOUT = 5.0
+FETCH_TIMEOUT = 5.0  # how long a batch waits for a fetch another batch started (the client's own timeout: 5 s)
 
 
 class KeyLearner:
@@ -40,7 +44,8 @@ class KeyLearner:
         self.peers = peers
         self.client = client
         self.own_name = own_name
-        self.throttle = Throttle(FETCH_INTERVAL, timeout=FETCH_TIMEOUT)
+        self.throttle = Throttle(FETCH_INTERVAL, timeout=FETCH_TIMEOUT)  # for refresh_soon
+        self._learning = Throttle(0.0, timeout=FETCH_TIMEOUT)  # coalescing only
 
     def learn(self, sender: Peer, txs: Iterable[Any]) -> None:
         """Learn the keys of origins whose signing key we do not know yet (before verifying a batch)."""
@@ -54,12 +59,16 @@ class KeyLearner:
                 continue
             direct = sender if origin == sender.name else self.peers.find(origin)
             if direct is not None:
-                self.throttle.wait(("jwks", direct.name), lambda peer=direct: self._fetch_direct(peer))
+                self._learning.wait(("jwks", direct.name), lambda peer=direct: self._fetch_direct(peer))
             elif sender.relay:
-                self.throttle.wait(("relay", sender.name, origin),
+                self._learning.wait(("relay", sender.name, origin),
                                    lambda origin=origin: self._ask_relay(sender, origin))
             else:
                 log.info("keys of %s are not taken from %s: it is not a relay (peer add --relay)", origin, sender.name)
+
+    def close(self) -> None:
+        self.throttle.close()
+        self._learning.close()
 
     def refresh_soon(self, peer: Peer) -> None:
         """Fetch a peer's JWKS in the background (throttled); for request paths that must not wait."""
@@ -79,7 +88,7 @@ class KeyLearner:
 
     def _fetch_direct(self, peer: Peer) -> None:
         try:
-            self.keys.pin(peer.name, self.client.jwks(peer.base_url, timeout=FETCH_TIMEOUT))
+            self.keys.pin(peer.name, self.client.jwks(peer.base_url))
         except _ANSWER_ERRORS as e:
             log.info("cannot read the keys of %s: %s", peer.name, e)
 
@@ -97,8 +106,7 @@ class KeyLearner:
     def _ask(self, relay: Peer, origin: str) -> bool:
         """Ask a relay for an origin's keys; True when the relays now disagree."""
         try:
-            jwks = self.client.keys_of(relay.name, relay.base_url, origin, timeout=FETCH_TIMEOUT)["jwks"]
-            return self.keys.vouch(origin, relay.name, jwks)
+            return self.keys.vouch(origin, relay.name, self.client.keys_of(relay.name, relay.base_url, origin)["jwks"])
         except _ANSWER_ERRORS as e:
             log.info("cannot read the keys of %s from %s: %s", origin, relay.name, e)
             return False

@@ -218,7 +218,7 @@ class Node:
             listener()
 
     def close(self) -> None:
-        self.key_learner.throttle.close()
+        self.key_learner.close()
         self.client.close()
         self.app.close()
 
