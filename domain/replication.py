@@ -10,9 +10,10 @@ and the storing; a session only decides, so its rules are tested without a netwo
   or moves it back to a cursor it gave before, is not asked again: the
   session is ``stalled`` and the driver treats the peer as failing (its
   breaker opens), since it would answer forever. After ``EMPTY_PAGES`` pages
-  in a row without a transaction the pull pauses until the next round (a
-  peer may hide long runs, but each round stays bounded). At most
-  ``MAX_PAGES`` pages per pull.
+  in a row that bring nothing new (no transaction, or only ones already
+  stored or refused) the pull pauses until the next round: a peer may hide
+  long runs, or a hostile one resend a page under fresh cursors, but each
+  round stays bounded. At most ``MAX_PAGES`` pages per pull.
 - Gap fill, when the peer does not know our cursor (or for anti-entropy):
   list the peer's gids from the start, fetch the ones we lack in chunks of
   ``GAP_FETCH``, then move the cursor to the last gid listed.
@@ -27,7 +28,7 @@ from typing import Any
 from domain.receiving import PENDING, REFUSED, STORED, Outcome
 
 MAX_PAGES = 100_000  # bound on one pull: 50 M transactions
-EMPTY_PAGES = 100  # pages in a row without a transaction before a pull pauses until its next round
+EMPTY_PAGES = 100  # pages in a row that bring nothing new before a pull pauses until its next round
 GAP_FETCH = 100  # gids per fetch while gap filling (a transaction may hold 1 MB of markdown)
 
 
@@ -83,9 +84,9 @@ class _Paging:
         self.max_pages = max_pages
         self.pages = 0
         self.stalled = False  # the peer said ``more`` without moving the cursor past every earlier one
-        self.paused = False  # EMPTY_PAGES pages in a row held nothing
+        self.paused = False  # EMPTY_PAGES pages in a row brought nothing new
         self._seen: set[str | None] = {cursor}
-        self._empty = 0
+        self._idle = 0
         self._next: PageRequest | None = PageRequest(cursor)
 
     def next_request(self) -> PageRequest | None:
@@ -97,13 +98,17 @@ class _Paging:
         more = bool(page.get("more"))
         self.stalled = more and last in self._seen
         self._seen.add(last)
-        self._empty = 0 if page.get("transactions") or page.get("gids") else self._empty + 1
-        self.paused = more and self._empty >= EMPTY_PAGES
         self.pages += 1
         self.cursor = last
         going = more and not self.stalled and not self.paused and self.pages < self.max_pages
         self._next = PageRequest(last) if going else None
         return last
+
+    def _count_idle(self, idle: bool) -> None:
+        """One more page that brought nothing new (or not): ``EMPTY_PAGES`` in a row pause the session."""
+        self._idle = self._idle + 1 if idle else 0
+        if self._idle >= EMPTY_PAGES:
+            self.paused, self._next = True, None
 
 
 class PullSession(_Paging):
@@ -121,6 +126,7 @@ class PullSession(_Paging):
 
     def applied(self, outcomes: Sequence[Outcome]) -> None:
         self.result.count(outcomes)
+        self._count_idle(not any(o.status in (STORED, PENDING) for o in outcomes))
 
 
 class GapFill(_Paging):
@@ -135,7 +141,9 @@ class GapFill(_Paging):
         """``have``: which of the page's gids are stored here already."""
         lacking = [g for g in page["gids"] if g not in have]
         chunks = [lacking[i:i + GAP_FETCH] for i in range(0, len(lacking), GAP_FETCH)]
-        return FetchLacking(chunks, self._advance(page))
+        cursor = self._advance(page)
+        self._count_idle(not lacking)
+        return FetchLacking(chunks, cursor)
 
     def applied(self, outcomes: Sequence[Outcome]) -> None:
         self.result.count(outcomes)

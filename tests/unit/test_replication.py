@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain.receiving import Outcome
-from domain.replication import GAP_FETCH, GapFill, PageRequest, PullResult, PullSession
+from domain.replication import EMPTY_PAGES, GAP_FETCH, GapFill, PageRequest, PullResult, PullSession
 
 PEER = "urn:domain:b.example.org"
 
@@ -62,6 +62,37 @@ def test_a_peer_that_says_more_without_moving_the_cursor_is_not_asked_again():
 
     assert session.next_request() is None
     assert session.stalled
+
+
+def test_a_peer_that_moves_its_cursor_back_to_an_earlier_one_is_not_asked_again():
+    session = PullSession(PEER, "g0")
+
+    session.receive_page(page([], "g1", True))
+    session.receive_page(page([], "g2", True))
+    session.receive_page(page([], "g1", True))
+
+    assert session.next_request() is None
+    assert session.stalled
+
+
+def test_a_pull_pauses_after_pages_that_bring_nothing_new_under_fresh_cursors():
+    session = PullSession(PEER, None)
+    for i in range(EMPTY_PAGES):
+        assert session.next_request() is not None
+        session.receive_page(page([{"gid": "same"}], f"fresh-{i}", True))
+        session.applied([Outcome("same", "duplicate")])
+
+    assert session.next_request() is None
+    assert session.paused and not session.stalled
+
+
+def test_a_page_that_stores_something_resets_the_pause_count():
+    session = PullSession(PEER, None)
+    for i in range(2 * EMPTY_PAGES):
+        session.receive_page(page([{"gid": f"g{i}"}], f"c{i}", True))
+        session.applied([Outcome(f"g{i}", "duplicate" if i % 50 else "stored")])
+
+    assert session.next_request() is not None and not session.paused
 
 
 def test_a_pull_stops_at_its_page_bound():
