@@ -133,7 +133,7 @@ FEDERATION_PROBLEMS = {
     403: "every transaction refused: a type the peering does not accept, a share only the item's creator may make",
     404: "no such peer, or no keys known for that origin",
     409: "every transaction refused: equivocation or a conflicting entity",
-    410: "unknown 'after' gid",
+    410: "unknown 'after': a gid never stored or that the caller may not see, or a cursor not given to it",
     413: "batch too large",
     422: "invalid request",
     429: "busy: retry after the Retry-After header",

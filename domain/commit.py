@@ -46,10 +46,10 @@ class HeldTransaction:
 
 @dataclass(frozen=True)
 class PullCursor:
-    """The last outbox gid of ``peer`` that a pull has applied."""
+    """Where a pull from ``peer`` got to: the cursor its last applied page ended with (opaque text)."""
 
     peer: str
-    gid: str
+    cursor: str
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ and the storing; a session only decides, so its rules are tested without a netwo
   round stays bounded. At most ``MAX_PAGES`` pages per pull.
 - Gap fill, when the peer does not know our cursor (or for anti-entropy):
   list the peer's gids from the start, fetch the ones we lack in chunks of
-  ``GAP_FETCH``, then move the cursor to the last gid listed.
+  ``GAP_FETCH``, then move the cursor to the last gids page's cursor.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class PullResult:
 
 @dataclass(frozen=True)
 class PageRequest:
-    """Ask the peer for the page after this gid (None: from the start)."""
+    """Ask the peer for the page after this cursor (None: from the start)."""
 
     after: str | None
 

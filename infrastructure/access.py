@@ -48,6 +48,12 @@ class AccessReader:
             return {r["tag_gid"]: r["scope"]
                     for r in _rows(cur, "SELECT tag_gid, scope FROM tags WHERE tag_gid IN ({marks})", tags)}
 
+    def gid_at(self, seq: int) -> str | None:
+        """The gid of the (projected) transaction at outbox position ``seq``."""
+        with self.db.read() as cur:
+            row = cur.execute("SELECT gid FROM transactions WHERE seq = ?", (seq,)).fetchone()
+        return row["gid"] if row else None
+
     def entity_histories(self, gids: Iterable[str], limit: int) -> list[str]:
         """The first ``limit`` gids (in outbox order) of the histories of these transactions' entities.
 

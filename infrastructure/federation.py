@@ -3,8 +3,9 @@
 Each answer checks the protocol's limits, then reads the outbox or hands the
 batch to the inbox:
 
-- Outbox pages carry ``last``, the last outbox gid examined (visible or
-  not), which is where the caller's cursor goes, and ``more``.
+- Outbox pages carry ``last``, the caller's cursor: the last outbox entry
+  examined (visible or not), sealed for the caller, never its gid; and
+  ``more``.
 - The inbox takes one batch per sender at a time (a second one is answered
   429), and at most ``inbox_concurrency`` batches do the application's work
   at once (a batch waits up to ``SLOT_WAIT`` seconds for a slot, then 429);

@@ -3,10 +3,16 @@
 Each request carries a fresh node token for the peer it goes to. Answers
 become plain data or one of this module's errors; no retry happens here
 (the delivery and pull loops decide when to try again).
+
+An outbox page's ``last`` is the peer's cursor: opaque text that is stored
+and given back as is (a sealed cursor from this version, a plain gid from
+older nodes). Only its form is checked, so that a hostile peer cannot make
+us store or send back anything else.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,6 +20,7 @@ import httpx
 import orjson
 
 KEYS_TIMEOUT = 5.0  # seconds: key reads are triggered by what others send, so they stay short
+CURSOR = re.compile(r"[A-Za-z0-9._~-]{1,256}")  # URL-safe as it is; a gid or a sealed cursor
 
 
 class PeerError(Exception):
@@ -79,12 +86,17 @@ class FederationClient:
 
     # --- pull --------------------------------------------------------------
     def outbox(self, peer: str, base_url: str, after: str | None) -> dict[str, Any]:
-        params = {"after": after} if after else {}
-        return self._request("GET", f"{base_url}/federation/outbox", peer, params=params)
+        return self._page(f"{base_url}/federation/outbox", peer, after)
 
     def gids(self, peer: str, base_url: str, after: str | None) -> dict[str, Any]:
-        params = {"after": after} if after else {}
-        return self._request("GET", f"{base_url}/federation/outbox/gids", peer, params=params)
+        return self._page(f"{base_url}/federation/outbox/gids", peer, after)
+
+    def _page(self, url: str, peer: str, after: str | None) -> dict[str, Any]:
+        page = self._request("GET", url, peer, params={"after": after} if after else {})
+        last = page.get("last") if isinstance(page, dict) else None
+        if not isinstance(page, dict) or (last is not None and not (isinstance(last, str) and CURSOR.fullmatch(last))):
+            raise PeerError(f"GET {url}: the answer is not a page with a cursor a node gives: {str(page)[:100]!r}")
+        return page
 
     def fetch(self, peer: str, base_url: str, gids: Sequence[str], *, ancestors: bool = False) -> list[dict[str, Any]]:
         body = {"gids": list(gids), "ancestors": ancestors}

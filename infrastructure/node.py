@@ -30,7 +30,7 @@ from infrastructure.persistence import database_for, store_env
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
 from infrastructure.reshares import Reshares
 from infrastructure.settings import NodeConfig, Settings
-from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, Keyring, KeySet, kid_of
+from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, CursorSeal, Keyring, KeySet, kid_of
 from infrastructure.sync import Syncer
 from infrastructure.token_registry import TokenRegistry
 from projections.projector import Projector
@@ -94,7 +94,7 @@ class Node:
         # The HTTP port; tests give an in-process transport with the same interface.
         self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer))
         outbox = Outbox(self.app, self.app.recorder, AccessReader(self.db), self.peers, self.projector.position,
-                        own_host=config.host, same_domain=same_domain)
+                        CursorSeal.load_or_create(settings.keys_dir), own_host=config.host, same_domain=same_domain)
         self.key_learner = KeyLearner(self.keys, self.peers, self.client, own_name=config.name)
         self.reshares = Reshares(self.db, self.app)
         self.reshares.create_tables()

@@ -1,10 +1,15 @@
 """The outbox, read for peers: what this node serves, in outbox order, to whom.
 
-- Pages: transactions after a gid that the caller may see now (visibility
-  rules in ``domain/federation.py``, read from the projections). Only what
-  the projector has reached is served, so a transaction is never skipped for
-  lack of a read model. A page ends at the last outbox entry examined
-  (visible or not): that is where the caller's cursor goes.
+- Pages: transactions after a position that the caller may see now
+  (visibility rules in ``domain/federation.py``, read from the projections).
+  Only what the projector has reached is served, so a transaction is never
+  skipped for lack of a read model. A page ends at the last outbox entry
+  examined (visible or not): that is where the caller's cursor goes, sealed
+  for the caller (``infrastructure/signing/cursor_seal.py``), so the cursor
+  never names an entry the caller may not see.
+- ``after`` is such a cursor or a gid the caller may see; anything else
+  (a gid it may not see, one never stored, another caller's cursor) is the
+  same ``Gone``, so answers do not tell hidden entries from absent ones.
 - A share naming the caller brings the item's history with it: that history
   may lie behind the caller's cursor, invisible to it until now.
 - Fetch: named transactions (optionally with their entities' whole
@@ -21,10 +26,11 @@ from typing import Any, Protocol
 from eventsourcing.persistence import Notification
 
 from domain.application import NodeApplication, TransactionIndex
-from domain.errors import Gone, TransactionNotFound
+from domain.errors import Gone
 from domain.federation import ENTITY_TYPES, Audience, may_see
 from infrastructure.access import AccessReader
 from infrastructure.peers import PeerStore
+from infrastructure.signing import CursorSeal
 from projections.projector import decode
 
 OUTBOX_COUNT = 500
@@ -33,6 +39,10 @@ GIDS_COUNT = 5000
 SCAN_LIMIT = 20_000  # outbox entries examined per request, visible or not
 FETCH_MAX = 5000
 FETCH_BYTES = 2 * OUTBOX_BYTES  # a fetch answers at most this much (oldest first), whatever the count
+UNKNOWN_AFTER = ("unknown 'after' gid {}: no transaction of this node's outbox that you may see; "
+                 "list gids (GET /federation/outbox/gids) and fetch what you lack")
+UNKNOWN_CURSOR = ("'after' is not a cursor this node gave you (altered, another caller's, or from before "
+                  "its outbox changed); list gids (GET /federation/outbox/gids) and fetch what you lack")
 
 
 class OutboxStore(TransactionIndex, Protocol):
@@ -65,18 +75,20 @@ class Scan:
 
 @dataclass(frozen=True)
 class Page:
-    """What follows a caller's cursor: the entries it may see, the gid its cursor moves to, more."""
+    """What follows a caller's cursor: the entries it may see, its next cursor, more."""
 
     entries: list[OutboxEntry]
-    last: str | None
+    last: str
     more: bool
 
 
 class Outbox:
     def __init__(self, app: NodeApplication, store: OutboxStore, access: AccessReader, peers: PeerStore,
-                 projected: Callable[[], int], *, own_host: str, same_domain: Callable[[str, str], bool]) -> None:
+                 projected: Callable[[], int], cursors: CursorSeal, *, own_host: str,
+                 same_domain: Callable[[str, str], bool]) -> None:
         self.app = app
         self.store = store
+        self.cursors = cursors
         self.access = access
         self.peers = peers
         self.projected = projected  # the outbox position the read models have reached
@@ -121,14 +133,20 @@ class Outbox:
         return [e for e, ok in zip(entries, flags, strict=True) if ok]
 
     # --- pages ----------------------------------------------------------------
-    def start_of(self, after: str | None) -> int:
+    def start_of(self, audience: Audience, after: str | None) -> int:
+        """The outbox position after which a page for ``audience`` starts."""
         if after is None:
             return 0
-        try:
-            return self.app.sequence_of(after)
-        except TransactionNotFound:
-            raise Gone(f"unknown 'after' gid {after}: this node's outbox has no such transaction; "
-                       "list gids (GET /federation/outbox/gids) and fetch what you lack") from None
+        if self.cursors.sealed(after):
+            position = self.cursors.open(after, audience.name)
+            # The entry must still be there: a store restored from a backup may not hold it.
+            if position is None or (position[0] and self._gid_at(position[0]) != position[1]):
+                raise Gone(UNKNOWN_CURSOR)
+            return position[0]
+        rows = self.store.locate([after])
+        if not rows or not self.visible(audience, [decode(bytes(rows[0]["state"]))])[0]:
+            raise Gone(UNKNOWN_AFTER.format(after))
+        return int(rows[0]["seq"])
 
     def scan(self, audience: Audience, start: int, *, max_count: int, max_bytes: int,
              skip_origin: bool = False) -> Scan:
@@ -168,14 +186,13 @@ class Outbox:
         return [e for e in self._visible_entries(audience, entries) if not _skipped(e, audience, skip_origin)]
 
     def page(self, caller: str | None, after: str | None, *, max_count: int, max_bytes: int) -> Page:
-        scan = self.scan(self.audience(caller), self.start_of(after), max_count=max_count, max_bytes=max_bytes)
-        return Page(scan.entries, self._gid_at(scan.last, after), scan.more)
+        audience = self.audience(caller)
+        scan = self.scan(audience, self.start_of(audience, after), max_count=max_count, max_bytes=max_bytes)
+        return Page(scan.entries, self.cursors.seal(scan.last, self._gid_at(scan.last), audience.name), scan.more)
 
-    def _gid_at(self, seq: int, fallback: str | None) -> str | None:
-        if seq == 0:
-            return fallback
-        notifications = self.store.select_notifications(seq, 1)
-        return decode(notifications[0].state)["gid"] if notifications else fallback
+    def _gid_at(self, seq: int) -> str | None:
+        """The gid of the outbox entry at ``seq`` (None at the start, or if there is none)."""
+        return self.access.gid_at(seq) if seq else None
 
     # --- fetch ----------------------------------------------------------------
     def fetch(self, caller: str | None, gids: Sequence[str], ancestors: bool = False) -> list[dict[str, Any]]:

@@ -139,9 +139,9 @@ class PeerStore:
         with self.db.transaction() as cur:
             cur.execute("UPDATE peers SET subscribed = ? WHERE name = ?", (int(subscribed), name))
 
-    def set_pull_cursor(self, name: str, gid: str | None) -> None:
+    def set_pull_cursor(self, name: str, cursor: str | None) -> None:
         with self.db.transaction() as cur:
-            cur.execute("UPDATE peers SET pull_cursor = ? WHERE name = ?", (gid, name))
+            cur.execute("UPDATE peers SET pull_cursor = ? WHERE name = ?", (cursor, name))
 
     def acknowledge(self, name: str, seq: int) -> None:
         """The peer has everything we pushed up to our outbox sequence ``seq``."""

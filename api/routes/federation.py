@@ -14,7 +14,6 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import CallerDep, NodeDep, PeerDep
 from api.errors import federation_responses
-from api.schemas.common import WireGid
 from api.schemas.federation import (
     FetchRequest,
     GidsPage,
@@ -22,6 +21,7 @@ from api.schemas.federation import (
     InboxResponse,
     NodeInfo,
     OriginKeys,
+    OutboxCursor,
     OutboxPage,
     Subscription,
     TransactionList,
@@ -51,14 +51,14 @@ def read_node_info(node: NodeDep) -> NodeInfo:
 
 
 @router.get("/federation/outbox", response_model=OutboxPage, responses=PROBLEMS)
-def read_outbox(node: NodeDep, caller: CallerDep,
-                after: Annotated[WireGid | None, Query(description="page after this outbox gid")] = None) -> Response:
-    """Transactions after a gid that the caller may see, in outbox order, in a server-sized batch."""
+def read_outbox(node: NodeDep, caller: CallerDep, after: Annotated[OutboxCursor | None, Query()] = None) -> Response:
+    """Transactions after a cursor that the caller may see, in outbox order, in a server-sized batch."""
     return fast_json(node.federation.outbox_page(caller, after))
 
 
 @router.get("/federation/outbox/gids", response_model=GidsPage, responses=PROBLEMS)
-def read_outbox_gids(node: NodeDep, caller: CallerDep, after: Annotated[WireGid | None, Query()] = None) -> Response:
+def read_outbox_gids(node: NodeDep, caller: CallerDep,
+                     after: Annotated[OutboxCursor | None, Query()] = None) -> Response:
     """Gids only, for gap filling."""
     return fast_json(node.federation.gids_page(caller, after))
 

@@ -38,7 +38,7 @@ class PeerStatus(BaseModel):
     last_acknowledged_seq: int = Field(description="our outbox sequence the peer has acknowledged")
     queue_depth: int = Field(description="outbox entries after the acknowledged one")
     lag: int = Field(description="outbox entries not yet acknowledged")
-    pull_cursor: str | None = Field(description="the last outbox gid we pulled from the peer")
+    pull_cursor: str | None = Field(description="where our pulls from the peer got to: the peer's opaque cursor")
     last_success: str | None
     last_error: str | None
     breaker: str = Field(description="closed | open | half-open")

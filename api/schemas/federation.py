@@ -6,12 +6,28 @@ inbox verifies them, so the models do not second-guess their fields.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.schemas.common import WireGid
 from infrastructure.federation import FETCH_MAX
+
+_CURSOR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|c1\.[A-Za-z0-9_-]{1,250}")
+
+
+def outbox_cursor(value: str) -> str:
+    if not _CURSOR.fullmatch(value):
+        raise ValueError("not an outbox cursor (the 'last' of a page this node gave you) nor a gid")
+    return value
+
+
+OutboxCursor = Annotated[
+    str,
+    Field(max_length=260, description="the 'last' of the previous page (opaque), or a gid you may see"),
+    AfterValidator(outbox_cursor),
+]
 
 
 class NodeInfo(BaseModel):
@@ -24,13 +40,13 @@ class NodeInfo(BaseModel):
 class OutboxPage(BaseModel):
     transactions: list[dict[str, Any]]
     more: bool
-    last: str | None = Field(description="the last outbox gid examined: page after it next")
+    last: str = Field(description="your cursor (opaque, yours only): page after it next")
 
 
 class GidsPage(BaseModel):
     gids: list[str]
     more: bool
-    last: str | None
+    last: str = Field(description="your cursor (opaque, yours only): page after it next")
 
 
 class FetchRequest(BaseModel):

@@ -34,4 +34,4 @@ def write_pull_cursor(cursor: Cursor, extras: CommitExtras) -> None:
     """The outbox position a pull reached, committed with what it applied."""
     if extras.pull_cursor is not None:
         cursor.execute("UPDATE peers SET pull_cursor = ? WHERE name = ?",
-                       (extras.pull_cursor.gid, extras.pull_cursor.peer))
+                       (extras.pull_cursor.cursor, extras.pull_cursor.peer))

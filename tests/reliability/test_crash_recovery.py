@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from infrastructure.local_cluster import NodeProcess
+from infrastructure.signing import CursorSeal
 from tests.e2e.conftest import link, peer
 from tests.reliability.conftest import LONG, count, record
 from tests.reliability.digest import views
@@ -104,10 +105,13 @@ def peer_row(node: NodeProcess, name: str) -> dict[str, Any]:
     return node.query("SELECT * FROM peers WHERE name = ?", (name,))[0]
 
 
-def seq_of(node: NodeProcess, gid: str | None) -> int:
-    if gid is None:
+def seq_of(node: NodeProcess, cursor: str | None, holder: str) -> int:
+    """The outbox position of ``node`` that the cursor it gave ``holder`` names (sealed, so opened here)."""
+    if cursor is None:
         return 0
-    return int(node.query("SELECT seq FROM transactions WHERE gid = ?", (gid,))[0]["seq"])
+    position = CursorSeal.load_or_create(node.settings.keys_dir).open(cursor, holder)
+    assert position is not None, f"{holder} holds a cursor {node.name} did not give it: {cursor!r}"
+    return position[0]
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -191,7 +195,7 @@ def test_a_node_killed_at_random_moments_loses_nothing_acknowledged_and_duplicat
 
             acked_by_inbox = origin_gids(b, b.name, up_to=int(peer_row(b, a.name)["push_after"]))
             cursor = peer_row(a, c.name)["pull_cursor"]
-            pulled = origin_gids(c, c.name, up_to=seq_of(c, cursor))
+            pulled = origin_gids(c, c.name, up_to=seq_of(c, cursor, a.name))
             written = set(writers[0].acknowledged)
             a.start()
 

@@ -213,7 +213,7 @@ def test_held_transactions_wait_in_the_commit_and_settle_when_their_parents_arri
     first = app.receive(txs[2:], sender=THERE, cursor=(THERE, txs[2]["gid"]))
 
     assert [o.status for o in first] == ["pending"]
-    assert list(recorder.held) == [txs[2]["gid"]] and recorder.pull_cursors[THERE].gid == txs[2]["gid"]
+    assert list(recorder.held) == [txs[2]["gid"]] and recorder.pull_cursors[THERE].cursor == txs[2]["gid"]
     app.receive(txs[:2], sender=THERE)
     settled = app.receive([recorder.held[txs[2]["gid"]].tx], sender=THERE, from_pending=True)
     assert [o.status for o in settled] == ["stored"] and recorder.held == {}
