@@ -54,6 +54,12 @@ class AccessReader:
             row = cur.execute("SELECT gid FROM transactions WHERE seq = ?", (seq,)).fetchone()
         return row["gid"] if row else None
 
+    def in_outbox_order(self, gids: Iterable[str]) -> list[str]:
+        """Those of these transaction gids that are stored (and projected), in outbox order."""
+        with self.db.read() as cur:
+            rows = _rows(cur, "SELECT seq, gid FROM transactions WHERE gid IN ({marks})", gids)
+        return [r["gid"] for r in sorted(rows, key=lambda r: r["seq"])]
+
     def entity_histories(self, gids: Iterable[str], limit: int) -> list[str]:
         """The first ``limit`` gids (in outbox order) of the histories of these transactions' entities.
 

@@ -14,7 +14,8 @@
   may lie behind the caller's cursor, invisible to it until now.
 - Fetch: named transactions (optionally with their entities' whole
   histories, for missing ancestors), again only what the caller may see,
-  oldest first and bounded in bytes.
+  oldest first and bounded in count and bytes. The bounds apply to what the
+  caller may see only: hidden transactions never crowd visible ones out.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ GIDS_COUNT = 5000
 SCAN_LIMIT = 20_000  # outbox entries examined per request, visible or not
 FETCH_MAX = 5000
 FETCH_BYTES = 2 * OUTBOX_BYTES  # a fetch answers at most this much (oldest first), whatever the count
+READ_CHUNK = 100  # stored transactions read at a time while a fetch is answered
 UNKNOWN_AFTER = ("unknown 'after' gid {}: no transaction of this node's outbox that you may see; "
                  "list gids (GET /federation/outbox/gids) and fetch what you lack")
 UNKNOWN_CURSOR = ("'after' is not a cursor this node gave you (altered, another caller's, or from before "
@@ -196,14 +198,31 @@ class Outbox:
 
     # --- fetch ----------------------------------------------------------------
     def fetch(self, caller: str | None, gids: Sequence[str], ancestors: bool = False) -> list[dict[str, Any]]:
+        audience = self.audience(caller)
         wanted = list(dict.fromkeys(gids))
         if ancestors:
-            wanted = self.with_histories(wanted)
-        rows = sorted(self.store.locate(wanted), key=lambda r: r["seq"])[:FETCH_MAX]
-        rows = _first_bytes(rows, FETCH_BYTES)
-        txs = [decode(bytes(r["state"])) for r in rows]
-        flags = self.visible(self.audience(caller), txs)
-        return [tx for tx, ok in zip(txs, flags, strict=True) if ok]
+            # Only histories of what the caller may see: a hidden entity's must not take up the bound.
+            wanted = self.with_histories([tx["gid"] for tx in self._read_visible(audience, wanted, None)])
+        return self._read_visible(audience, wanted, FETCH_BYTES)
+
+    def _read_visible(self, audience: Audience, gids: list[str], max_bytes: int | None) -> list[dict[str, Any]]:
+        """The first ``FETCH_MAX`` of these transactions that ``audience`` may see, in outbox order, at most
+        ``max_bytes`` (at least one); read a chunk at a time, so what it may not see is never held for long."""
+        ordered = self.access.in_outbox_order(gids)
+        out: list[dict[str, Any]] = []
+        total = 0
+        for i in range(0, len(ordered), READ_CHUNK):
+            rows = sorted(self.store.locate(ordered[i:i + READ_CHUNK]), key=lambda r: r["seq"])
+            txs = [(decode(bytes(r["state"])), len(r["state"])) for r in rows]
+            flags = self.visible(audience, [tx for tx, _ in txs])
+            for (tx, size), ok in zip(txs, flags, strict=True):
+                if not ok:
+                    continue
+                total += size
+                if len(out) == FETCH_MAX or (max_bytes is not None and total > max_bytes and out):
+                    return out
+                out.append(tx)
+        return out
 
     def with_histories(self, gids: list[str]) -> list[str]:
         """The gids and the whole histories of their entities (first ``FETCH_MAX`` in outbox order)."""
@@ -213,13 +232,3 @@ class Outbox:
 def _skipped(entry: OutboxEntry, audience: Audience, skip_origin: bool) -> bool:
     """Not pushed back to its own origin."""
     return skip_origin and entry.tx["origin"] == audience.name
-
-
-def _first_bytes(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The leading rows whose stored states add up to at most ``limit`` bytes (at least one row)."""
-    total = 0
-    for i, row in enumerate(rows):
-        total += len(row["state"])
-        if total > limit and i > 0:
-            return rows[:i]
-    return rows
