@@ -14,8 +14,9 @@ A reference is ``{item:<gid>}`` or ``{item:<gid>:<fallback-url>}``. The rules:
     a blank line, unless the line before the blank is a list item (a list
     item's continuation paragraph is text);
   - in inline code: a run of one to 16 backticks, not after a backslash, to
-    the next run of the same length in the same paragraph (runs of more than
-    16 backticks never open inline code);
+    the next run of the same length in the same paragraph (a blank line or a
+    line that starts a list item, heading, quote or fence ends it; runs of
+    more than 16 backticks never open inline code);
   - after an odd number of backslashes (``\\{item:..}`` is escaped).
   These follow CommonMark except in rare nestings (code in deeply nested
   lists, inline code opened by more than 16 backticks). Rendering follows
@@ -69,11 +70,13 @@ _FENCED = re.compile(  # an opening fence, then to its closing fence, the end of
     r"(?:\n[ ]{0,3}+>[^\n]*+)*?(?:\n[ ]{0,3}+>[ >]*+(?:\3`*+|\4~*+)[ \t]*+(?=\n|\Z)|(?=\n(?![ ]{0,3}+>)|\Z))",
     re.MULTILINE)
 _INDENTED = re.compile(  # after a blank line that does not follow a list item; or at the start
-    r"(?:\A|^(?![ ]{0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$))(?! {4}|\t)[^\n]*+\n(?:[ \t]*+\n)++)"
+    r"(?P<lead>\A(?:[ \t]*+\n)*+|^(?![ ]{0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$))(?! {4}|\t)[^\n]*+\n(?:[ \t]*+\n)++)"
     r"(?: {4}|\t)[^\n]*+(?:\n(?:(?: {4}|\t)[^\n]*+|[ \t]*+(?=\n)))*+", re.MULTILINE)
-_INLINE_CODE = re.compile(  # runs of inline code and the plain text between them, as one match
-    r"(?:(?<![`\\])(`{1,16}+)(?!`)(?>(?:[^`\n]++|\n(?![ \t]*+\n)|(?!\1(?!`))`++)*+)(?<!`)\1(?!`)"
-    r"(?:[^`\\\n{]++|\{(?!item:)|\n(?![ \t]*+\n))*+)+")
+_OPENER = r"`(?:(?<![`\\]`)|(?<=(?<!\\)\\``))"  # a run's first backtick, or its second after an escaped one
+_SAME_PARAGRAPH = r"\n(?![ \t]*+\n|[ ]{0,3}+(?:[-+*][ \t]|\d{1,9}[.)][ \t]|#{1,6}[ \t\n]|>|```|~~~))"  # no block starts
+_INLINE_CODE = re.compile(  # each branch starts with a backtick, so the scan skips to the next one at C speed
+    _OPENER + r"(?!`)(?:[^`\n]++|" + _SAME_PARAGRAPH + r")*+`(?!`)"  # the common case: one backtick, none inside
+    r"|" + _OPENER + r"(`{0,15}+)(?!`)(?>(?:[^`\n]++|" + _SAME_PARAGRAPH + r"|(?!`\1(?!`))`++)*+)(?<!`)`\1(?!`)")
 _PLACEHOLDER = re.compile("{\ue000([0-9]+)\ue001}")
 _ENCODED_PLACEHOLDER = re.compile("%7B%EE%80%80([0-9]+)%EE%80%81%7D")
 _TOKEN = "item_reference"
@@ -134,7 +137,7 @@ def extract(markdown: str) -> list[Reference]:
     if MARKER not in markdown:
         return []
     if len(markdown) < _CACHED_FROM:
-        return [Reference(gid, fallback) for gid, fallback, _ in _scan(markdown)]
+        return [Reference(gid, fallback) for gid, fallback, _ in _scan(markdown, positions=False)]
     return list(_cache.get(markdown))
 
 
@@ -187,18 +190,19 @@ def render(markdown: str, resolve: Callable[[Sequence[str]], dict[str, Target]])
 # --- the scanner --------------------------------------------------------------------
 
 
-def _scan(markdown: str) -> list[tuple[str, str | None, tuple[int, int]]]:
+def _scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None, tuple[int, int]]]:
     """(gid, fallback, (start, end)) of every reference, masking code as the module docstring says.
 
-    Masks are the same length as what they hide, so positions are the text's own.
+    With ``positions`` masks are the same length as what they hide, so positions are the text's own;
+    without, each mask is one space (no Python call per mask): the same references, other positions.
     """
     text = markdown
     if "```" in text or "~~~" in text:
-        text = _FENCED.sub(_blank, text)
+        text = _FENCED.sub(_blank_lines if positions else "\n", text)  # a block: blank lines either way
     if "\n    " in text or "\n\t" in text or text.startswith(("    ", "\t")):
-        text = _INDENTED.sub(_blank_indented, text)
+        text = _INDENTED.sub(_blank_indented if positions else r"\g<lead> ", text)
     if "`" in text:
-        text = _INLINE_CODE.sub(_blank, text)
+        text = _INLINE_CODE.sub(_blank if positions else " ", text)
     found = []
     for match in _REFERENCE.finditer(text):
         start = match.start()
@@ -210,6 +214,10 @@ def _scan(markdown: str) -> list[tuple[str, str | None, tuple[int, int]]]:
 
 def _blank(match: re.Match[str]) -> str:
     return " " * (match.end() - match.start())
+
+
+def _blank_lines(match: re.Match[str]) -> str:
+    return "\n" * (match.end() - match.start())
 
 
 def _blank_indented(match: re.Match[str]) -> str:
@@ -250,7 +258,7 @@ class _ReferenceCache:
             if found is not None:
                 self._entries.move_to_end(key)
                 return found
-        found = tuple(Reference(gid, fallback) for gid, fallback, _ in _scan(text))
+        found = tuple(Reference(gid, fallback) for gid, fallback, _ in _scan(text, positions=False))
         with self._lock:
             self._entries[key] = found
             while len(self._entries) > self._size:

@@ -51,7 +51,9 @@ def oracle(markdown: str) -> list[str]:
 
 
 PARTS = ["`", "``", "```", "\\", f"{{item:{A}}}", f"{{item:{B}:https://x.example.org/a}}", "a", "b c", " ", "\n",
-         "\n\n", "```\n", "~~~\n", "    ", "*", "_", "[", "](", ")", "|", "{"]
+         "\n\n", "```\n", "~~~\n", "    ", "*", "_", "[", "]", "(", ")", "|", "{"]
+# Not "](": in a link destination a reference counts for the scanner (backlinks) but not for markdown-it's link
+# rule, by design (see test_each_rule).
 
 
 @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None, derandomize=True)
@@ -60,6 +62,7 @@ def test_the_scanner_finds_what_a_markdown_parser_finds(parts: list[str]) -> Non
     markdown = "".join(parts)
 
     assert [reference.gid for reference in extract(markdown)] == oracle(markdown)
+    assert [r.gid for r in render(markdown, lambda gids: {}).references] == oracle(markdown)  # masks by length
 
 
 @pytest.mark.parametrize(("markdown", "found"), [
