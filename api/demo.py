@@ -82,10 +82,16 @@ def _story(nodes: dict[str, NodeProcess]) -> None:
 
     console.rule("4. a concurrent edit splits an item's head on every node")
     shared = made[east.host]
-    for platform, line in ((east, "East says: ship it.\n"), (west, "West says: wait a week.\n")):
-        _admin(platform, lambda n, line=line: n.app.edit_item(
-            shared.entity_gid, parent=shared.gid, author=f"editor@{n.name}",
-            markdown=f"# Findings\n\nAll good.\nChecked twice.\n{line}"))
+    # Both stores are opened first, then edited back to back: an edit reaches the other platform through
+    # the hub within milliseconds, and an edit made after that would no longer be concurrent.
+    admins = [(east.admin(), "East says: ship it.\n"), (west.admin(), "West says: wait a week.\n")]
+    try:
+        for n, line in admins:
+            n.app.edit_item(shared.entity_gid, parent=shared.gid, author=f"editor@{n.name}",
+                            markdown=f"# Findings\n\nAll good.\nChecked twice.\n{line}")
+    finally:
+        for n, _ in admins:
+            n.close()
     wait_until(lambda: all(_conflicts(n) for n in nodes.values()))
     _show(nodes, "after both edits arrived everywhere")
 
