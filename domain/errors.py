@@ -161,6 +161,13 @@ class Unauthorized(DomainError):
     title = "Unauthorized"
 
 
+class UnknownTokenKey(Unauthorized):
+    """A node token signed with a key the callee has not pinned for the caller (yet: it reads the
+    caller's keys in the background, so the caller may try again in a moment)."""
+
+    type = "unknown-token-key"
+
+
 class Gone(DomainError):
     """A cursor (an 'after' gid) this node does not know: page from a gid-diff instead."""
 

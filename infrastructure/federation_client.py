@@ -13,6 +13,7 @@ us store or send back anything else.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ import httpx
 import orjson
 
 KEYS_TIMEOUT = 5.0  # seconds: key reads are triggered by what others send, so they stay short
+UNKNOWN_KEY_RETRY = 1.0  # seconds before asking again a peer that did not know our (new) key yet
 CURSOR = re.compile(r"[A-Za-z0-9._~-]{1,256}")  # URL-safe as it is; a gid or a sealed cursor
 
 
@@ -55,15 +57,23 @@ class FederationClient:
 
     def _request(self, method: str, url: str, peer: str | None, *, quote: bool = True, **kwargs: Any) -> Any:
         """The JSON answer; ``quote``: an error may quote the ``detail`` of the peer's problem document
-        (never for a URL that is not a peer yet)."""
-        headers = {"Authorization": f"Bearer {self.token_for(peer)}"} if peer else {}
+        (never for a URL that is not a peer yet). A peer that does not know our signing key yet (we
+        rotated it) reads our keys in the background when it says so: asked once more a moment later."""
         if "body" in kwargs:
-            headers["Content-Type"] = "application/json"
             kwargs["content"] = orjson.dumps(kwargs.pop("body"))
-        try:
-            response = self.http.request(method, url, headers=headers, **kwargs)
-        except httpx.HTTPError as e:
-            raise PeerError(f"{method} {url}: {type(e).__name__}: {e}") from None
+        for attempt in range(2):
+            headers = {"Authorization": f"Bearer {self.token_for(peer)}"} if peer else {}  # a fresh jti each time
+            if "content" in kwargs:
+                headers["Content-Type"] = "application/json"
+            try:
+                response = self.http.request(method, url, headers=headers, **kwargs)
+            except httpx.HTTPError as e:
+                raise PeerError(f"{method} {url}: {type(e).__name__}: {e}") from None
+            rotated = response.status_code == 401 and b"problem:unknown-token-key" in response.content
+            if attempt == 0 and peer and rotated:
+                time.sleep(UNKNOWN_KEY_RETRY)
+                continue
+            break
         if response.status_code >= 400:
             raise _error(method, url, response, quote)
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 
-from domain.errors import DomainError, Unauthorized
+from domain.errors import DomainError, Unauthorized, UnknownTokenKey
 from infrastructure.signing import Keyring, KeySet
 
 MAX_LIFETIME = 60
@@ -71,7 +71,8 @@ class NodeAuthenticator:
         if kid not in keys:
             keys = self.keys_of(issuer, True)  # the peer may have rotated its key
         if kid not in keys:
-            raise Unauthorized(f"node token signed with unknown key {kid} of {issuer}")
+            raise UnknownTokenKey(f"node token signed with unknown key {kid} of {issuer}: this node is "
+                                  f"reading {issuer}'s keys now; try again in a moment")
         try:
             return jwt.decode(
                 token, keys.public_key(kid), algorithms=[keys.alg_of(kid)], audience=self.own_name,
