@@ -20,9 +20,7 @@ the cursors handed out so far unknown: their holders list gids once
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
 from infrastructure.signing.base64url import b64decode, b64text
+from infrastructure.signing.keyring import write_private
 
 PREFIX = "c1."  # the form's version: a gid never starts so
 KEY_FILE = "cursor.key"
@@ -50,7 +49,7 @@ class CursorSeal:
     def load_or_create(cls, directory: Path) -> CursorSeal:
         path = directory / KEY_FILE
         if not path.exists():
-            _create_once(path, os.urandom(_KEY_BYTES))
+            write_private(path, os.urandom(_KEY_BYTES), replace=False)
         key = path.read_bytes()
         if len(key) != _KEY_BYTES:
             raise ValueError(f"{path} is not a cursor key ({_KEY_BYTES} bytes); remove it and a new one is made "
@@ -88,17 +87,3 @@ class CursorSeal:
 
 def _associated(caller: str | None) -> bytes:
     return _CONTEXT + (caller or "").encode()
-
-
-def _create_once(path: Path, key: bytes) -> None:
-    """Write ``path`` (0600) unless it exists; two processes racing both end up with the first one's key."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(key)
-            file.flush()
-            os.fsync(file.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)  # atomic, and never replaces a key another process made
-    finally:
-        os.unlink(temporary)

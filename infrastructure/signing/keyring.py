@@ -38,15 +38,22 @@ def _make_private_directory(directory: Path) -> None:
     os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask; an old dir may be wider
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically replace path: a 0600 temporary file in the same directory, fsync, rename."""
+def write_private(path: Path, data: bytes, *, replace: bool = True) -> None:
+    """Atomically write path: a 0600 temporary file in the same directory, fsync, rename. With
+    ``replace=False`` an existing path is kept (a hard link, which never replaces: two processes
+    racing to create it both end up with the first one's content)."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            with suppress(FileExistsError):
+                os.link(temporary, path)
+            os.unlink(temporary)
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -114,9 +121,9 @@ def _write_keyring(
 ) -> None:
     # The key file first: the index never names a key file that is not on disk.
     if new_key is not None:
-        _write_private(directory / f"{new_key.kid}.pem", new_key.to_pem())
+        write_private(directory / f"{new_key.kid}.pem", new_key.to_pem())
     index = {"active": active, "keys": [record.index_entry() for record in records]}
-    _write_private(directory / KEYRING_FILE, json.dumps(index, indent=2).encode() + b"\n")
+    write_private(directory / KEYRING_FILE, json.dumps(index, indent=2).encode() + b"\n")
 
 
 class Keyring:
