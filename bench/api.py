@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,14 +36,10 @@ from pathlib import Path
 
 import httpx
 
+from infrastructure.local_cluster import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 MARKDOWN = "# Lesson plan\n\n" + "Some text of a lesson, a line of about sixty characters.\n" * 8
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fedsync(env: dict[str, str], *args: str) -> str:

@@ -9,6 +9,7 @@ reading projections) that opens the node's store directly, as the CLI does.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -26,11 +27,37 @@ from psycopg.rows import dict_row
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
 
+_PORTS_GIVEN: set[int] = set()
+_PORTS_LOW = 10000  # below the kernel's ephemeral range, so outgoing connections never take a port we picked
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 now, never handed out twice in this process.
+
+    Picked at random below the ephemeral range: between picking and the node's bind (seconds: init and
+    start-up), an outgoing connection cannot take it, and parallel test workers rarely pick the same one.
+    """
+    rng = random.SystemRandom()
+    high = _ephemeral_low()
+    for _ in range(200):  # bounded: almost always the first pick
+        port = rng.randrange(_PORTS_LOW, high) if high > _PORTS_LOW + 1000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise RuntimeError("no free port on 127.0.0.1")
 
 
 @dataclass
@@ -74,7 +101,12 @@ class NodeProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"fedsync serve exited: {self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/.well-known/fedsync", timeout=1.0).status_code == 200:
+                answer = httpx.get(f"{self.base_url}/.well-known/fedsync", timeout=1.0)
+                if answer.status_code == 200:
+                    answered = answer.json().get("name")
+                    if answered != self.name:  # another process holds our port
+                        self.stop()
+                        raise RuntimeError(f"port {self.port} answers as {answered}, not {self.name}")
                     return self
             except httpx.HTTPError:
                 pass

@@ -8,7 +8,6 @@ and the process is always stopped.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,13 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infrastructure.local_cluster import free_port
+
 READY_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fedsync(env: dict[str, str], *args: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import uuid
 
 import pytest
 
@@ -190,7 +189,8 @@ def test_an_unknown_parent_is_refused_and_nothing_is_stored(node, peer):
 
 @pytest.mark.parametrize("field,value", [
     ("markdown", "tampered\n"), ("title", "tampered"), ("scope", "PUBLIC"), ("author", "eve@urn:domain:b.example.net"),
-    ("created_at", "2030-01-01T00:00:00Z"), ("gid", str(uuid.uuid4())), ("entity_gid", str(uuid.uuid4())),
+    ("created_at", "2030-01-01T00:00:00Z"),
+    ("gid", "0b0e5c8e-2d4c-4f5e-9a41-6f3c1d7e9a10"), ("entity_gid", "5d9f2a4b-7c1e-4b8a-b3d6-0e2f4a6c8b1d"),
     ("origin", "urn:domain:a.example.org"),
 ])
 def test_a_transaction_changed_after_signing_is_refused(node, peer, field, value):
