@@ -20,6 +20,7 @@ from api import errors
 from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
+from api.rate_limit import AnonymousRateLimit
 from api.routes import admin, conflicts, items, peers, shares, tags, tokens
 from api.schemas.common import Problem
 from infrastructure.node import Node
@@ -63,6 +64,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     mount_federation(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        federation_max_body_bytes=settings.federation_max_body_bytes)
+    app.add_middleware(AnonymousRateLimit, rate=settings.anonymous_rate, burst=settings.anonymous_burst)  # outermost
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if node is not None:
         attach(app, node, settings)

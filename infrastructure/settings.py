@@ -36,6 +36,8 @@ class Settings(BaseModel):
     key_refresh_interval: float = 300.0  # seconds between two readings of every peer's keys (revocations)
     pending_max_per_sender: int = 5000  # held transactions (missing parents) one sender may have here
     token_refresh_interval: float = 2.0  # seconds between two readings of the editor token revocations
+    anonymous_rate: float = 50.0  # requests per second one client may make without valid credentials (0: no limit)
+    anonymous_burst: int = 200  # ... and at once, before the rate applies
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -48,7 +50,9 @@ class Settings(BaseModel):
                            ("pull_interval", "FEDSYNC_PULL_INTERVAL"), ("retry_cap", "FEDSYNC_RETRY_CAP"),
                            ("key_refresh_interval", "FEDSYNC_KEY_REFRESH_INTERVAL"),
                            ("pending_max_per_sender", "FEDSYNC_PENDING_MAX_PER_SENDER"),
-                           ("token_refresh_interval", "FEDSYNC_TOKEN_REFRESH_INTERVAL")):
+                           ("token_refresh_interval", "FEDSYNC_TOKEN_REFRESH_INTERVAL"),
+                           ("anonymous_rate", "FEDSYNC_ANONYMOUS_RATE"),
+                           ("anonymous_burst", "FEDSYNC_ANONYMOUS_BURST")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
