@@ -74,8 +74,12 @@ _INDENTED = re.compile(  # after a blank line that does not follow a list item; 
     r"(?: {4}|\t)[^\n]*+(?:\n(?:(?: {4}|\t)[^\n]*+|[ \t]*+(?=\n)))*+", re.MULTILINE)
 _OPENER = r"`(?:(?<![`\\]`)|(?<=(?<!\\)\\``))"  # a run's first backtick, or its second after an escaped one
 _SAME_PARAGRAPH = r"\n(?![ \t]*+\n|[ ]{0,3}+(?:[-+*][ \t]|\d{1,9}[.)][ \t]|#{1,6}[ \t\n]|>|```|~~~))"  # no block starts
+_ONE_BACKTICK_SPAN = r"(?!`)(?:[^`\n]++|" + _SAME_PARAGRAPH + r")*+`(?!`)"  # after its opener: no backtick inside
 _INLINE_CODE = re.compile(  # each branch starts with a backtick, so the scan skips to the next one at C speed
-    _OPENER + r"(?!`)(?:[^`\n]++|" + _SAME_PARAGRAPH + r")*+`(?!`)"  # the common case: one backtick, none inside
+    # The common case, one backtick: a span, then any spans that follow on its line with text between that
+    # holds no reference and no backslash (masking it hides nothing, and each next backtick opens), so dense
+    # inline code is one match, not thousands.
+    _OPENER + _ONE_BACKTICK_SPAN + r"(?:[^`{\\\n]*+`" + _ONE_BACKTICK_SPAN + r")*+"
     r"|" + _OPENER + r"(`{0,15}+)(?!`)(?>(?:[^`\n]++|" + _SAME_PARAGRAPH + r"|(?!`\1(?!`))`++)*+)(?<!`)`\1(?!`)")
 _PLACEHOLDER = re.compile("{\ue000([0-9]+)\ue001}")
 _ENCODED_PLACEHOLDER = re.compile("%7B%EE%80%80([0-9]+)%EE%80%81%7D")
