@@ -50,6 +50,11 @@ def shapes(size: int) -> dict[str, str]:
         "backtick pairs `a": fill("`a"),
         "backtick runs 1..16": fill("".join("`" * k + "a" for k in range(1, 17))),
         "unclosed runs per paragraph": fill("".join("`" * k + "a" for k in range(1, 17)) + "b" * 200 + "\n\n"),
+        "unclosed runs, short paragraphs": fill("".join("`" * k + "a" for k in range(1, 17)) + "\n\n"),
+        "unclosed runs, 17-runs between": fill("".join("`" * k + "a" for k in range(1, 17)) + ("`" * 17 + "a") * 100
+                                               + "\n\n"),
+        "one unclosed, then pairs": fill("`a" + "``a``b" * 50 + "\n\n"),
+        "runs of 17 (never open)": fill("`" * 17 + "a"),
         "escapes \\{ \\`": fill("\\{\\`"),
         "near-references": fill(f"{{item:{GID}:"),
         "long fallbacks": fill(f"{{item:{GID}:" + "a" * 2000),

@@ -75,12 +75,26 @@ _INDENTED = re.compile(  # after a blank line that does not follow a list item; 
 _OPENER = r"`(?:(?<![`\\]`)|(?<=(?<!\\)\\``))"  # a run's first backtick, or its second after an escaped one
 _SAME_PARAGRAPH = r"\n(?![ \t]*+\n|[ ]{0,3}+(?:[-+*][ \t]|\d{1,9}[.)][ \t]|#{1,6}[ \t\n]|>|```|~~~))"  # no block starts
 _ONE_BACKTICK_SPAN = r"(?!`)(?:[^`\n]++|" + _SAME_PARAGRAPH + r")*+`(?!`)"  # after its opener: no backtick inside
-_INLINE_CODE = re.compile(  # each branch starts with a backtick, so the scan skips to the next one at C speed
-    # The common case, one backtick: a span, then any spans that follow on its line with text between that
-    # holds no reference and no backslash (masking it hides nothing, and each next backtick opens), so dense
-    # inline code is one match, not thousands.
-    _OPENER + _ONE_BACKTICK_SPAN + r"(?:[^`{\\\n]*+`" + _ONE_BACKTICK_SPAN + r")*+"
-    r"|" + _OPENER + r"(`{0,15}+)(?!`)(?>(?:[^`\n]++|" + _SAME_PARAGRAPH + r"|(?!`\1(?!`))`++)*+)(?<!`)`\1(?!`)")
+
+
+def _run_span(group: str) -> str:
+    """After a run's first backtick: the rest of the run (``group``), then to the next run of the same length."""
+    closer = r"`(?P=" + group + r")"
+    return (r"(?P<" + group + r">`{0,15}+)(?!`)(?>(?:[^`\n]++|(?!" + closer + r"(?!`))`++|" + _SAME_PARAGRAPH
+            + r")*+)(?<!`)" + closer + r"(?!`)")
+
+
+def _element(group: str) -> str:
+    """After a run's first backtick: a code span of one backtick (the common case, tried first), a longer
+    one, or else the run itself, which is literal text (masking it hides nothing, and the scan goes on
+    after the whole run, as CommonMark does, instead of trying each of its backticks)."""
+    return r"(?:" + _ONE_BACKTICK_SPAN + r"|" + _run_span(group) + r"|`*+)"
+
+
+# One match takes a code span or literal run, then every span or run that follows on its line with text between
+# that holds no reference and no backslash (masking that text hides nothing, and each next run starts a run
+# there): dense inline code is one match per line, not one per span.
+_INLINE_CODE = re.compile(_OPENER + _element("first") + r"(?:[^`{\\\n]*+`" + _element("next") + r")*+")
 _PLACEHOLDER = re.compile("{\ue000([0-9]+)\ue001}")
 _ENCODED_PLACEHOLDER = re.compile("%7B%EE%80%80([0-9]+)%EE%80%81%7D")
 _TOKEN = "item_reference"
