@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -12,12 +14,27 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from api import cli_federation, cli_requests, cli_tokens
+from api.cli_output import UserError, report
+from domain.errors import DomainError
 from domain.transaction import normal_timestamp, utc_now
 from infrastructure.node import Node, init_node
+from infrastructure.persistence import StoreUnreachable, check_store
 from infrastructure.settings import Settings
 from infrastructure.signing import ALGORITHMS, DEFAULT_ALGORITHM, Keyring
 
 app = typer.Typer(help="fedsync: a federated content-sync node.", no_args_is_help=True)
+
+
+def _version(show: bool) -> None:
+    if show:
+        print(f"fedsync {importlib.metadata.version('fedsync')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit")] = False) -> None:
+    """fedsync: a federated content-sync node."""
 keys_app = typer.Typer(help="The node's signing keys.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models (projections).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -27,7 +44,8 @@ console = Console()
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data dir [env FEDSYNC_DATA_DIR, default ./data]")]
 DatabaseUrl = Annotated[str | None, typer.Option(
     "--database-url", help="postgresql://... [env FEDSYNC_DATABASE_URL, default SQLite in the data dir]")]
-BaseUrl = Annotated[str, typer.Option(help="The URL peers reach this node at; its host names the node")]
+BaseUrl = Annotated[str | None, typer.Option(
+    help="The URL peers reach this node at; its host names the node [default: kept, or http://127.0.0.1:8000]")]
 Algorithm = Annotated[str, typer.Option(help=f"Signing algorithm for a new key: {', '.join(ALGORITHMS)}")]
 KeyFile = Annotated[Path | None, typer.Option(
     help="Use this PEM private key (Ed25519, P-256 or RSA, e.g. from 'openssl genrsa 4096')")]
@@ -41,9 +59,10 @@ def settings_from(data_dir: Path | None, database_url: str | None = None, **over
 
 def open_node(settings: Settings) -> Node:
     try:
+        check_store(settings.database_url)
         return Node.open(settings)
     except FileNotFoundError as e:
-        console.print(f"[red]{e}[/red]")
+        report(str(e))
         raise typer.Exit(2) from None
 
 
@@ -51,19 +70,25 @@ def open_node(settings: Settings) -> Node:
 def init(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
-    base_url: BaseUrl = "http://127.0.0.1:8000",
+    base_url: BaseUrl = None,
     alg: Algorithm = DEFAULT_ALGORITHM,
     key: KeyFile = None,
     name: NodeHost = None,
+    force: Annotated[bool, typer.Option(help="Change the name, base URL, store or key of an existing node")] = False,
 ) -> None:
-    """Create the data dir, the node config and the signing key."""
+    """Create the data dir, the node config (name, base URL, database URL) and the signing key.
+
+    Run again, it keeps what it is not told to change, and refuses to change the node's identity or store
+    without --force."""
     if alg not in ALGORITHMS:
-        raise typer.BadParameter(f"unknown algorithm {alg!r}; choose one of {', '.join(ALGORITHMS)}")
+        raise UserError(f"unknown algorithm {alg!r}; choose one of {', '.join(ALGORITHMS)}")
     settings = settings_from(data_dir, database_url)
     try:
-        config = init_node(settings, base_url, alg=alg, key_pem=key.read_bytes() if key else None, host=name)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+        pem = key.read_bytes() if key else None
+        config = init_node(settings, base_url, alg=alg, key_pem=pem, host=name, force=force,
+                           before_write=lambda: check_store(settings.database_url))
+    except (OSError, ValueError, StoreUnreachable) as e:
+        raise UserError(str(e)) from None
     node = open_node(settings)  # creates the store's tables
     node.close()
     keyring = Keyring.load(settings.keys_dir)
@@ -86,6 +111,20 @@ def rotate_keys(
     console.print(f"active key {new.kid} ({new.alg}); {old.kid} retired, still published for the transactions "
                   "it signed. Every editor token it signed is refused from now on: issue new ones "
                   "(fedsync token create).")
+
+
+@keys_app.command("import")
+def import_key(
+    key: Annotated[Path, typer.Argument(help="A PEM private key (Ed25519, P-256 or RSA)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Make KEY the active signing key; the current one is retired but stays published for verification."""
+    settings = settings_from(data_dir)
+    try:
+        keyring = Keyring.import_pem(settings.keys_dir, key.read_bytes())
+    except (OSError, ValueError) as e:
+        raise UserError(str(e)) from None
+    console.print(f"active key {keyring.active.kid} ({keyring.active.alg})")
 
 
 @keys_app.command("list")
@@ -111,7 +150,7 @@ def revoke_key(
         since = normal_timestamp(compromised_since or utc_now())
         active = keyring.revoke(kid, since)
     except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+        raise UserError(str(e)) from None
     console.print(f"{kid} revoked for everything created since {since}; active key {active.kid}. "
                   "Peers refuse what it signs from their next key refresh on.")
 
@@ -142,7 +181,7 @@ def trust_keys(
         try:
             kids = node.keys.trust(origin, relay)
         except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
+            raise UserError(str(e)) from None
     console.print(f"{origin}: trusting {', '.join(kids)} (from {relay})")
 
 
@@ -192,4 +231,10 @@ cli_tokens.register(app, _open_node_of)
 
 
 def main() -> None:
-    app()
+    """The console script: a user error (an unknown peer, token or key, a refused change) is one line on
+    stderr and exit code 1, not a traceback."""
+    try:
+        app()
+    except (UserError, DomainError, FileNotFoundError, StoreUnreachable) as e:
+        report(str(e))
+        sys.exit(1)

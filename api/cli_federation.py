@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_output import UserError, report
 from api.demo import run_demo
 from api.responses import peer_statuses_of
 from domain.transaction import ENTITY_TYPES
@@ -52,8 +53,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
                     node.subscribe_to(peer.name)
                     console.print(f"subscribed: {peer.name} pushes to us")
             except (PeerError, ValueError) as e:  # one line, never markup: the URL is the admin's, not ours
-                console.print(f"[red]cannot peer with {escape(base_url)}: {escape(str(e))}[/red]", soft_wrap=True)
-                raise typer.Exit(1) from None
+                raise UserError(f"cannot peer with {base_url}: {e}") from None
 
     @peer_app.command("list")
     def list_peers(data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:
@@ -88,7 +88,8 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
         peer: Annotated[str | None, typer.Argument(help="Peer name (default: every peer we accept from)")] = None,
         data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
     ) -> None:
-        """Pull now from one or all peers."""
+        """Pull now from one or all peers (exit code 1 if any pull failed)."""
+        failed = []
         with closing(open_node(data_dir)) as node:
             names = [peer] if peer else [p.name for p in node.peers.all() if p.accept_types]
             for name in names:
@@ -98,11 +99,14 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
                     try:
                         result = node.syncer.pull(name, progress=lambda n, task=task: bar.advance(task, n))
                     except PeerError as e:
-                        console.print(f"[red]{name}: {e}[/red]")
+                        report(f"{name}: {e}")
+                        failed.append(name)
                         continue
                 console.print(f"{name}: {result.received} received, {result.stored} stored, "
                               f"{result.pending} pending, {result.refused} refused"
                               + (" (gap fill)" if result.gap_filled else ""))
+        if failed:
+            raise typer.Exit(1)
 
     @app.command()
     def demo() -> None:

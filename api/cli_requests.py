@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli_output import UserError
 from domain.errors import EntityNotFound
 from infrastructure.node import Node
 
@@ -45,7 +46,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
                 try:
                     node.reshares.set_policy(choice)
                 except ValueError as e:
-                    raise typer.BadParameter(str(e)) from None
+                    raise UserError(str(e)) from None
             console.print(f"reshare policy: {node.reshares.policy}")
 
     @requests_app.command("grant")
@@ -55,8 +56,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
             try:
                 share = node.reshares.grant(request, decided_by=f"admin@{node.name}")
             except EntityNotFound as e:
-                console.print(f"[red]{e.detail}[/red]")
-                raise typer.Exit(1) from None
+                raise UserError(e.detail) from None
         console.print(f"granted: share {share}")
 
     @requests_app.command("refuse")
@@ -66,8 +66,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
             try:
                 node.reshares.refuse(request, decided_by=f"admin@{node.name}")
             except EntityNotFound as e:
-                console.print(f"[red]{e.detail}[/red]")
-                raise typer.Exit(1) from None
+                raise UserError(e.detail) from None
         console.print(f"refused: {request}")
 
     app.add_typer(requests_app, name="share-requests")

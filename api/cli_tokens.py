@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli_output import UserError
 from domain.errors import TokenNotFound
 from infrastructure import tokens
 from infrastructure.node import Node
@@ -49,12 +50,12 @@ def register(app: typer.Typer, open_node: Callable[[str | None, str | None], Nod
         try:
             lifetime = tokens.parse_duration(expires) if expires is not None else None
         except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
+            raise UserError(str(e)) from None
         with closing(open_node(data_dir, database_url)) as node:
             try:
                 token = node.tokens.issue(name, role=role, team=team, lifetime=lifetime, label=label)
             except ValueError as e:
-                raise typer.BadParameter(str(e)) from None
+                raise UserError(str(e)) from None
         typer.echo(token)
 
     @token_app.command("list")
@@ -83,17 +84,16 @@ def register(app: typer.Typer, open_node: Callable[[str | None, str | None], Nod
     ) -> None:
         """Revoke a token; a running server refuses it within FEDSYNC_TOKEN_REFRESH_INTERVAL seconds (2)."""
         if (jti is None) == (all_for is None):
-            raise typer.BadParameter("give a JTI or --all-for SUBJECT (one of them)")
+            raise UserError("give a JTI or --all-for SUBJECT (one of them)")
         with closing(open_node(data_dir, database_url)) as node:
             by = f"cli@{node.name}"
             try:
                 revoked = [node.tokens.revoke(jti, by=by)] if jti is not None \
                     else node.tokens.revoke_all_for(all_for or "", by=by)
             except TokenNotFound as e:
-                console.print(f"[red]{e.detail}[/red]")
-                raise typer.Exit(1) from None
+                raise UserError(e.detail) from None
             except ValueError as e:
-                raise typer.BadParameter(str(e)) from None
+                raise UserError(str(e)) from None
             interval = node.settings.token_refresh_interval
         for r in revoked:
             console.print(f"revoked {r['jti']} ({r['subject']}, {r['role']}, issued {r['issued_at']})")

@@ -10,6 +10,7 @@ two), so read models are complete before the first request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,25 +30,63 @@ from infrastructure.peers import Peer, PeerStore
 from infrastructure.persistence import database_for, store_env
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
 from infrastructure.reshares import Reshares
-from infrastructure.settings import NodeConfig, Settings
-from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, CursorSeal, Keyring, KeySet, kid_of
+from infrastructure.settings import CONFIG_FILE, NodeConfig, Settings
+from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, CursorSeal, Keyring, KeySet, SigningKey, kid_of
 from infrastructure.sync import Syncer
 from infrastructure.token_registry import TokenRegistry
 from projections.projector import Projector
 
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
-def init_node(settings: Settings, base_url: str, *, alg: str = DEFAULT_ALGORITHM,
-              key_pem: bytes | None = None, host: str | None = None) -> NodeConfig:
-    """Create the data dir, the config and the signing key (idempotent for the key)."""
+
+class IdentityChange(ValueError):
+    """``init`` on an existing node would change its name, base URL, store or key."""
+
+
+def init_node(settings: Settings, base_url: str | None = None, *, alg: str = DEFAULT_ALGORITHM,
+              key_pem: bytes | None = None, host: str | None = None, force: bool = False,
+              before_write: Callable[[], None] | None = None) -> NodeConfig:
+    """Create the data dir, the config (name, base URL, database URL) and the signing key.
+
+    On an existing node it changes nothing that is not asked for, and refuses (``IdentityChange``) to
+    change the name, base URL, store or active key unless ``force``: peers know a node by its name and
+    key, and its data lives in its store. ``before_write`` runs after that check, before anything is
+    written (the CLI checks there that the store answers).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    config = NodeConfig.for_base_url(base_url, host)
-    config.save(settings.data_dir)
+    existing = NodeConfig.load(settings.data_dir) if (settings.data_dir / CONFIG_FILE).exists() else None
+    if existing is not None and base_url is None:
+        config = NodeConfig.for_base_url(existing.base_url, host or existing.host, settings.database_url)
+    else:
+        config = NodeConfig.for_base_url(base_url or DEFAULT_BASE_URL, host, settings.database_url)
     keys_dir = settings.keys_dir
+    new_key = SigningKey.from_pem(key_pem) if key_pem is not None else None
+    has_keys = (keys_dir / KEYRING_FILE).exists()
+    if not force:
+        changes = []
+        if existing is not None:
+            changes += [f"{what} {old} -> {new}" for what, old, new in (
+                ("name", existing.name, config.name), ("base URL", existing.base_url, config.base_url),
+                ("store", _store(existing.database_url), _store(config.database_url))) if old != new]
+        if new_key is not None and has_keys and Keyring.load(keys_dir).active.kid != new_key.kid:
+            changes.append(f"active key -> {new_key.kid} (to add a key, use 'fedsync keys import')")
+        if changes:
+            raise IdentityChange(f"{settings.data_dir} is node {existing.name if existing else config.name}; "
+                                 f"init would change: {'; '.join(changes)}. Pass --force to do that.")
+    if before_write is not None:
+        before_write()
+    config.save(settings.data_dir)
     if key_pem is not None:
         Keyring.import_pem(keys_dir, key_pem)
-    elif not (keys_dir / KEYRING_FILE).exists():
+    elif not has_keys:
         Keyring.create(keys_dir, alg)
     return config
+
+
+def _store(database_url: str | None) -> str:
+    if not database_url:
+        return "SQLite in the data dir"
+    return re.sub(r"//[^@/]*@", "//", database_url)  # no user or password
 
 
 def check_peer_name(base_url: str, claimed: str, expected: str | None) -> None:

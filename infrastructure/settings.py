@@ -56,6 +56,8 @@ class Settings(BaseModel):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if not values.get("database_url"):  # the store the node was set up on (fedsync init keeps it)
+            values["database_url"] = NodeConfig.stored_database_url(Path(str(values.get("data_dir", "./data"))))
         return cls.model_validate(values)
 
     @property
@@ -72,9 +74,18 @@ class NodeConfig(BaseModel):
 
     name: str
     base_url: str
+    database_url: str | None = None  # None: SQLite in the data dir; FEDSYNC_DATABASE_URL overrides it
 
     @classmethod
-    def for_base_url(cls, base_url: str, host: str | None = None) -> NodeConfig:
+    def stored_database_url(cls, data_dir: Path) -> str | None:
+        """The database URL recorded in a data dir's config, if there is one."""
+        try:
+            return cls.load(data_dir).database_url
+        except (OSError, ValueError):
+            return None
+
+    @classmethod
+    def for_base_url(cls, base_url: str, host: str | None = None, database_url: str | None = None) -> NodeConfig:
         """Name the node after the base URL's host, or after ``host`` (a node behind a proxy)."""
         parsed = urlparse(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -83,7 +94,7 @@ class NodeConfig(BaseModel):
             host = parsed.hostname.lower() + (f":{parsed.port}" if parsed.port else "")
         if not _HOST_RE.match(host):
             raise ValueError(f"not a host name: {host!r}")
-        return cls(name=f"urn:domain:{host.lower()}", base_url=base_url.rstrip("/"))
+        return cls(name=f"urn:domain:{host.lower()}", base_url=base_url.rstrip("/"), database_url=database_url)
 
     @classmethod
     def load(cls, data_dir: Path) -> NodeConfig:
@@ -95,7 +106,11 @@ class NodeConfig(BaseModel):
     def save(self, data_dir: Path) -> None:
         path = data_dir / CONFIG_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
+        tmp.unlink(missing_ok=True)
+        # The database URL may hold a password: the file is the owner's only.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(self.model_dump(exclude_none=True), indent=2) + "\n")
         os.replace(tmp, path)
 
     @property

@@ -25,13 +25,34 @@ placeholders, rewritten to ``%s`` for psycopg. One module per store:
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlparse
+
+import psycopg
 
 from infrastructure.persistence.database import CommitHook, Cursor, Database
 from infrastructure.persistence.postgres import PostgresDatabase, PostgresRecorder, postgres_env
 from infrastructure.persistence.sqlite import SQLiteDatabase, SQLiteRecorder, sqlite_env
 
-__all__ = ["CommitHook", "Cursor", "Database", "database_for", "store_env"]
+__all__ = ["CommitHook", "Cursor", "Database", "StoreUnreachable", "check_store", "database_for", "store_env"]
+
+
+class StoreUnreachable(Exception):
+    """The database URL names a server or database that does not answer (said in one line)."""
+
+
+def check_store(database_url: str | None, timeout: int = 5) -> None:
+    """Connect once to a PostgreSQL store, within ``timeout`` seconds: a wrong URL is one clear line,
+    not a 30-second wait for the connection pool. SQLite needs no check."""
+    store_env(database_url, "")  # the scheme
+    if not database_url or database_url.startswith("sqlite"):
+        return
+    try:
+        psycopg.connect(database_url, connect_timeout=timeout).close()
+    except psycopg.Error as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise StoreUnreachable(f"cannot open the database {re.sub(r'//[^@/]*@', '//', database_url)}: {reason}") \
+            from None
 
 
 def store_env(database_url: str | None, sqlite_path: str) -> dict[str, str]:

@@ -107,7 +107,7 @@ def test_cli_peer_add_prints_one_line_and_exits_1_without_quoting_the_answer(nod
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 1, output
     assert "Traceback" not in output and SECRET not in output
-    assert len(output.splitlines()) == 1 and output.startswith(f"cannot peer with {server}/{answer}: "), output
+    assert len(output.splitlines()) == 1 and output.startswith(f"fedsync: cannot peer with {server}/{answer}: "), output
     assert node.peers.all() == []
 
 

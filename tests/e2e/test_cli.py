@@ -1,0 +1,162 @@
+"""The ``fedsync`` command as an admin runs it: identity kept across ``init``, the store remembered, user errors
+as one line and a non-zero exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from tests.conftest import PG_ADMIN_URL
+from tests.e2e.conftest import Spawner
+
+
+def fedsync(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child process, with no FEDSYNC_* variable but the data dir, at 80 columns."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
+    return subprocess.run([sys.executable, "-m", "api", *args],
+                          env={**clean, "FEDSYNC_DATA_DIR": str(data_dir), "COLUMNS": "80", **(env or {})},
+                          capture_output=True, text=True, timeout=120)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fedsync: "), result.stderr
+    return lines[0]
+
+
+def pem(path: Path) -> Path:
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path
+
+
+def test_init_again_keeps_the_identity_and_refuses_to_change_it_without_force(tmp_path: Path,
+                                                                             store: Callable[[], str | None]):
+    data, url = tmp_path / "hub", store()
+    store_args = ["--database-url", url] if url else []
+    ok(fedsync(data, "init", "--base-url", "https://hub.example.org", *store_args))
+    config = (data / "config.json").read_text()
+    keys = ok(fedsync(data, "keys", "list"))
+
+    assert "urn:domain:hub.example.org" in ok(fedsync(data, "init"))  # the README's order: init, then init again
+    assert (data / "config.json").read_text() == config
+
+    other_key = pem(tmp_path / "other.pem")
+    for change in (["--base-url", "https://elsewhere.example.org"], ["--name", "elsewhere.example.org"],
+                   ["--key", str(other_key)], ["--database-url", "postgresql://127.0.0.1:5432/another"]):
+        message = one_line_error(fedsync(data, "init", *change))
+        assert "--force" in message and "urn:domain:hub.example.org" in message
+    assert (data / "config.json").read_text() == config
+    assert ok(fedsync(data, "keys", "list")) == keys
+
+    moved = ok(fedsync(data, "init", "--base-url", "https://hub2.example.org", "--force"))
+    assert "urn:domain:hub2.example.org" in moved
+    assert json.loads((data / "config.json").read_text())["name"] == "urn:domain:hub2.example.org"
+
+
+def test_keys_import_is_the_explicit_way_to_change_the_active_key(tmp_path: Path):
+    data = tmp_path / "node"
+    ok(fedsync(data, "init"))
+    before = ok(fedsync(data, "keys", "list"))
+    imported = ok(fedsync(data, "keys", "import", str(pem(tmp_path / "new.pem"))))
+    kid = imported.split()[2]
+    listing = ok(fedsync(data, "keys", "list"))
+    assert f"{kid}  EdDSA  active" in listing
+    assert before.split()[0] in listing  # the old key stays published, retired
+
+
+def test_the_cli_opens_the_store_the_node_was_set_up_on_without_the_environment_variable(
+        tmp_path: Path, store: Callable[[], str | None]):
+    data, url = tmp_path / "hub", store()
+    ok(fedsync(data, "init", "--base-url", "https://hub.example.org", *(["--database-url", url] if url else [])))
+    ok(fedsync(data, "token", "create", "ann"))  # no FEDSYNC_DATABASE_URL from here on
+    listing = json.loads(ok(fedsync(data, "token", "list", "--json")))["tokens"]
+    assert [token["subject"] for token in listing] == ["ann"]
+    assert (data / "fedsync.sqlite").exists() == (url is None)  # no empty SQLite store made beside PostgreSQL
+    if url:  # the environment still overrides the config: another (empty) store
+        elsewhere = {"FEDSYNC_DATABASE_URL": store()}
+        assert ok(fedsync(data, "token", "list", "--json", env=elsewhere)) != ok(fedsync(data, "token", "list",
+                                                                                         "--json"))
+
+
+def test_the_config_file_is_readable_by_its_owner_only(tmp_path: Path):
+    data = tmp_path / "node"
+    ok(fedsync(data, "init"))
+    assert (data / "config.json").stat().st_mode & 0o077 == 0  # it may hold a database password
+
+
+def test_init_on_a_database_that_does_not_exist_says_so_at_once_and_leaves_nothing_behind(tmp_path: Path):
+    data = tmp_path / "node"
+    server = urlsplit(PG_ADMIN_URL)
+    url = f"postgresql://{server.username}:secret@{server.hostname}:{server.port}/fedsync_no_such_database"
+    started = time.monotonic()
+    message = one_line_error(fedsync(data, "init", "--database-url", url))
+    assert time.monotonic() - started < 15
+    assert "does not exist" in message and "secret" not in message
+    assert not (data / "config.json").exists() and not (data / "keys").exists()
+
+
+def test_sync_with_an_unreachable_peer_exits_non_zero(spawn: Spawner):
+    a, b = spawn.many("a", "b")
+    node = a.admin()
+    try:
+        node.add_peer(b.base_url, ("item",), ("item",))
+    finally:
+        node.close()
+    a.stop()
+    b.stop()  # the peer is gone
+    env = {"FEDSYNC_DATABASE_URL": a.database_url} if a.database_url else {}
+    result = fedsync(a.data_dir, "sync", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert b.name in result.stderr
+    ok(fedsync(a.data_dir, "sync", "--help"))
+
+
+USER_ERRORS = [
+    ["peer", "retry", "urn:domain:nowhere.example.org"],
+    ["peer", "remove", "urn:domain:nowhere.example.org"],
+    ["sync", "urn:domain:nowhere.example.org"],
+    ["token", "revoke", "no-such-jti"],
+    ["token", "create", "ann", "--role", "king"],
+    ["keys", "revoke", "no-such-kid"],
+    ["keys", "trust", "urn:domain:x.example.org", "--relay", "urn:domain:y.example.org"],
+    ["keys", "import", "/no/such/key.pem"],
+    ["init", "--key", "/no/such/key.pem"],
+    ["init", "--alg", "ROT13"],
+    ["init", "--base-url", "ftp://hub.example.org"],
+    ["peer", "add", "http://127.0.0.1:9"],
+]
+
+
+def test_every_user_error_is_one_line_and_a_non_zero_exit(tmp_path: Path):
+    data = tmp_path / "node"
+    ok(fedsync(data, "init"))
+    config = (data / "config.json").read_text()
+    for args in USER_ERRORS:  # one node for all: none of them may change it
+        one_line_error(fedsync(data, *args))
+    assert (data / "config.json").read_text() == config
+
+
+def test_an_uninitialised_data_dir_is_one_line_too(tmp_path: Path):
+    assert "fedsync init" in one_line_error(fedsync(tmp_path / "nothing", "peer", "list"))
+
+
+def test_version(tmp_path: Path):
+    assert ok(fedsync(tmp_path, "--version")).startswith("fedsync ")
