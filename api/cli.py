@@ -187,7 +187,9 @@ def trust_keys(
 
 @projections_app.command("rebuild")
 def rebuild_projections(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """Drop every read model and replay the whole event store into it."""
+    """Rebuild every read model from the events, beside the live ones, and swap them in at once.
+
+    Safe while the node serves: readers see the old views until the swap, writers wait only for it."""
     settings = settings_from(data_dir, database_url)
     with closing(open_node(settings)) as node:
         total = node.app.recorder.max_notification_id() or 0
@@ -195,10 +197,12 @@ def rebuild_projections(data_dir: DataDir = None, database_url: DatabaseUrl = No
         with Progress(TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=console) as bar:
             task = bar.add_task("events", total=total)
-            count = node.projector.rebuild(progress=lambda n: bar.advance(task, n))
+            report = node.rebuild_views(progress=lambda n: bar.advance(task, n))
         elapsed = time.perf_counter() - started
+        count = report.built + report.caught_up
         rate = count / elapsed if elapsed else 0.0
-        console.print(f"replayed {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
+        console.print(f"replayed {count} events in {elapsed:.2f} s ({rate:,.0f} events/s): {report.built} "
+                      f"into new views, {report.caught_up} stored meanwhile; swapped in at event {report.position}")
 
 
 @app.command()

@@ -10,6 +10,7 @@ two), so read models are complete before the first request.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from infrastructure.outbox import Outbox
 from infrastructure.peers import Peer, PeerStore
 from infrastructure.persistence import database_for, store_env
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
+from infrastructure.rebuild import RebuildReport, rebuild
 from infrastructure.reshares import Reshares
 from infrastructure.settings import CONFIG_FILE, NodeConfig, Settings
 from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, CursorSeal, Keyring, KeySet, SigningKey, kid_of
@@ -36,6 +38,7 @@ from infrastructure.sync import Syncer
 from infrastructure.token_registry import TokenRegistry
 from projections.projector import Projector
 
+log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
@@ -149,7 +152,11 @@ class Node:
             keys_of=self._peer_keys,
             remember_jti=self.peers.remember_jti,
         )
-        self.projector.catch_up()
+        try:
+            self.projector.catch_up()
+        except Exception:  # serve what the views hold: a broken projection must not keep the node down
+            log.exception("the read models could not catch up with the events; they serve what they hold. "
+                          "Run 'fedsync projections rebuild' once the cause is fixed")
 
     @classmethod
     def open(cls, settings: Settings, client: FederationClient | None = None) -> Node:
@@ -182,8 +189,16 @@ class Node:
         self.keys.verify(tx, signed)
 
     def _project(self) -> None:
-        self.projector.settle()
+        try:
+            self.projector.settle()
+        except Exception:  # the events are stored; the views catch up on the next save or start
+            log.exception("projecting stored events failed; the read models are behind until the next save")
         self.wake_pusher()
+
+    def rebuild_views(self, progress: Callable[[int], None] | None = None) -> RebuildReport:
+        """Rebuild the read models beside the live ones and swap them in (safe while the node serves)."""
+        return rebuild(self.db, self.projector, sqlite_path=self.settings.sqlite_path,
+                       database_url=self.settings.database_url, progress=progress)
 
     def _peer_keys(self, name: str, refresh: bool) -> KeySet:
         if refresh:  # an unknown kid: the peer may have rotated; fetch in the background, never on this request

@@ -195,6 +195,11 @@ class Projector:
             self._known = None
             self._stored = 0
 
+    def forget_position(self) -> None:
+        """Read the position from the store next time (another writer, e.g. a rebuild's swap, set it)."""
+        with self._lock:
+            self._known = None
+
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         self.reset()
         # Bigger batches than live catch-up: fewer commits and row round trips per event.
