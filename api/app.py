@@ -21,7 +21,7 @@ from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
 from api.rate_limit import AnonymousRateLimit
-from api.routes import admin, conflicts, items, peers, shares, tags, tokens
+from api.routes import admin, conflicts, health, items, peers, shares, tags, tokens
 from api.schemas.common import Problem
 from infrastructure.node import Node
 from infrastructure.settings import Settings
@@ -59,7 +59,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     app = FastAPI(title="fedsync", version="1", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     for router in (items.router, shares.router, tags.router, conflicts.router, admin.router, peers.router,
-                   tokens.router):
+                   tokens.router, health.router):
         app.include_router(router)
     mount_federation(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
@@ -80,6 +80,7 @@ def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     app.state.library = library
     gate = TokenGate(node.tokens, refresh_interval=settings.token_refresh_interval)
     app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(), gate)
+    app.state.readiness = health.Readiness(node)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -195,6 +195,12 @@ class Node:
             log.exception("projecting stored events failed; the read models are behind until the next save")
         self.wake_pusher()
 
+    def readiness(self) -> dict[str, Any]:
+        """Does the store answer, and how far are the read models behind it (``/readyz``)?"""
+        events = self.app.recorder.max_notification_id() or 0
+        views = self.projector.position()
+        return {"store": "ok", "events": events, "views": views, "behind": max(0, events - views)}
+
     def rebuild_views(self, progress: Callable[[int], None] | None = None) -> RebuildReport:
         """Rebuild the read models beside the live ones and swap them in (safe while the node serves)."""
         return rebuild(self.db, self.projector, sqlite_path=self.settings.sqlite_path,

@@ -1,0 +1,65 @@
+"""Liveness, readiness and the front page (issue 13)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from infrastructure.node import Node
+from tests.api.conftest import Api, is_problem
+from tests.factory import AUTHOR
+
+
+def test_healthz_answers_without_credentials(api: Api):
+    response = api.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_says_the_store_answers_and_the_views_are_caught_up(api: Api):
+    api.create(api.auth(), title="one")
+    response = api.get("/readyz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready" and body["store"] == "ok"
+    assert body["events"] == body["views"] == api.outbox() and body["behind"] == 0
+
+
+def test_readyz_is_503_when_the_views_lag_far_behind_the_store(api: Api, node: Node):
+    node.app.recorder.in_commit = None  # events stored, never projected (as after a crash, or a broken view)
+    node.app.after_save = lambda: None
+    for i in range(1001):
+        node.app.create_item(author=AUTHOR, title=f"t{i}", markdown="m\n")
+    response = api.get("/readyz")
+    assert is_problem(response, 503), response.text
+    assert "1001 events behind" in response.json()["detail"]
+    assert api.get("/healthz").status_code == 200  # up, though not ready
+
+
+def test_readyz_is_503_when_the_store_does_not_answer(api: Api, node: Node):
+    if not node.settings.database_url:
+        pytest.skip("an SQLite store is a file the process holds open: it cannot go away under it")
+    name = node.settings.database_url.rsplit("/", 1)[1]
+    admin = node.settings.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    try:
+        response = api.get("/readyz")
+        assert is_problem(response, 503), response.text
+        assert "the store" in response.json()["detail"]
+        assert response.headers["retry-after"] == "5"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    for _ in range(50):  # bounded: the pool reconnects
+        if api.get("/readyz").status_code == 200:
+            break
+    assert api.get("/readyz").status_code == 200
+
+
+def test_the_front_page_links_the_docs_and_the_probes(api: Api, node: Node):
+    response = api.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    for link in ("/docs", "/healthz", "/readyz", "/.well-known/fedsync"):
+        assert f'href="{link}"' in response.text
+    assert node.name in response.text
