@@ -15,12 +15,15 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from prometheus_client import CollectorRegistry
 
 from api import errors
 from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
+from api.metrics import NodeCollector, RequestMetrics
 from api.rate_limit import AnonymousRateLimit
+from api.responses import peer_statuses_of
 from api.routes import admin, conflicts, health, items, peers, shares, tags, tokens
 from api.schemas.common import Problem
 from infrastructure.node import Node
@@ -62,6 +65,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
                    tokens.router, health.router):
         app.include_router(router)
     mount_federation(app)
+    app.state.metrics = CollectorRegistry(auto_describe=False)
+    app.add_middleware(RequestMetrics, registry=app.state.metrics)  # innermost: sees the matched route
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        federation_max_body_bytes=settings.federation_max_body_bytes)
     app.add_middleware(AnonymousRateLimit, rate=settings.anonymous_rate, burst=settings.anonymous_burst)  # outermost
@@ -81,6 +86,7 @@ def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     gate = TokenGate(node.tokens, refresh_interval=settings.token_refresh_interval)
     app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(), gate)
     app.state.readiness = health.Readiness(node)
+    app.state.metrics.register(NodeCollector(node, peer_statuses_of))
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

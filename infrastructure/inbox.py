@@ -21,13 +21,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 from domain.application import NodeApplication
 from domain.errors import Forbidden
-from domain.receiving import PENDING, STORED, Outcome
+from domain.receiving import PENDING, REFUSED, STORED, Outcome
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_learning import KeyLearner
 from infrastructure.peers import Peer, PeerStore
@@ -45,6 +46,7 @@ class Inbox:
         self.keys = keys
         self.client = client
         self.on_share_request = on_share_request  # a reshare request may have arrived: answer it
+        self.outcomes: Counter[tuple[str, str]] = Counter()  # (status, refusal type) -> count, for /metrics
 
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None,
                      slot: Slot = contextlib.nullcontext) -> list[Outcome]:
@@ -70,6 +72,7 @@ class Inbox:
         merged, it = [], iter(outcomes)
         for i in range(len(txs)):
             merged.append(refused[i] if i in refused else next(it))
+        self.outcomes.update((o.status, o.error.type if o.status == REFUSED and o.error else "") for o in merged)
         return merged
 
     def _room(self, peer: Peer) -> int:

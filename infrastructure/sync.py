@@ -27,6 +27,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -57,6 +58,7 @@ class Syncer:
         self.retry_cap = retry_cap
         self.clock = clock
         self.rand = rand
+        self.sent: Counter[str] = Counter()  # transactions pushed to each subscriber, for /metrics
 
     # --- pull ------------------------------------------------------------------
     def pull(self, name: str, progress: Progress | None = None) -> PullResult:
@@ -154,6 +156,7 @@ class Syncer:
                 raise
             self.peers.succeeded(peer.name, utc_now())
         self.peers.acknowledge(peer.name, scan.last)
+        self.sent[peer.name] += len(scan.entries)
         return len(scan.entries)
 
     def record_failure(self, peer: Peer, error: PeerError) -> None:

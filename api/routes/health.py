@@ -1,4 +1,4 @@
-"""Operations: liveness, readiness and a front page, for load balancers, monitors and people.
+"""Operations: liveness, readiness, metrics and a front page, for load balancers, monitors and people.
 
 ``/healthz`` says the process answers (it touches nothing else). ``/readyz``
 says the node can serve: its store answers within ``READY_TIMEOUT`` seconds
@@ -14,10 +14,12 @@ import html
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import bearer, current_admin, current_editor
 from api.errors import MEDIA_TYPE, problem_body
+from api.metrics import LOOPBACK, exposition
 from infrastructure.node import Node
 
 router = APIRouter(tags=["operations"])
@@ -59,6 +61,20 @@ async def readyz(request: Request) -> Any:
               else f"the read models are {state['behind']} events behind the store")
     body = problem_body(503, "Not ready", f"not ready: {reason}", "not-ready", "/readyz")
     return Response(body, status_code=503, media_type=MEDIA_TYPE, headers={"retry-after": "5"})
+
+
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses={401: {"description": "not on loopback and no admin token"},
+                       403: {"description": "not an admin token"}})
+async def metrics(request: Request) -> Response:
+    """The node's metrics in the Prometheus text format: on loopback, or with an admin token."""
+    client = request.client.host if request.client else ""
+    if client not in LOOPBACK:
+        credentials = await bearer(request)
+        editor = await current_editor(request, credentials)
+        await current_admin(editor)
+    body, media_type = await run_in_threadpool(exposition, request.app.state.metrics)
+    return Response(body, media_type=media_type)
 
 
 @router.get("/", include_in_schema=False)

@@ -32,7 +32,7 @@ def list_peers(node: NodeDep) -> PeerStatusList:
     return PeerStatusList(peers=peer_statuses_of(node))
 
 
-@router.post("", response_model=PeerStatus, status_code=201, responses=responses(422, 502))
+@router.post("", response_model=PeerStatus, status_code=201, responses=responses(400, 422, 502))
 def add_peer(node: NodeDep, request: PeerAdd) -> PeerStatus:
     """Peer with the node at a base URL: fetch its name and keys, store what we send and accept (502 when the
     URL cannot be reached, answers an error, or answers something that is not a fedsync node's answer)."""

@@ -34,7 +34,7 @@ def revoke_token(node: NodeDep, gate: TokenGateDep, jti: JtiPath, admin: Current
     return TokenInfo(**record)
 
 
-@router.post("/tokens:revoke", response_model=TokenList, responses=responses(422))
+@router.post("/tokens:revoke", response_model=TokenList, responses=responses(400, 422))
 def revoke_tokens_of(node: NodeDep, gate: TokenGateDep, request: TokenRevokeAll, admin: CurrentEditor) -> TokenList:
     """Revoke every token of one editor issued until now, recorded or not; the records revoked."""
     records = node.tokens.revoke_all_for(request.subject, by=admin.author)

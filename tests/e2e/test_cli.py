@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -120,6 +121,8 @@ def test_sync_with_an_unreachable_peer_exits_non_zero(spawn: Spawner):
         node.add_peer(b.base_url, ("item",), ("item",))
     finally:
         node.close()
+    scraped = httpx.get(f"{a.base_url}/metrics", timeout=30)  # Prometheus on the same host: no token needed
+    assert scraped.status_code == 200 and f'fedsync_peer_lag{{peer="{b.name}"}}' in scraped.text
     a.stop()
     b.stop()  # the peer is gone
     env = {"FEDSYNC_DATABASE_URL": a.database_url} if a.database_url else {}
