@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli_output import UserError, report
+from api.cli_output import UserError, print_table, report
 from api.demo import run_demo
 from api.responses import peer_statuses_of
 from domain.transaction import ENTITY_TYPES
@@ -67,7 +67,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
                 table.add_row(peer.name, ",".join(peer.send), ",".join(peer.accept), str(peer.queue_depth),
                               str(peer.last_acknowledged_seq), str(peer.last_success or "-"),
                               escape(str(peer.last_error or "-")[:60]), peer.breaker, relay)  # a peer's words
-            console.print(table)
+            print_table(console, table)
 
     @peer_app.command("remove")
     def remove_peer(name: str, data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:

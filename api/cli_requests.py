@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_output import UserError
+from api.cli_output import UserError, print_table
 from domain.errors import EntityNotFound
 from infrastructure.node import Node
 
@@ -33,7 +33,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
         for r in rows:
             table.add_row(r["request"], f"{r['title']} ({r['item']})", r["requester"], r["peer"], r["permission"],
                           r["status"] or "waiting")
-        console.print(table if rows else "no requests waiting")
+        print_table(console, table if rows else "no requests waiting")
 
     @requests_app.command("policy")
     def policy(choice: Annotated[str | None, typer.Argument(

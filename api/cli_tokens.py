@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_output import UserError
+from api.cli_output import UserError, print_table
 from domain.errors import TokenNotFound
 from infrastructure import tokens
 from infrastructure.node import Node
@@ -72,7 +72,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None, str | None], Nod
         if as_json:
             typer.echo(json.dumps({"tokens": records}, indent=2))
         else:
-            console.print(_table(records) if records else "no tokens")
+            print_table(console, _table(records) if records else "no tokens")
 
     @token_app.command("revoke")
     def revoke_token(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -33,11 +34,25 @@ def postgres_env(database_url: str) -> dict[str, str]:
     }
 
 
+_CREATE_INDEX = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE)
+
+
 class PostgresCursor(Cursor):
     dialect = "postgres"
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        # PostgreSQL takes a SHARE lock on the table before it finds that the index exists, so a
+        # process opening the store (the CLI, beside a serving node) would block, and could deadlock,
+        # the writers of that table: an index that exists is not asked for again.
+        index = _CREATE_INDEX.match(sql)
+        if index is not None:
+            found = super().execute("SELECT to_regclass(?) IS NOT NULL AS found", (index[1],)).fetchone()
+            if found and found["found"]:
+                return self
+        return super().execute(sql, params)
 
     def uuid(self, value: UUID) -> UUID:
         return value
