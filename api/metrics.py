@@ -22,8 +22,9 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi import StatusWatch
 from infrastructure.node import Node
 
 LOOPBACK = ("127.0.0.1", "::1")
@@ -84,19 +85,13 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        started, watch = time.perf_counter(), StatusWatch(send)
         try:
             await self.app(scope, receive, watch)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"  # the template, never the raw path
-            self.latency.labels(scope["method"], route, str(status or 500)).observe(time.perf_counter() - started)
+            self.latency.labels(scope["method"], route, str(watch.status or 500)).observe(
+                time.perf_counter() - started)
 
 
 def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:

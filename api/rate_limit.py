@@ -33,8 +33,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi import StatusWatch
 from api.errors import MEDIA_TYPE, problem_body
 
 
@@ -117,18 +118,11 @@ class AnonymousRateLimit:
         if not self.buckets.take(client):  # taken before the work: concurrent failures cannot overdraw
             await self._refuse(scope, send, client)
             return
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        watch = StatusWatch(send)
         try:
             await self.app(scope, receive, watch)
         finally:
-            if status not in (0, 401):  # the credentials verified (or were not the point): given back
+            if watch.status not in (0, 401):  # the credentials verified (or were not the point): given back
                 self.buckets.give_back(client)
 
     async def _refuse(self, scope: Scope, send: Send, client: str) -> None:
