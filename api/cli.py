@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import sys
 import time
 from contextlib import closing
@@ -128,10 +129,17 @@ def import_key(
 
 
 @keys_app.command("list")
-def list_keys(data_dir: DataDir = None) -> None:
+def list_keys(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The JWKS the node publishes, as JSON")] = False,
+) -> None:
     """Show the node's keys (the JWKS it publishes)."""
     settings = settings_from(data_dir)
-    for jwk in Keyring.load(settings.keys_dir).jwks()["keys"]:
+    jwks = Keyring.load(settings.keys_dir).jwks()
+    if as_json:
+        typer.echo(json.dumps(jwks, indent=2))
+        return
+    for jwk in jwks["keys"]:
         console.print(f"{jwk['kid']}  {jwk['alg']}  {jwk['status']}")
 
 

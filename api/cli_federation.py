@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import closing
 from typing import Annotated
@@ -56,9 +57,15 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
                 raise UserError(f"cannot peer with {base_url}: {e}") from None
 
     @peer_app.command("list")
-    def list_peers(data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:
+    def list_peers(
+        data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="JSON ({\"peers\": [...]}, as GET /admin/peers)")] = False,
+    ) -> None:
         """Each peer with its lag, last acknowledged entry, last success/error, queue and breaker."""
         with closing(open_node(data_dir)) as node:
+            if as_json:
+                typer.echo(json.dumps({"peers": [peer.model_dump() for peer in peer_statuses_of(node)]}, indent=2))
+                return
             table = Table("peer", "send", "accept", "lag/queue", "last ack", "last success", "last error", "breaker",
                           "relay")
             for peer in peer_statuses_of(node):

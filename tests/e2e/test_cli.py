@@ -81,6 +81,8 @@ def test_keys_import_is_the_explicit_way_to_change_the_active_key(tmp_path: Path
     listing = ok(fedsync(data, "keys", "list"))
     assert f"{kid}  EdDSA  active" in listing
     assert before.split()[0] in listing  # the old key stays published, retired
+    jwks = json.loads(ok(fedsync(data, "keys", "list", "--json")))
+    assert {(key["kid"], key["status"]) for key in jwks["keys"]} == {(kid, "active"), (before.split()[0], "retired")}
 
 
 def test_the_cli_opens_the_store_the_node_was_set_up_on_without_the_environment_variable(
@@ -121,11 +123,13 @@ def test_sync_with_an_unreachable_peer_exits_non_zero(spawn: Spawner):
         node.add_peer(b.base_url, ("item",), ("item",))
     finally:
         node.close()
+    env = {"FEDSYNC_DATABASE_URL": a.database_url} if a.database_url else {}
+    listed = json.loads(ok(fedsync(a.data_dir, "peer", "list", "--json", env=env)))["peers"]
+    assert [(peer["name"], peer["base_url"], peer["breaker"]) for peer in listed] == [(b.name, b.base_url, "closed")]
     scraped = httpx.get(f"{a.base_url}/metrics", timeout=30)  # Prometheus on the same host: no token needed
     assert scraped.status_code == 200 and f'fedsync_peer_lag{{peer="{b.name}"}}' in scraped.text
     a.stop()
     b.stop()  # the peer is gone
-    env = {"FEDSYNC_DATABASE_URL": a.database_url} if a.database_url else {}
     result = fedsync(a.data_dir, "sync", env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert b.name in result.stderr
