@@ -9,6 +9,8 @@ Application is thread-safe.
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,11 +28,12 @@ from api.rate_limit import AnonymousRateLimit
 from api.responses import peer_statuses_of
 from api.routes import admin, conflicts, health, items, peers, shares, tags, tokens
 from api.schemas.common import Problem
-from infrastructure.node import Node
+from infrastructure.node import Node, store_name
 from infrastructure.settings import Settings
 from infrastructure.token_registry import TokenGate
 from infrastructure.tokens import TokenVerifier
 
+log = logging.getLogger("fedsync.serve")
 DESCRIPTION = """\
 The editor API of a fedsync node: items (markdown documents with a history
 of signed transactions), tags and shares. Every endpoint needs an editor
@@ -49,6 +52,9 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         workers = None
         try:
             attach(app, opened, settings)
+            log.info("fedsync %s: node %s at %s, store %s, peers: %s", importlib.metadata.version("fedsync"),
+                     opened.name, opened.config.base_url, store_name(settings.database_url),
+                     ", ".join(peer.name for peer in opened.peers.all()) or "none")
             app.state.tokens.gate.start()  # revocations made by other processes (the CLI)
             workers = start_workers(opened)
             yield

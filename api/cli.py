@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from api import cli_federation, cli_requests, cli_tokens
 from api.cli_output import UserError, report
+from api.logs import configure_logging
 from domain.errors import DomainError
 from domain.transaction import normal_timestamp, utc_now
 from infrastructure.node import Node, init_node
@@ -229,8 +230,9 @@ def serve(
 
     settings = settings_from(data_dir, database_url, host=host, port=port)
     open_node(settings).close()  # a clear message when the data dir was not initialised
+    configure_logging(log_level)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                access_log=access_log, workers=1)
+                access_log=access_log, workers=1, log_config=None)
 
 
 def _open_node_of(data_dir: str | None, database_url: str | None = None) -> Node:
@@ -245,6 +247,7 @@ cli_tokens.register(app, _open_node_of)
 def main() -> None:
     """The console script: a user error (an unknown peer, token or key, a refused change) is one line on
     stderr and exit code 1, not a traceback."""
+    configure_logging("warning")  # commands print their results; the log says only what went wrong
     try:
         app()
     except (UserError, DomainError, FileNotFoundError, StoreUnreachable) as e:

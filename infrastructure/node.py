@@ -70,7 +70,7 @@ def init_node(settings: Settings, base_url: str | None = None, *, alg: str = DEF
         if existing is not None:
             changes += [f"{what} {old} -> {new}" for what, old, new in (
                 ("name", existing.name, config.name), ("base URL", existing.base_url, config.base_url),
-                ("store", _store(existing.database_url), _store(config.database_url))) if old != new]
+                ("store", store_name(existing.database_url), store_name(config.database_url))) if old != new]
         if new_key is not None and has_keys and Keyring.load(keys_dir).active.kid != new_key.kid:
             changes.append(f"active key -> {new_key.kid} (to add a key, use 'fedsync keys import')")
         if changes:
@@ -86,7 +86,8 @@ def init_node(settings: Settings, base_url: str | None = None, *, alg: str = DEF
     return config
 
 
-def _store(database_url: str | None) -> str:
+def store_name(database_url: str | None) -> str:
+    """The store, said without user or password."""
     if not database_url:
         return "SQLite in the data dir"
     return re.sub(r"//[^@/]*@", "//", database_url)  # no user or password

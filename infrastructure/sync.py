@@ -86,11 +86,11 @@ class Syncer:
         if session.stalled or stalled:
             error = PeerError(f"the peer said 'more' without moving its cursor past {session.cursor!r} "
                               "(or back to an earlier one): not asked again until its breaker lets us")
-            log.warning("pull from %s stopped: %s", peer.name, error)
+            log.warning("pull from %s stopped: %s", peer.name, error, extra={"peer": peer.name, "reason": str(error)})
             self.record_failure(peer, error)
             return session.result
         self._settle_pending(peer)
-        self.peers.succeeded(peer.name, utc_now())
+        self._succeeded(peer)
         return session.result
 
     def _ask(self, prefetch: ThreadPoolExecutor, peer: Peer, session: PullSession) -> Future[dict[str, Any]] | None:
@@ -154,7 +154,7 @@ class Syncer:
             except PeerError as e:
                 self.record_failure(peer, e)
                 raise
-            self.peers.succeeded(peer.name, utc_now())
+            self._succeeded(peer)
         self.peers.acknowledge(peer.name, scan.last)
         self.sent[peer.name] += len(scan.entries)
         return len(scan.entries)
@@ -163,6 +163,15 @@ class Syncer:
         breaker, next_attempt = after_failure(peer.breaker, peer.attempts, self.clock(), retry_after=error.retry_after,
                                               cap=self.retry_cap, rand=self.rand)
         self.peers.failed(peer.name, utc_now(), str(error), breaker, next_attempt)
+        if breaker.state != peer.breaker.state:
+            log.warning("breaker for %s is %s (was %s) after: %s", peer.name, breaker.state, peer.breaker.state, error,
+                        extra={"peer": peer.name, "breaker": breaker.state, "reason": str(error)})
+
+    def _succeeded(self, peer: Peer) -> None:
+        self.peers.succeeded(peer.name, utc_now())
+        if peer.breaker.state != "closed":
+            log.warning("breaker for %s is closed (was %s): it answers again", peer.name, peer.breaker.state,
+                        extra={"peer": peer.name, "breaker": "closed"})
 
     def due(self, peer: Peer) -> bool:
         now = self.clock()
@@ -222,7 +231,7 @@ class SyncWorkers:
                     try:
                         busy |= self.syncer.push(peer.name) > 0
                     except PeerError as e:
-                        log.info("push to %s failed: %s", peer.name, e)
+                        _log_failure("push to", peer, e)
                     except Exception:  # keep the worker alive, but say what broke
                         log.exception("push to %s crashed", peer.name)
             if busy:
@@ -246,7 +255,7 @@ class SyncWorkers:
                     try:
                         (self.syncer.reconcile if full else self.syncer.pull)(peer.name)
                     except PeerError as e:
-                        log.info("pull from %s failed: %s", peer.name, e)
+                        _log_failure("pull from", peer, e)
                     except Exception:  # keep the worker alive, but say what broke
                         log.exception("pull from %s crashed", peer.name)
             try:
@@ -254,3 +263,6 @@ class SyncWorkers:
             except Exception:
                 log.exception("retrying pending transactions crashed")
 
+
+def _log_failure(what: str, peer: Peer, error: Exception) -> None:
+    log.warning("%s %s failed: %s", what, peer.name, error, extra={"peer": peer.name, "reason": str(error)})
