@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api import cli_federation, cli_requests, cli_tokens
+from api import cli_backup, cli_federation, cli_requests, cli_tokens
 from api.cli_output import UserError, report
 from api.logs import configure_logging
 from domain.errors import DomainError
@@ -242,6 +242,7 @@ def _open_node_of(data_dir: str | None, database_url: str | None = None) -> Node
 cli_federation.register(app, _open_node_of)
 cli_requests.register(app, _open_node_of)
 cli_tokens.register(app, _open_node_of)
+cli_backup.register(app, open_node)
 
 
 def main() -> None:

@@ -1,0 +1,121 @@
+"""Backups of a node: its config, its keys and a consistent snapshot of its store, taken while it serves.
+
+A backup is a directory (owner only, since it holds the private keys):
+
+- ``config.json`` and ``keys/`` as they are in the data dir;
+- the store: ``fedsync.sqlite`` made with SQLite's online backup API (a
+  consistent copy while writers go on), or ``store.pgdump`` made by
+  ``pg_dump --format=custom`` (one snapshot transaction);
+- ``backup.json``: the node, the kind of store, when, the fedsync version
+  and how many events the store held.
+
+``restore`` puts them into a data dir that holds no node yet and, for
+PostgreSQL, into an empty database (``pg_restore``). Everything the node
+knows of its federation (peers, cursors, pending transactions, pinned keys)
+lives in the store, so a restored node goes on from the cursors it had:
+what peers stored since comes again by pull (a duplicate is recognised by
+its gid), and its own transactions made after the backup come back from the
+peers that received them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from infrastructure.settings import CONFIG_FILE, KEYS_DIR, SQLITE_FILE, NodeConfig, Settings
+
+MANIFEST = "backup.json"
+PG_DUMP = "store.pgdump"
+
+
+class BackupError(Exception):
+    """A backup or restore that cannot be done, said in one line."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    node: str
+    store: str  # sqlite | postgresql
+    created_at: str
+    version: str
+    events: int
+
+
+def backup(settings: Settings, target: Path, events: int, created_at: str) -> Manifest:
+    """Write a backup of the node in ``settings`` to ``target`` (a new or empty directory)."""
+    if target.exists() and any(target.iterdir()):
+        raise BackupError(f"{target} is not empty: a backup goes into a new directory")
+    config = NodeConfig.load(settings.data_dir)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(target, 0o700)
+    shutil.copy2(settings.data_dir / CONFIG_FILE, target / CONFIG_FILE)
+    shutil.copytree(settings.keys_dir, target / KEYS_DIR)
+    if settings.database_url:
+        _pg(["pg_dump", "--format=custom", "--no-owner", "--file", str(target / PG_DUMP)], settings.database_url)
+        store = "postgresql"
+    else:
+        source = sqlite3.connect(settings.sqlite_path)
+        copy = sqlite3.connect(target / SQLITE_FILE)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        store = "sqlite"
+    manifest = Manifest(config.name, store, created_at, importlib.metadata.version("fedsync"), events)
+    (target / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    return manifest
+
+
+def restore(source: Path, settings: Settings, *, force: bool = False) -> Manifest:
+    """Put a backup into the data dir (and database) of ``settings``, which must not hold a node yet."""
+    try:
+        manifest = Manifest(**json.loads((source / MANIFEST).read_text()))
+    except (OSError, ValueError, TypeError) as e:
+        raise BackupError(f"{source} is not a fedsync backup ({MANIFEST}: {e})") from None
+    if (settings.data_dir / CONFIG_FILE).exists() and not force:
+        raise BackupError(f"{settings.data_dir} already holds a node; restore into an empty data dir "
+                          "(or pass --force to replace it)")
+    if (manifest.store == "postgresql") != bool(settings.database_url):
+        raise BackupError(f"the backup holds a {manifest.store} store: restore it with "
+                          + ("--database-url postgresql://... (an empty database)" if manifest.store == "postgresql"
+                             else "no database URL (SQLite in the data dir)"))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if manifest.store == "postgresql":
+        assert settings.database_url is not None
+        _pg(["pg_restore", "--no-owner", "--exit-on-error", "--single-transaction", str(source / PG_DUMP)],
+            settings.database_url, flag="--dbname")
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{settings.sqlite_path}{suffix}").unlink(missing_ok=True)
+        shutil.copy2(source / SQLITE_FILE, settings.sqlite_path)
+    shutil.rmtree(settings.keys_dir, ignore_errors=True)
+    shutil.copytree(source / KEYS_DIR, settings.keys_dir)
+    config = NodeConfig.load(source)
+    NodeConfig(name=config.name, base_url=config.base_url, database_url=settings.database_url).save(settings.data_dir)
+    return manifest
+
+
+def _pg(command: list[str], database_url: str, flag: str = "--dbname") -> None:
+    """Run a PostgreSQL client tool on the URL's database, the password in the environment, not argv."""
+    url = urlsplit(database_url)
+    netloc = (unquote(url.username) + "@" if url.username else "") + (url.hostname or "") + \
+        (f":{url.port}" if url.port else "")
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = unquote(url.password)
+    try:
+        result = subprocess.run([*command, f"{flag}={urlunsplit(url._replace(netloc=netloc))}"], env=env,
+                                capture_output=True, text=True, timeout=3600)
+    except FileNotFoundError:
+        raise BackupError(f"{command[0]} is not installed (PostgreSQL's client tools)") from None
+    if result.returncode != 0:
+        raise BackupError(f"{command[0]} failed: {' '.join(result.stderr.split())[:500]}")
