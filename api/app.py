@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 
@@ -75,7 +76,12 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics, registry=app.state.metrics)  # innermost: sees the matched route
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        federation_max_body_bytes=settings.federation_max_body_bytes)
-    app.add_middleware(AnonymousRateLimit, rate=settings.anonymous_rate, burst=settings.anonymous_burst)  # outermost
+    app.add_middleware(AnonymousRateLimit, rate=settings.anonymous_rate, burst=settings.anonymous_burst)
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:  # outermost: a browser's preflight is answered before anything else looks at it
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], max_age=600,
+                           allow_headers=["Authorization", "Content-Type", "If-Match"],
+                           expose_headers=["ETag", "Location"])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if node is not None:
         attach(app, node, settings)

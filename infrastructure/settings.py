@@ -38,6 +38,7 @@ class Settings(BaseModel):
     token_refresh_interval: float = 2.0  # seconds between two readings of the editor token revocations
     anonymous_rate: float = 50.0  # requests per second one client may make without valid credentials (0: no limit)
     anonymous_burst: int = 200  # ... and at once, before the rate applies
+    cors_origins: str = ""  # browser origins allowed to call the API, comma-separated ("": none, the default)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -52,7 +53,8 @@ class Settings(BaseModel):
                            ("pending_max_per_sender", "FEDSYNC_PENDING_MAX_PER_SENDER"),
                            ("token_refresh_interval", "FEDSYNC_TOKEN_REFRESH_INTERVAL"),
                            ("anonymous_rate", "FEDSYNC_ANONYMOUS_RATE"),
-                           ("anonymous_burst", "FEDSYNC_ANONYMOUS_BURST")):
+                           ("anonymous_burst", "FEDSYNC_ANONYMOUS_BURST"),
+                           ("cors_origins", "FEDSYNC_CORS_ORIGINS")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
