@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 
 from api import errors
+from api.docs import serve_docs
 from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
@@ -66,7 +67,9 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
                 app.state.tokens.gate.stop()
             opened.close()
 
-    app = FastAPI(title="fedsync", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="fedsync", version="1", description=DESCRIPTION, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
+    serve_docs(app)  # Swagger UI from a local package, not a CDN
     errors.install(app)
     for router in (items.router, shares.router, tags.router, conflicts.router, admin.router, peers.router,
                    tokens.router, health.router):

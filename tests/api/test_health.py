@@ -63,3 +63,14 @@ def test_the_front_page_links_the_docs_and_the_probes(api: Api, node: Node):
     for link in ("/docs", "/healthz", "/readyz", "/.well-known/fedsync"):
         assert f'href="{link}"' in response.text
     assert node.name in response.text
+
+
+def test_the_api_docs_load_nothing_from_outside_the_node(api: Api):
+    page = api.get("/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    script = api.get("/docs/static/swagger-ui-bundle.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert len(script.content) > 100_000
+    assert api.get("/docs/static/swagger-ui.css").status_code == 200
+    assert api.get("/openapi.json").status_code == 200
