@@ -128,11 +128,15 @@ def test_sync_with_an_unreachable_peer_exits_non_zero(spawn: Spawner):
     assert [(peer["name"], peer["base_url"], peer["breaker"]) for peer in listed] == [(b.name, b.base_url, "closed")]
     scraped = httpx.get(f"{a.base_url}/metrics", timeout=30)  # Prometheus on the same host: no token needed
     assert scraped.status_code == 200 and f'fedsync_peer_lag{{peer="{b.name}"}}' in scraped.text
+    healthy = ok(fedsync(a.data_dir, "doctor", env=env))
+    assert f"ok   peer {b.name} answers at {b.base_url}" in healthy and "FAIL" not in healthy
     a.stop()
     b.stop()  # the peer is gone
     result = fedsync(a.data_dir, "sync", env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert b.name in result.stderr
+    doctor = fedsync(a.data_dir, "doctor", env=env)
+    assert doctor.returncode == 1 and f"FAIL peer {b.name}: {b.base_url} does not answer" in doctor.stdout
     ok(fedsync(a.data_dir, "sync", "--help"))
 
 
