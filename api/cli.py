@@ -21,7 +21,7 @@ from domain.errors import DomainError
 from domain.transaction import normal_timestamp, utc_now
 from infrastructure.node import Node, init_node
 from infrastructure.persistence import StoreUnreachable, check_store
-from infrastructure.settings import Settings
+from infrastructure.settings import InvalidConfig, Settings
 from infrastructure.signing import ALGORITHMS, DEFAULT_ALGORITHM, Keyring
 
 app = typer.Typer(help="fedsync: a federated content-sync node.", no_args_is_help=True)
@@ -252,6 +252,6 @@ def main() -> None:
     configure_logging("warning")  # commands print their results; the log says only what went wrong
     try:
         app()
-    except (UserError, DomainError, FileNotFoundError, StoreUnreachable) as e:
+    except (UserError, DomainError, FileNotFoundError, StoreUnreachable, InvalidConfig) as e:
         report(str(e))
         sys.exit(1)

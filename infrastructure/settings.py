@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 CONFIG_FILE = "config.json"
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$")
@@ -71,6 +71,10 @@ class Settings(BaseModel):
         return self.data_dir / KEYS_DIR
 
 
+class InvalidConfig(ValueError):
+    """A config.json that does not parse or does not hold a node's config (said in one line)."""
+
+
 class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -103,7 +107,13 @@ class NodeConfig(BaseModel):
         path = data_dir / CONFIG_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: run 'fedsync init' first")
-        return cls.model_validate_json(path.read_text())
+        try:
+            return cls.model_validate_json(path.read_text())
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
+                                 for error in e.errors())
+            raise InvalidConfig(f"{path} is not a valid node config ({problems}); fix it or restore it from a "
+                                "backup") from None
 
     def save(self, data_dir: Path) -> None:
         path = data_dir / CONFIG_FILE

@@ -169,5 +169,15 @@ def test_an_uninitialised_data_dir_is_one_line_too(tmp_path: Path):
     assert "fedsync init" in one_line_error(fedsync(tmp_path / "nothing", "peer", "list"))
 
 
+def test_a_broken_config_is_one_line_that_says_what_is_wrong(tmp_path: Path):
+    data = tmp_path / "node"
+    ok(fedsync(data, "init"))
+    (data / "config.json").write_text('{"name": "urn:domain:x.example.org"')  # cut off
+    assert "not a valid node config" in one_line_error(fedsync(data, "peer", "list"))
+    (data / "config.json").write_text('{"name": "urn:domain:x.example.org", "colour": "red"}')
+    message = one_line_error(fedsync(data, "token", "list"))
+    assert "base_url" in message and "colour" in message
+
+
 def test_version(tmp_path: Path):
     assert ok(fedsync(tmp_path, "--version")).startswith("fedsync ")
