@@ -30,7 +30,8 @@ from api.rate_limit import AnonymousRateLimit
 from api.responses import peer_statuses_of
 from api.routes import admin, conflicts, health, items, peers, shares, tags, tokens
 from api.schemas.common import Problem
-from infrastructure.node import Node, store_name
+from infrastructure.node import Node
+from infrastructure.persistence import store_name
 from infrastructure.settings import Settings
 from infrastructure.token_registry import TokenGate
 from infrastructure.tokens import TokenVerifier

@@ -20,8 +20,8 @@ import httpx
 import typer
 from rich.console import Console
 
-from infrastructure.node import Node, store_name
-from infrastructure.persistence import StoreUnreachable, check_store
+from infrastructure.node import Node
+from infrastructure.persistence import StoreUnreachable, check_store, store_name
 from infrastructure.settings import NodeConfig, Settings
 
 console = Console(soft_wrap=True)

@@ -11,7 +11,6 @@ two), so read models are complete before the first request.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +27,7 @@ from infrastructure.key_learning import KeyLearner
 from infrastructure.node_auth import NodeAuthenticator, issue
 from infrastructure.outbox import Outbox
 from infrastructure.peers import Peer, PeerStore
-from infrastructure.persistence import database_for, store_env
+from infrastructure.persistence import database_for, store_env, store_name
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
 from infrastructure.rebuild import RebuildReport, rebuild
 from infrastructure.reshares import Reshares
@@ -84,13 +83,6 @@ def init_node(settings: Settings, base_url: str | None = None, *, alg: str = DEF
     elif not has_keys:
         Keyring.create(keys_dir, alg)
     return config
-
-
-def store_name(database_url: str | None) -> str:
-    """The store, said without user or password."""
-    if not database_url:
-        return "SQLite in the data dir"
-    return re.sub(r"//[^@/]*@", "//", database_url)  # no user or password
 
 
 def check_peer_name(base_url: str, claimed: str, expected: str | None) -> None:

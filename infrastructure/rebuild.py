@@ -32,9 +32,7 @@ from psycopg.rows import dict_row
 from infrastructure.persistence import Cursor, Database
 from infrastructure.persistence.postgres import PostgresCursor
 from infrastructure.persistence.sqlite import SQLiteCursor
-from projections.projector import MODULES, REBUILD_BATCH, Projector, decode
-
-VIEW_TABLES = [table for module in MODULES for table in module.TABLES]
+from projections.projector import REBUILD_BATCH, VIEW_TABLES, Projector, decode
 
 
 @dataclass(frozen=True)

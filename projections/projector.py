@@ -50,6 +50,7 @@ TRACKING_DDL = [
 VIEWS_VERSION = 3  # raise it with every change to a view's tables or to what their rows mean
 SCHEMA_DDL = "CREATE TABLE IF NOT EXISTS view_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"
 MODULES = (documents, tags, shares, conflicts, transactions, backlinks, lineage)
+VIEW_TABLES = tuple(table for module in MODULES for table in module.TABLES)
 BATCH = 1000
 REBUILD_BATCH = 5000
 
@@ -78,7 +79,7 @@ class Projector:
                 # (no row: a new store, or views from before the layout had a version)
                 log.info("views of layout %s are replaced by layout %d, rebuilt from the events",
                          row["version"] if row else "1 or none", VIEWS_VERSION)
-                for table in ("view_tracking", *(t for module in MODULES for t in module.TABLES)):
+                for table in ("view_tracking", *VIEW_TABLES):
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
                 cur.execute("INSERT INTO view_schema (id, version) VALUES (1, ?) "
                             "ON CONFLICT (id) DO UPDATE SET version = excluded.version", (VIEWS_VERSION,))
@@ -189,7 +190,7 @@ class Projector:
     def reset(self) -> None:
         """Empty every view and the position, in one transaction."""
         with self._lock, self.db.transaction() as cur:
-            for table in (t for module in MODULES for t in module.TABLES):
+            for table in VIEW_TABLES:
                 cur.execute(f"DELETE FROM {table}")
             cur.execute("UPDATE view_tracking SET position = 0 WHERE name = 'views'")
             self._known = None

@@ -34,11 +34,19 @@ from infrastructure.persistence.database import CommitHook, Cursor, Database
 from infrastructure.persistence.postgres import PostgresDatabase, PostgresRecorder, postgres_env
 from infrastructure.persistence.sqlite import SQLiteDatabase, SQLiteRecorder, sqlite_env
 
-__all__ = ["CommitHook", "Cursor", "Database", "StoreUnreachable", "check_store", "database_for", "store_env"]
+__all__ = ["CommitHook", "Cursor", "Database", "StoreUnreachable", "check_store", "database_for", "store_env",
+           "store_name"]
 
 
 class StoreUnreachable(Exception):
     """The database URL names a server or database that does not answer (said in one line)."""
+
+
+def store_name(database_url: str | None) -> str:
+    """The store, said without user or password (for messages and logs)."""
+    if not database_url:
+        return "SQLite in the data dir"
+    return re.sub(r"//[^@/]*@", "//", database_url)
 
 
 def check_store(database_url: str | None, timeout: int = 5) -> None:
@@ -51,8 +59,7 @@ def check_store(database_url: str | None, timeout: int = 5) -> None:
         psycopg.connect(database_url, connect_timeout=timeout).close()
     except psycopg.Error as e:
         reason = " ".join(str(e).split()) or type(e).__name__
-        raise StoreUnreachable(f"cannot open the database {re.sub(r'//[^@/]*@', '//', database_url)}: {reason}") \
-            from None
+        raise StoreUnreachable(f"cannot open the database {store_name(database_url)}: {reason}") from None
 
 
 def store_env(database_url: str | None, sqlite_path: str) -> dict[str, str]:

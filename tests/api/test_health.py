@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import psycopg
 import pytest
 
-from infrastructure.node import Node
+from infrastructure.node import Node, init_node
+from infrastructure.settings import Settings
 from tests.api.conftest import Api, is_problem
+from tests.conftest import STORES, database_urls
 from tests.factory import AUTHOR
 
 
@@ -35,11 +40,29 @@ def test_readyz_is_503_when_the_views_lag_far_behind_the_store(api: Api, node: N
     assert api.get("/healthz").status_code == 200  # up, though not ready
 
 
-def test_readyz_is_503_when_the_store_does_not_answer(api: Api, node: Node):
-    if not node.settings.database_url:
-        pytest.skip("an SQLite store is a file the process holds open: it cannot go away under it")
-    name = node.settings.database_url.rsplit("/", 1)[1]
-    admin = node.settings.database_url.rsplit("/", 1)[0] + "/postgres"
+@pytest.fixture(params=[kind for kind in STORES if kind == "postgres"])
+def postgres_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """A PostgreSQL node only: a database server can stop answering; an SQLite file the process holds open
+    cannot go away under it, so there is no SQLite variant of the test below."""
+    urls = database_urls(request.param)
+    settings = Settings(data_dir=tmp_path / "node", database_url=next(urls)())
+    init_node(settings, "https://a.example.org")
+    node = Node.open(settings)
+    api = Api(node)
+    try:
+        yield api
+    finally:
+        api.client.close()
+        node.close()
+        next(urls, None)  # drops the database
+
+
+def test_readyz_is_503_when_the_store_does_not_answer(postgres_api: Api):
+    api = postgres_api
+    url = api.node.settings.database_url
+    assert url is not None
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
