@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 
 from api import errors
+from api.conditional import ConditionalGet
 from api.docs import serve_docs
 from api.federation_mount import mount_federation, start_workers
 from api.library import Library
@@ -77,14 +78,15 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         app.include_router(router)
     mount_federation(app)
     app.state.metrics = CollectorRegistry(auto_describe=False)
-    app.add_middleware(RequestMetrics, registry=app.state.metrics)  # innermost: sees the matched route
+    app.add_middleware(ConditionalGet)  # innermost: tags what the routes answer
+    app.add_middleware(RequestMetrics, registry=app.state.metrics)  # sees the matched route and a 304
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        federation_max_body_bytes=settings.federation_max_body_bytes)
     app.add_middleware(AnonymousRateLimit, rate=settings.anonymous_rate, burst=settings.anonymous_burst)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:  # outermost: a browser's preflight is answered before anything else looks at it
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], max_age=600,
-                           allow_headers=["Authorization", "Content-Type", "If-Match"],
+                           allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
                            expose_headers=["ETag", "Location"])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if node is not None:

@@ -10,7 +10,7 @@ from api.deps import CurrentEditor, LibraryDep, current_editor
 from api.errors import responses
 from api.library import ItemQuery
 from api.responses import backlinks_of, history_of, item_of, item_page_of, lineage_of, rendered_of, version_of
-from api.routes.params import GidPath, IfMatch, IncludeDeleted, TxGidPath, etag, json_response, named_head
+from api.routes.params import GidPath, IfMatch, IncludeDeleted, TxGidPath, json_response, named_head
 from api.schemas.common import Gid
 from api.schemas.items import (
     Backlinks,
@@ -31,10 +31,8 @@ router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(curren
 
 
 def _item_response(doc: dict[str, Any], status_code: int = 200, location: bool = False) -> Response:
-    headers = {"ETag": etag(doc["head"])}
-    if location:
-        headers["Location"] = f"/items/{doc['item_gid']}"
-    return json_response(item_of(doc), status_code, headers)
+    headers = {"Location": f"/items/{doc['item_gid']}"} if location else {}
+    return json_response(item_of(doc), status_code, headers, head=doc["head"])
 
 
 @router.get("", response_model=ItemPage, responses=responses(400, 422))

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Header, Path, Query, Response
 from pydantic import AfterValidator, BaseModel
 
+from api.conditional import entity_tag, head_named_by
 from api.errors import PreconditionRequired
 from api.schemas.common import canonical_gid
 from domain.errors import DomainError
@@ -31,19 +32,15 @@ class InvalidPrecondition(DomainError):
     title = "Invalid precondition"
 
 
-def etag(head: str) -> str:
-    return f'"{head}"'
-
-
 def named_head(if_match: str | None, parent: str | None, *, required: bool = True) -> str | None:
     """The head a change is based on, from If-Match or a ``parent`` field (they must agree)."""
     named = None
     if if_match is not None:
-        value = if_match.strip().removeprefix("W/").strip('"')
         try:
-            named = str(uuid.UUID(value))
+            named = str(uuid.UUID(head_named_by(if_match)))
         except ValueError:
-            raise InvalidPrecondition(f'If-Match must be one entity tag, "<head gid>": {if_match[:80]!r}') from None
+            raise InvalidPrecondition("If-Match must be one entity tag, the item's ETag or \"<head gid>\": "
+                                      f"{if_match[:80]!r}") from None
     if named is not None and parent is not None and named != parent:
         raise InvalidPrecondition(f"If-Match names head {named} but parent names {parent}")
     head = named or parent
@@ -53,12 +50,16 @@ def named_head(if_match: str | None, parent: str | None, *, required: bool = Tru
     return head
 
 
-def json_response(model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """The model as JSON, serialised by pydantic (the route still declares it as response_model).
+def json_response(model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None, *,
+                  head: str | None = None) -> Response:
+    """The model as JSON, serialised by pydantic (the route still declares it as response_model); with
+    ``head``, tagged ``"<head>.<digest>"`` (``api/conditional.py``).
 
     Returning a Response skips FastAPI's second validation of the answer, which
     for a sync endpoint costs another hop through the thread pool; the model
     was validated when it was built.
     """
-    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json",
-                    headers=headers)
+    body = model.model_dump_json().encode()
+    if head is not None:
+        headers = {**(headers or {}), "ETag": entity_tag(body, head)}
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)

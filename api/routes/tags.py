@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.deps import CurrentEditor, LibraryDep, current_editor
 from api.errors import responses
 from api.responses import tag_of
-from api.routes.params import IfMatch, TagGidPath, etag, json_response, named_head
+from api.routes.params import IfMatch, TagGidPath, json_response, named_head
 from api.schemas.common import Gid
 from api.schemas.tags import TagCreate, TagList, TagOut, TagRename
 
@@ -18,10 +18,8 @@ router = APIRouter(prefix="/tags", tags=["tags"], dependencies=[Depends(current_
 
 
 def _answer(row: dict[str, Any], status_code: int = 200) -> Response:
-    headers = {"ETag": etag(row["head"])}
-    if status_code == 201:
-        headers["Location"] = f"/tags/{row['tag_gid']}"
-    return json_response(tag_of(row), status_code, headers)
+    headers = {"Location": f"/tags/{row['tag_gid']}"} if status_code == 201 else {}
+    return json_response(tag_of(row), status_code, headers, head=row["head"])
 
 
 @router.get("", response_model=TagList)
