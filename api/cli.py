@@ -15,12 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from api import cli_backup, cli_doctor, cli_federation, cli_requests, cli_tokens
-from api.cli_output import UserError, report
+from api.cli_output import UserError, opened, report
 from api.logs import configure_logging
 from domain.errors import DomainError
 from domain.transaction import normal_timestamp, utc_now
 from infrastructure.node import Node, init_node
-from infrastructure.persistence import StoreUnreachable, check_store
+from infrastructure.persistence import StoreUnreachable, check_store, store_name
 from infrastructure.settings import InvalidConfig, Settings
 from infrastructure.signing import ALGORITHMS, DEFAULT_ALGORITHM, Keyring
 
@@ -62,10 +62,12 @@ def settings_from(data_dir: Path | None, database_url: str | None = None, **over
 def open_node(settings: Settings) -> Node:
     try:
         check_store(settings.database_url)
-        return Node.open(settings)
+        node = Node.open(settings)
     except FileNotFoundError as e:
         report(str(e))
         raise typer.Exit(2) from None
+    opened(node.name, store_name(settings.database_url) if settings.database_url else str(settings.sqlite_path))
+    return node
 
 
 @app.command()

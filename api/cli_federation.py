@@ -66,7 +66,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
             if as_json:
                 typer.echo(json.dumps({"peers": [peer.model_dump() for peer in peer_statuses_of(node)]}, indent=2))
                 return
-            table = Table("peer", "send", "accept", "lag/queue", "last ack", "last success", "last error", "breaker",
+            table = Table("peer", "send", "accept", "queue", "last ack", "last success", "last error", "breaker",
                           "relay")
             for peer in peer_statuses_of(node):
                 relay = ("yes" if peer.relay else "-") + "".join(f"; disputed keys of {origin}"

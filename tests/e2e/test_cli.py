@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
 import time
@@ -26,6 +28,28 @@ def fedsync(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> su
     return subprocess.run([sys.executable, "-m", "api", *args],
                           env={**clean, "FEDSYNC_DATA_DIR": str(data_dir), "COLUMNS": "80", **(env or {})},
                           capture_output=True, text=True, timeout=120)
+
+
+def on_a_terminal(data_dir: Path, *args: str, columns: int = 80) -> str:
+    """The CLI's output (stdout and stderr) on a pseudo-terminal ``columns`` wide, without colours."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
+    leader, follower = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "api", *args], stdin=subprocess.DEVNULL, stdout=follower,
+                          stderr=follower, env={**clean, "FEDSYNC_DATA_DIR": str(data_dir), "COLUMNS": str(columns),
+                                                "TERM": "xterm"}) as child:
+        os.close(follower)
+        output = b""
+        while True:  # bounded: the child ends (and the terminal with it) within the wait below
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed
+                break
+            if not chunk:
+                break
+            output += chunk
+        assert child.wait(timeout=120) == 0, output
+    os.close(leader)
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", output.decode()).replace("\r\n", "\n")
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -177,6 +201,27 @@ def test_a_broken_config_is_one_line_that_says_what_is_wrong(tmp_path: Path):
     (data / "config.json").write_text('{"name": "urn:domain:x.example.org", "colour": "red"}')
     message = one_line_error(fedsync(data, "token", "list"))
     assert "base_url" in message and "colour" in message
+
+
+def test_on_a_terminal_a_command_says_which_store_and_a_wide_table_becomes_records(tmp_path: Path):
+    data = tmp_path / "node"
+    ok(fedsync(data, "init"))
+    for name in ("ann", "bob"):
+        ok(fedsync(data, "token", "create", name, "--team", "maths", "--label", f"{name}'s laptop"))
+    records = json.loads(ok(fedsync(data, "token", "list", "--json")))["tokens"]
+
+    narrow = on_a_terminal(data, "token", "list", columns=80)
+    wide = on_a_terminal(data, "token", "list", columns=200)
+
+    lines = narrow.splitlines()
+    assert lines[0] == f"node urn:domain:127.0.0.1:8000, store {data / 'fedsync.sqlite'}"
+    assert all(len(line) <= 80 for line in lines[1:]), narrow  # (the store line holds a long path)
+    for record in records:  # every value whole, none cut to fit
+        assert f"    jti: {record['jti']}" in lines and f"  label: {record['label']}" in lines
+        assert f"expires: {record['expires_at']}" in lines, narrow
+    assert all(record["jti"] in wide and record["expires_at"] in wide for record in records)
+    assert "┃ jti" in wide and "jti:" not in wide  # it fits: a table
+    assert "node urn:domain" not in ok(fedsync(data, "token", "list"))  # scripts read the output alone
 
 
 def test_version(tmp_path: Path):
