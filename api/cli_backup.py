@@ -48,14 +48,14 @@ def register(app: typer.Typer, open_node: Callable[[Settings], Node]) -> None:
         database_url: DatabaseUrlOption = None,
         force: Annotated[bool, typer.Option(help="Replace the node in the data dir")] = False,
     ) -> None:
-        """Put a backup into an empty data dir (and, for PostgreSQL, an empty database); then start the node
-        as usual: it goes on from the cursors it had when the backup was taken."""
+        """Put a backup into an empty data dir (and, for PostgreSQL, an empty database: --database-url, or else
+        the one the node had); then start the node as usual: it goes on from the cursors it had."""
         settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
         try:
-            manifest = restore(source, settings, force=force)
+            manifest, restored_url = restore(source, settings, force=force)
         except (BackupError, OSError) as e:
             raise UserError(str(e)) from None
-        with closing(open_node(settings)) as node:
+        with closing(open_node(settings.model_copy(update={"database_url": restored_url}))) as node:
             events = node.app.recorder.max_notification_id() or 0
         console.print(f"restored {manifest.node} from {manifest.created_at}: {events} events; "
                       "start it with 'fedsync serve', then 'fedsync sync' catches up with its peers")

@@ -10,7 +10,8 @@ A backup is a directory (owner only, since it holds the private keys):
   and how many events the store held.
 
 ``restore`` puts them into a data dir that holds no node yet and, for
-PostgreSQL, into an empty database (``pg_restore``). Everything the node
+PostgreSQL, into an empty database (``pg_restore``): the one named, or else
+the one the node had (after a loss, created again empty). Everything the node
 knows of its federation (peers, cursors, pending transactions, pinned keys)
 lives in the store, so a restored node goes on from the cursors it had:
 what peers stored since comes again by pull (a duplicate is recognised by
@@ -30,6 +31,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import psycopg
+
+from infrastructure.persistence import StoreUnreachable, check_store, store_name
 from infrastructure.settings import CONFIG_FILE, KEYS_DIR, SQLITE_FILE, NodeConfig, Settings
 
 MANIFEST = "backup.json"
@@ -75,33 +79,51 @@ def backup(settings: Settings, target: Path, events: int, created_at: str) -> Ma
     return manifest
 
 
-def restore(source: Path, settings: Settings, *, force: bool = False) -> Manifest:
-    """Put a backup into the data dir (and database) of ``settings``, which must not hold a node yet."""
+def restore(source: Path, settings: Settings, *, force: bool = False) -> tuple[Manifest, str | None]:
+    """Put a backup into the data dir of ``settings``, which must not hold a node yet, and into its database:
+    for a PostgreSQL backup, the one ``settings`` names or else the one the node had (it must be empty).
+    Returns the manifest and the database URL the restored node uses."""
     try:
         manifest = Manifest(**json.loads((source / MANIFEST).read_text()))
+        config = NodeConfig.load(source)
     except (OSError, ValueError, TypeError) as e:
-        raise BackupError(f"{source} is not a fedsync backup ({MANIFEST}: {e})") from None
+        raise BackupError(f"{source} is not a fedsync backup ({e})") from None
     if (settings.data_dir / CONFIG_FILE).exists() and not force:
         raise BackupError(f"{settings.data_dir} already holds a node; restore into an empty data dir "
                           "(or pass --force to replace it)")
-    if (manifest.store == "postgresql") != bool(settings.database_url):
+    database_url = settings.database_url or (config.database_url if manifest.store == "postgresql" else None)
+    if (manifest.store == "postgresql") != bool(database_url):
         raise BackupError(f"the backup holds a {manifest.store} store: restore it with "
                           + ("--database-url postgresql://... (an empty database)" if manifest.store == "postgresql"
                              else "no database URL (SQLite in the data dir)"))
+    if database_url:
+        _refuse_a_database_in_use(database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if manifest.store == "postgresql":
-        assert settings.database_url is not None
+    if database_url:
         _pg(["pg_restore", "--no-owner", "--exit-on-error", "--single-transaction", str(source / PG_DUMP)],
-            settings.database_url, flag="--dbname")
+            database_url, flag="--dbname")
     else:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{settings.sqlite_path}{suffix}").unlink(missing_ok=True)
         shutil.copy2(source / SQLITE_FILE, settings.sqlite_path)
     shutil.rmtree(settings.keys_dir, ignore_errors=True)
     shutil.copytree(source / KEYS_DIR, settings.keys_dir)
-    config = NodeConfig.load(source)
-    NodeConfig(name=config.name, base_url=config.base_url, database_url=settings.database_url).save(settings.data_dir)
-    return manifest
+    NodeConfig(name=config.name, base_url=config.base_url, database_url=database_url).save(settings.data_dir)
+    return manifest, database_url
+
+
+def _refuse_a_database_in_use(database_url: str) -> None:
+    """A restore goes into an empty database: never over a node's tables (its own, or another node's)."""
+    try:
+        check_store(database_url)
+        with psycopg.connect(database_url, connect_timeout=5) as conn:
+            tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN "
+                                  "('pg_catalog', 'information_schema')").fetchone()
+    except (StoreUnreachable, psycopg.Error) as e:
+        raise BackupError(str(e)) from None
+    if tables and tables[0]:
+        raise BackupError(f"the database {store_name(database_url)} is not empty: restore into an empty database "
+                          "(create it, or drop and create the old one) or name one with --database-url")
 
 
 def _pg(command: list[str], database_url: str, flag: str = "--dbname") -> None:

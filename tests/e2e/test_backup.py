@@ -86,3 +86,23 @@ def test_restore_refuses_a_data_dir_that_holds_a_node_and_a_directory_that_is_no
         result = subprocess.run([sys.executable, "-m", "api", *args], env=env, capture_output=True, text=True,
                                 timeout=120)
         assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_restore_without_a_database_url_goes_where_the_node_was_and_never_over_a_database_in_use(
+        spawn: Spawner, tmp_path: Path):
+    a = spawn("a", start=False)
+    fedsync(a, "backup", str(tmp_path / "backup"))
+    before = digest(a.query)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
+
+    result = subprocess.run([sys.executable, "-m", "api", "restore", str(tmp_path / "backup"), "--data-dir",
+                             str(tmp_path / "elsewhere")], env=env, capture_output=True, text=True, timeout=120)
+
+    if a.database_url:  # the database the node had, which still holds it: refused, nothing touched
+        assert result.returncode == 1 and "is not empty" in result.stderr, result.stdout + result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "elsewhere" / "config.json").exists()
+    else:  # SQLite: the store goes into the new data dir
+        assert result.returncode == 0, result.stderr
+        restored = NodeProcess(data_dir=tmp_path / "elsewhere", port=a.port)
+        assert digest(restored.query) == before
+    assert digest(a.query) == before

@@ -1,5 +1,6 @@
-"""Every ``fedsync`` command in docs/operations.md exists and parses as written; the deploy files hold
-together (the container ones are not run: no container engine here)."""
+"""Every ``fedsync`` command in docs/operations.md exists and parses as written (at once, without nodes:
+``tests/e2e/test_operations_walkthrough.py`` runs them); the deploy files hold together (the container ones
+are not run: no container engine here)."""
 
 from __future__ import annotations
 
