@@ -1,27 +1,39 @@
-"""``/docs``: Swagger UI from the ``swagger-ui-bundle`` package, so it works on a network without a CDN.
+"""``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) from the ``fastapi-offline`` package, so that they work on a
+network without a CDN.
 
-FastAPI's default page loads Swagger UI's script and stylesheet from a CDN:
-on an air-gapped platform network it stays blank. Here they are served from
-the installed package under ``/docs/static``. (ReDoc has no such package,
-so ``/redoc`` is not offered; ``/openapi.json`` is the schema either way.)
+FastAPI's default pages load their scripts and stylesheets from a CDN: on an
+air-gapped platform network they stay blank. Here the same files are served
+from the installed package under ``/docs/static`` (only its files are used,
+not its ``FastAPI`` subclass).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 STATIC = "/docs/static"
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
 def serve_docs(app: FastAPI) -> None:
-    app.mount(STATIC, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+    app.mount(STATIC, StaticFiles(directory=str(ASSETS)), name="api-docs")
+    openapi_url = app.openapi_url or "/openapi.json"
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title}: API",
+        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title}: API",
                                    swagger_js_url=f"{STATIC}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{STATIC}/swagger-ui.css", swagger_favicon_url="")
+                                   swagger_css_url=f"{STATIC}/swagger-ui.css",
+                                   swagger_favicon_url=f"{STATIC}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title}: API",
+                              redoc_js_url=f"{STATIC}/redoc.standalone.js", redoc_favicon_url=f"{STATIC}/favicon.png",
+                              with_google_fonts=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from api.docs import STATIC
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
 from tests.api.conftest import Api, is_problem
@@ -83,17 +84,18 @@ def test_readyz_is_503_when_the_store_does_not_answer(postgres_api: Api):
 def test_the_front_page_links_the_docs_and_the_probes(api: Api, node: Node):
     response = api.get("/")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
-    for link in ("/docs", "/healthz", "/readyz", "/.well-known/fedsync"):
+    for link in ("/docs", "/redoc", "/healthz", "/readyz", "/.well-known/fedsync"):
         assert f'href="{link}"' in response.text
     assert node.name in response.text
 
 
 def test_the_api_docs_load_nothing_from_outside_the_node(api: Api):
-    page = api.get("/docs")
-    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
-    assert "cdn" not in page.text.lower() and "https://" not in page.text
-    script = api.get("/docs/static/swagger-ui-bundle.js")
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert len(script.content) > 100_000
-    assert api.get("/docs/static/swagger-ui.css").status_code == 200
+    for path, script_name in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        page = api.get(path)
+        assert page.status_code == 200 and f"{STATIC}/{script_name}" in page.text
+        assert "cdn" not in page.text.lower() and "https://" not in page.text, page.text
+        script = api.get(f"{STATIC}/{script_name}")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        assert len(script.content) > 100_000
+    assert api.get(f"{STATIC}/swagger-ui.css").status_code == 200
     assert api.get("/openapi.json").status_code == 200
