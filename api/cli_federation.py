@@ -26,6 +26,20 @@ console = Console()
 
 Types = Annotated[str, typer.Option(help="Entity types, comma separated (item,tag,share); '' for none")]
 EVERY_TYPE = ",".join(ENTITY_TYPES)
+PEER_HELP = "The peer: urn:domain:east.example.org, east.example.org or its base URL"
+PeerName = Annotated[str, typer.Argument(help=PEER_HELP)]
+DataDir = Annotated[str | None, typer.Option("--data-dir")]
+
+
+def peer_named(node: Node, given: str) -> str:
+    """The name of the peer the admin means: its node name, or short, its host (``east.example.org``) or its
+    base URL (``https://east.example.org``)."""
+    peers = node.peers.all()
+    for peer in peers:
+        if given in (peer.name, peer.name.removeprefix("urn:domain:"), peer.base_url, peer.base_url + "/"):
+            return peer.name
+    known = ", ".join(peer.name for peer in peers) or "none yet"
+    raise UserError(f"no peer {given} (peers: {known})")
 
 
 def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
@@ -41,7 +55,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
             help="The peer's node name, when it is not urn:domain:<the URL's host>")] = None,
         relay: Annotated[bool, typer.Option(
             help="A hub: take its word on the keys of nodes we do not peer with")] = False,
-        data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
+        data_dir: DataDir = None,
     ) -> None:
         """Peer with the node at BASE_URL: pin its keys, store what we send and accept."""
         with closing(open_node(data_dir)) as node:
@@ -58,7 +72,7 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
 
     @peer_app.command("list")
     def list_peers(
-        data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
+        data_dir: DataDir = None,
         as_json: Annotated[bool, typer.Option("--json", help="JSON ({\"peers\": [...]}, as GET /admin/peers)")] = False,
     ) -> None:
         """Each peer with its lag, last acknowledged entry, last success/error, queue and breaker."""
@@ -77,28 +91,30 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
             print_table(console, table)
 
     @peer_app.command("remove")
-    def remove_peer(name: str, data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:
+    def remove_peer(name: PeerName, data_dir: DataDir = None) -> None:
         """Forget a peer (its pinned keys stay, so its transactions keep verifying)."""
         with closing(open_node(data_dir)) as node:
+            name = peer_named(node, name)
             node.peers.remove(name)
             console.print(f"removed {name}")
 
     @peer_app.command("retry")
-    def retry_peer(name: str, data_dir: Annotated[str | None, typer.Option("--data-dir")] = None) -> None:
+    def retry_peer(name: PeerName, data_dir: DataDir = None) -> None:
         """Close the peer's breaker and forget its backoff: the workers try again at once."""
         with closing(open_node(data_dir)) as node:
+            name = peer_named(node, name)
             node.peers.retry_now(name)
             console.print(f"{name}: retry now")
 
     @app.command()
     def sync(
-        peer: Annotated[str | None, typer.Argument(help="Peer name (default: every peer we accept from)")] = None,
-        data_dir: Annotated[str | None, typer.Option("--data-dir")] = None,
+        peer: Annotated[str | None, typer.Argument(help=PEER_HELP + " (default: every peer we accept from)")] = None,
+        data_dir: DataDir = None,
     ) -> None:
         """Pull now from one or all peers (exit code 1 if any pull failed)."""
         failed = []
         with closing(open_node(data_dir)) as node:
-            names = [peer] if peer else [p.name for p in node.peers.all() if p.accept_types]
+            names = [peer_named(node, peer)] if peer else [p.name for p in node.peers.all() if p.accept_types]
             for name in names:
                 with Progress(TextColumn(f"pulling from {name}"), BarColumn(), TextColumn("{task.completed} tx"),
                               TimeElapsedColumn(), console=console) as bar:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.conftest import PG_ADMIN_URL
-from tests.e2e.conftest import Spawner
+from tests.e2e.conftest import Spawner, link
 
 
 def fedsync(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -142,16 +142,15 @@ def test_init_on_a_database_that_does_not_exist_says_so_at_once_and_leaves_nothi
 
 def test_sync_with_an_unreachable_peer_exits_non_zero(spawn: Spawner):
     a, b = spawn.many("a", "b")
-    node = a.admin()
-    try:
-        node.add_peer(b.base_url, ("item",), ("item",))
-    finally:
-        node.close()
+    link(a, b, send=("item",), accept=("item",), relay=False)
     env = {"FEDSYNC_DATABASE_URL": a.database_url} if a.database_url else {}
     listed = json.loads(ok(fedsync(a.data_dir, "peer", "list", "--json", env=env)))["peers"]
     assert [(peer["name"], peer["base_url"], peer["breaker"]) for peer in listed] == [(b.name, b.base_url, "closed")]
     scraped = httpx.get(f"{a.base_url}/metrics", timeout=30)  # Prometheus on the same host: no token needed
     assert scraped.status_code == 200 and f'fedsync_peer_lag{{peer="{b.name}"}}' in scraped.text
+    short = b.name.removeprefix("urn:domain:")  # a peer may be named short: its host, or its base URL
+    assert ok(fedsync(a.data_dir, "peer", "retry", short, env=env)).strip() == f"{b.name}: retry now"
+    assert f"{b.name}: 0 received" in ok(fedsync(a.data_dir, "sync", b.base_url, env=env))
     healthy = ok(fedsync(a.data_dir, "doctor", env=env))
     assert f"ok   peer {b.name} answers at {b.base_url}" in healthy and "FAIL" not in healthy
     a.stop()
