@@ -13,6 +13,7 @@ us store or send back anything else.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -50,10 +51,23 @@ class BadAnswer(PeerError):
 class FederationClient:
     def __init__(self, token_for: Callable[[str], str], *, timeout: float = 30.0) -> None:
         self.token_for = token_for  # peer name -> node token
-        self.http = httpx.Client(timeout=timeout, headers={"User-Agent": "fedsync"})
+        self.timeout = timeout
+        self._http: httpx.Client | None = None
+        self._making = threading.Lock()
+
+    @property
+    def http(self) -> httpx.Client:
+        """Made at first use (by one thread): its TLS context costs ~30 ms, which a CLI command that never
+        calls a peer need not pay."""
+        if self._http is None:
+            with self._making:
+                if self._http is None:
+                    self._http = httpx.Client(timeout=self.timeout, headers={"User-Agent": "fedsync"})
+        return self._http
 
     def close(self) -> None:
-        self.http.close()
+        if self._http is not None:
+            self._http.close()
 
     def _request(self, method: str, url: str, peer: str | None, *, quote: bool = True, **kwargs: Any) -> Any:
         """The JSON answer; ``quote``: an error may quote the ``detail`` of the peer's problem document

@@ -99,7 +99,7 @@ def _load_record(directory: Path, entry: Any) -> _Record:
     kid = entry.get("kid") if isinstance(entry, dict) else None
     if not isinstance(kid, str) or not KID.fullmatch(kid):
         raise ValueError(f"{directory / KEYRING_FILE}: bad key entry {entry!r}")
-    key = SigningKey.from_pem((directory / f"{kid}.pem").read_bytes())
+    key = SigningKey.from_pem((directory / f"{kid}.pem").read_bytes(), checked_before=True)
     if key.kid != kid or key.alg != entry.get("alg"):
         raise ValueError(f"{directory / kid}.pem does not hold the {entry.get('alg')} key {kid}")
     return _Record(key, entry.get("created_at"), entry.get("retired_at"), entry.get("revoked_since"))

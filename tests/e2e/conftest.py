@@ -21,7 +21,7 @@ from infrastructure.local_cluster import NodeProcess
 class Spawner:
     """Initialised ``fedsync serve`` processes on one store kind, under one directory; ``close`` stops them."""
 
-    def __init__(self, store: Callable[[], str | None], root: Path) -> None:
+    def __init__(self, store: Callable[..., str | None], root: Path) -> None:
         self.store = store
         self.root = root
         self.started: list[NodeProcess] = []

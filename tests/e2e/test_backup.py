@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from infrastructure.local_cluster import NodeProcess
 from tests.e2e.conftest import Spawner
@@ -40,6 +41,7 @@ def gids(node: NodeProcess) -> list[str]:
     return sorted(row["gid"] for row in node.query("SELECT gid FROM transactions"))
 
 
+@pytest.mark.slow
 def test_backup_wipe_restore_and_sync_give_back_the_same_node_without_duplicates(spawn: Spawner, tmp_path: Path):
     a, b = spawn.many("a", "b")
     for one, other in ((a, b), (b, a)):
@@ -60,7 +62,7 @@ def test_backup_wipe_restore_and_sync_give_back_the_same_node_without_duplicates
     a.stop()
 
     shutil.rmtree(a.data_dir)  # the machine is lost
-    new_url = spawn.store()  # an empty database (None: SQLite in the data dir)
+    new_url = spawn.store(empty=True)  # an empty database (None: SQLite in the data dir)
     restored = NodeProcess(data_dir=a.data_dir, database_url=new_url, host=a.host, port=a.port)
     out = fedsync(restored, "restore", str(backup_dir), "--data-dir", str(a.data_dir),
                   *(["--database-url", new_url] if new_url else []))

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -72,6 +73,7 @@ def pem(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_init_again_keeps_the_identity_and_refuses_to_change_it_without_force(tmp_path: Path,
                                                                              store: Callable[[], str | None]):
     data, url = tmp_path / "hub", store()
@@ -140,6 +142,7 @@ def test_init_on_a_database_that_does_not_exist_says_so_at_once_and_leaves_nothi
     assert not (data / "config.json").exists() and not (data / "keys").exists()
 
 
+@pytest.mark.slow
 def test_sync_with_an_unreachable_peer_exits_non_zero(spawn: Spawner):
     a, b = spawn.many("a", "b")
     link(a, b, send=("item",), accept=("item",), relay=False)
@@ -179,6 +182,7 @@ USER_ERRORS = [
 ]
 
 
+@pytest.mark.slow(40)
 def test_every_user_error_is_one_line_and_a_non_zero_exit(tmp_path: Path):
     data = tmp_path / "node"
     ok(fedsync(data, "init"))
@@ -202,6 +206,7 @@ def test_a_broken_config_is_one_line_that_says_what_is_wrong(tmp_path: Path):
     assert "base_url" in message and "colour" in message
 
 
+@pytest.mark.slow
 def test_on_a_terminal_a_command_says_which_store_and_a_wide_table_becomes_records(tmp_path: Path):
     data = tmp_path / "node"
     ok(fedsync(data, "init"))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow(50)
 def test_the_demo_relays_through_the_hub_splits_a_head_and_merges_it():
     result = subprocess.run([sys.executable, "-m", "api", "demo"], capture_output=True, text=True, timeout=300,
                             env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from infrastructure.local_cluster import NodeProcess
 from infrastructure.signing import Keyring, kid_of
@@ -84,6 +85,7 @@ def subscribe(subscriber: NodeProcess, source: NodeProcess) -> None:
         admin.close()
 
 
+@pytest.mark.slow
 def test_pull_only_brings_a_thousand_transactions_and_a_second_pull_brings_nothing(spawn):
     a, b = spawn.many("a", "b")
     link(a, b)
@@ -98,6 +100,7 @@ def test_pull_only_brings_a_thousand_transactions_and_a_second_pull_brings_nothi
     assert [r["gid"] for r in outbox(b)] == [r["gid"] for r in outbox(a)]
 
 
+@pytest.mark.slow
 def test_a_hub_relays_by_push_then_by_pull_then_mixed_exactly_once(spawn):
     a, hub, c = spawn.many("a", "hub", "c")
     link(a, hub)
@@ -133,6 +136,7 @@ def test_a_hub_relays_by_push_then_by_pull_then_mixed_exactly_once(spawn):
     assert relayed == originals  # A's own signatures, byte for byte
 
 
+@pytest.mark.slow
 def test_mutual_subscriptions_in_a_ring_store_each_transaction_once_and_go_quiet(spawn):
     a, b, c = spawn.many("a", "b", "c")
     link(a, b)
@@ -173,6 +177,7 @@ def test_a_subscriber_that_was_down_catches_up_by_push_retries_alone(spawn):
     assert a.query("SELECT last_error FROM peers")[0]["last_error"]  # it did fail meanwhile
 
 
+@pytest.mark.slow
 def test_killing_the_pusher_mid_batch_loses_nothing_and_duplicates_nothing(spawn):
     a = spawn("a", env={"FEDSYNC_RETRY_CAP": "1"}, start=False)
     b = spawn("b", start=False)

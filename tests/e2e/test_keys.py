@@ -14,6 +14,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from domain.transaction import checksum, owned_entity_gid, signing_input, utc_now
 from infrastructure.local_cluster import NodeProcess
@@ -63,6 +64,7 @@ def admin_get(node: NodeProcess, path: str) -> dict:
     return response.json()
 
 
+@pytest.mark.slow
 def test_a_peer_cannot_plant_a_key_for_another_node(spawn: Spawner):
     """r peers with b (its keys come from b itself), m (hostile) and, later, relays; d reaches r only
     through relays."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from infrastructure.local_cluster import NodeProcess
 from tests.conftest import PG_ADMIN_URL
@@ -71,6 +72,7 @@ def wipe(database_url: str | None) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+@pytest.mark.slow(40)
 def test_every_command_of_the_operations_doc_runs_as_written(spawn: Spawner, tmp_path: Path):
     east = spawn("east")
     create_item(east, "made on east")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import httpx
+import pytest
 
 from infrastructure.local_cluster import NodeProcess
 from tests.e2e.conftest import Spawner, peer
@@ -44,6 +45,7 @@ def gids(node: NodeProcess, item: str) -> set[str]:
     return {r["gid"] for r in node.query("SELECT gid FROM transactions WHERE entity_gid = ?", (item,))}
 
 
+@pytest.mark.slow
 def test_an_owner_item_shared_with_a_team_two_nodes_away_is_edited_merged_and_revoked(spawn: Spawner) -> None:
     a, hub, c, d = spawn.many("a", "hub", "c", "d")
     for platform in (a, c, d):  # the platforms route through the hub; the hub takes no one's word on keys

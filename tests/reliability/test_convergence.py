@@ -131,6 +131,7 @@ def _bucket(n: int) -> str:
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.slow(75)
 @given(scenario=scenarios())
 def test_nodes_converge_to_what_each_may_see_after_faults_stop(scenario: dict, tmp_path_factory) -> None:
     note(f"schedule: {scenario}")

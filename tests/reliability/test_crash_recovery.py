@@ -158,6 +158,7 @@ def trio(store: Callable[[], str | None], tmp_path: Path) -> Iterator[tuple[Node
         node.stop()
 
 
+@pytest.mark.slow(80)
 def test_a_node_killed_at_random_moments_loses_nothing_acknowledged_and_duplicates_nothing(trio) -> None:
     a, b, c = trio
     rng = random.Random(SEED)
