@@ -49,9 +49,11 @@ class BadAnswer(PeerError):
 
 
 class FederationClient:
-    def __init__(self, token_for: Callable[[str], str], *, timeout: float = 30.0) -> None:
+    def __init__(self, token_for: Callable[[str], str], *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.token_for = token_for  # peer name -> node token
         self.timeout = timeout
+        self.transport = transport  # the network by default
         self._http: httpx.Client | None = None
         self._making = threading.Lock()
 
@@ -62,7 +64,8 @@ class FederationClient:
         if self._http is None:
             with self._making:
                 if self._http is None:
-                    self._http = httpx.Client(timeout=self.timeout, headers={"User-Agent": "fedsync"})
+                    self._http = httpx.Client(timeout=self.timeout, headers={"User-Agent": "fedsync"},
+                                              transport=self.transport)
         return self._http
 
     def close(self) -> None:

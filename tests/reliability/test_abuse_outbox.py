@@ -287,7 +287,5 @@ def test_the_puller_refuses_a_cursor_no_node_would_give(last: Any) -> None:
 
 def _client_answering(page: dict[str, Any]) -> FederationClient:
     """A federation client whose peer answers every request with ``page`` (a fake at the HTTP port)."""
-    client = FederationClient(lambda peer: "token")
-    client.http.close()
-    client.http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, json=page)))
-    return client
+    return FederationClient(lambda peer: "token",
+                            transport=httpx.MockTransport(lambda request: httpx.Response(200, json=page)))
