@@ -96,7 +96,7 @@ def test_requests_naming_a_slow_peer_with_unknown_kids_fetch_its_keys_at_most_tw
     c = spawn("c")
     with HostilePeer() as slow:
         add_peer(c, slow.base_url)
-        slow.jwks_delay = 3.0
+        slow.jwks_delay = 10.0
         fetches_before = slow.hits["/.well-known/jwks.json"]
         stranger = SigningKey.generate("ES256")  # a kid the node never saw, in the slow peer's name
 
@@ -115,8 +115,9 @@ def test_requests_naming_a_slow_peer_with_unknown_kids_fetch_its_keys_at_most_tw
 
     assert fetches <= 2, f"the slow peer's JWKS was fetched {fetches} times for 60 requests"
     assert items.status_code == 200
-    # 2 s: sixty requests share two cores with the test; before the fix the editor waited a whole 3 s fetch.
-    assert took < 2.0, f"an editor's GET /items took {took:.1f} s during the flood"
+    # Before the fix the editor waited for a whole 10 s fetch; 5 s leaves room for a machine busy with other
+    # tests (sixty requests share two cores with them), and the figure without load is in bench/abuse.py.
+    assert took < 5.0, f"an editor's GET /items took {took:.1f} s during the flood"
     assert statuses == [401] * 60
 
 
