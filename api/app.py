@@ -31,6 +31,7 @@ from api.rate_limit import AnonymousRateLimit
 from api.responses import peer_statuses_of
 from api.routes import admin, conflicts, health, items, peers, shares, tags, tokens
 from api.schemas.common import Problem
+from api.ui import serve_ui
 from infrastructure.node import Node
 from infrastructure.persistence import store_name
 from infrastructure.settings import Settings
@@ -72,6 +73,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     app = FastAPI(title="fedsync", version="1", description=DESCRIPTION, lifespan=lifespan, docs_url=None,
                   redoc_url=None)
     serve_docs(app)  # Swagger UI from a local package, not a CDN
+    serve_ui(app)
     errors.install(app)
     for router in (items.router, shares.router, tags.router, conflicts.router, admin.router, peers.router,
                    tokens.router, health.router):

@@ -86,6 +86,7 @@ async def front_page(request: Request) -> HTMLResponse:
 <p>{_escape(node.name)} at {_escape(node.config.base_url)}</p>
 <ul>
 <li><a href="/docs">API documentation</a> (<a href="/redoc">ReDoc</a>, <a href="/openapi.json">OpenAPI</a>)</li>
+<li><a href="/ui">web pages</a> (conflicts, for merge editors; sign in with your token)</li>
 <li><a href="/healthz">health</a> and <a href="/readyz">readiness</a></li>
 <li><a href="/.well-known/fedsync">node information</a> and <a href="/.well-known/jwks.json">keys</a></li>
 </ul></body></html>

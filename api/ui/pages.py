@@ -1,0 +1,202 @@
+"""The web pages under ``/ui``: sign-in, the open conflicts and the page that resolves one.
+
+Server-rendered (Jinja2, one stylesheet, one small script, nothing from a CDN) on the same services as the
+REST API: the conflict desk for the list, the review and the resolution, so a page shows exactly what
+``GET /conflicts/{item}`` answers and a resolution goes through the same checks as ``POST
+.../resolve``. A page without a good session sends the browser to the sign-in page.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from api.conflict_desk import ConflictDesk
+from api.deps import MERGE_ROLES
+from api.responses import conflict_page_of, review_of
+from api.schemas.common import canonical_gid
+from api.schemas.conflicts import ConflictReview
+from api.ui import i18n, session
+from domain.errors import DomainError, EntityNotFound
+from domain.merge import has_conflict_markers
+from domain.visibility import Editor
+
+HERE = Path(__file__).parent
+router = APIRouter(prefix="/ui", include_in_schema=False)
+SCOPES = ("OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC")
+
+
+@functools.cache
+def environment(locale: str) -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    locale = i18n.chosen(request.cookies.get(i18n.LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    token = request.cookies.get(session.SESSION_COOKIE)
+    html = environment(locale).get_template(template).render(
+        lang=locale, locales=i18n.LOCALES, path=request.url.path, node=request.app.state.node.name,
+        csrf=session.csrf_token(token) if token else "", **context)
+    return HTMLResponse(html, status_code, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store",
+                                                    "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"})
+
+
+CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+async def form_of(request: Request) -> dict[str, list[str]]:
+    body = (await request.body()).decode("utf-8", "replace")
+    return parse_qs(body, keep_blank_values=True, max_num_fields=2000)
+
+
+def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    return form.get(name, [default])[0]
+
+
+def to_sign_in() -> RedirectResponse:
+    return RedirectResponse("/ui/sign-in", status_code=303)
+
+
+@router.get("")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/ui/conflicts", status_code=303)
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request) -> Response:
+    return page(request, "sign_in.html")
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    form = await form_of(request)
+    token = first(form, "token").strip()
+    editor = await session.editor_of(request, token)
+    if editor is None:
+        return page(request, "sign_in.html", 401, refused=True)
+    response = RedirectResponse("/ui/conflicts", status_code=303)
+    session.start(response, request, token)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    session.check_form(request, {k: v[0] for k, v in (await form_of(request)).items()})
+    response = RedirectResponse("/ui/sign-in", status_code=303)
+    session.end(response)
+    return response
+
+
+@router.get("/language/{locale}")
+async def switch_language(locale: str, back: str = "/ui") -> Response:
+    response = RedirectResponse(back if back.startswith("/ui") and "//" not in back else "/ui", status_code=303)
+    if locale in i18n.LOCALES:
+        response.set_cookie(i18n.LANGUAGE_COOKIE, locale, samesite="lax", max_age=365 * 86400, path="/")
+    return response
+
+
+@router.get("/conflicts")
+async def conflicts(request: Request, fragment: bool = False) -> Response:
+    editor = await session.editor_of(request)
+    if editor is None:
+        return to_sign_in()
+    desk = ConflictDesk(request.app.state.library)
+    rows, _ = await run_in_threadpool(desk.conflicts, editor, cursor=None, limit=200)
+    listing = conflict_page_of(rows, None).conflicts
+    return page(request, "conflicts_table.html" if fragment else "conflicts.html", conflicts=listing,
+                editor=editor, resolved=request.query_params.get("resolved"))
+
+
+@router.get("/conflicts/{item}")
+async def conflict(request: Request, item: str) -> Response:
+    editor = await session.editor_of(request)
+    if editor is None:
+        return to_sign_in()
+    return await _review_page(request, editor, _gid(item))
+
+
+@router.post("/conflicts/{item}")
+async def resolve(request: Request, item: str) -> Response:
+    editor = await session.editor_of(request)
+    if editor is None:
+        return to_sign_in()
+    gid = _gid(item)
+    form = await form_of(request)
+    session.check_form(request, {"csrf": first(form, "csrf")})
+    if editor.role not in MERGE_ROLES:
+        return await _review_page(request, editor, gid, status_code=403, problem="forbidden")
+    deleted = first(form, "outcome") == "delete"
+    document = {"title": first(form, "title"), "markdown": first(form, "markdown").replace("\r\n", "\n"),
+                "tags": form.get("tag", []), "forked_from": form.get("forked_from", []), "deleted": deleted}
+    scope = first(form, "scope") or None
+    desk = ConflictDesk(request.app.state.library)
+    try:
+        await run_in_threadpool(desk.resolve, editor, gid, heads=form.get("head", []), document=document,
+                                scope=scope if scope in SCOPES else None,
+                                accept_markers=first(form, "accept_markers") == "yes")
+    except EntityNotFound:
+        raise
+    except DomainError as error:
+        problem = "markers" if has_conflict_markers(document["markdown"]) and error.status == 422 else (
+            "stale" if error.status == 409 else "refused")
+        return await _review_page(request, editor, gid, status_code=error.status, problem=problem,
+                                  detail=str(error), draft=document, posted_heads=form.get("head", []))
+    return RedirectResponse(f"/ui/conflicts?resolved={gid}", status_code=303)
+
+
+def _gid(item: str) -> str:
+    try:
+        return canonical_gid(item)
+    except ValueError:
+        raise EntityNotFound(f"no item {item[:80]!r}") from None
+
+
+async def _review_page(request: Request, editor: Editor, gid: str, *, status_code: int = 200,
+                       **context: Any) -> Response:
+    desk = ConflictDesk(request.app.state.library)
+    try:
+        review, entry = await run_in_threadpool(desk.review, editor, gid)
+    except DomainError as error:
+        if error.status != 422:  # no open conflict (any more): resolved meanwhile, say so
+            raise
+        return page(request, "conflicts.html", 200, conflicts=[], editor=editor, resolved=gid)
+    shown = review_of(review, entry["title"], entry["since"], entry["hidden"])
+    tags = {tag["gid"]: tag["name"] for tag in request.app.state.library.tags(editor)}
+    draft = context.pop("draft", None) or shown.proposal.document.model_dump()
+    return page(request, "conflict.html", status_code, review=shown, columns=columns(shown), draft=draft,
+                tags=tags, may_resolve=editor.role in MERGE_ROLES, editor=editor, scopes=SCOPES,
+                marker_lines=marker_lines(draft["markdown"]), **context)
+
+
+def columns(review: ConflictReview) -> list[dict[str, Any]]:
+    """The base and each head, their lines marked where they differ from the base (for side by side)."""
+    base = review.base.state.markdown.splitlines() if review.base else []
+    shown = []
+    for version, label in [*([(review.base, "base")] if review.base else []), *((h, "head") for h in review.heads)]:
+        lines = version.state.markdown.splitlines()
+        changed: set[int] = set()
+        if label == "head":
+            matcher = difflib.SequenceMatcher(None, base, lines, autojunk=False)
+            for tag, _, _, j1, j2 in matcher.get_opcodes():
+                if tag != "equal":
+                    changed.update(range(j1, j2))
+        shown.append({"version": version, "label": label,
+                      "lines": [(line, number in changed) for number, line in enumerate(lines)]})
+    return shown
+
+
+def marker_lines(markdown: str) -> list[int]:
+    """The 1-based lines of the text that are conflict markers."""
+    return [number for number, line in enumerate(markdown.splitlines(), 1)
+            if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "======="]
