@@ -172,7 +172,8 @@ async def _review_page(request: Request, editor: Editor, gid: str, *, status_cod
             raise
         return page(request, "conflicts.html", 200, conflicts=[], editor=editor, resolved=gid)
     shown = review_of(review, entry["title"], entry["since"], entry["hidden"])
-    tags = {tag["gid"]: tag["name"] for tag in request.app.state.library.tags(editor)}
+    rows = await run_in_threadpool(request.app.state.library.tags, editor)
+    tags = {row["tag_gid"]: row["name"] for row in rows}
     draft = context.pop("draft", None) or shown.proposal.document.model_dump()
     return page(request, "conflict.html", status_code, review=shown, columns=columns(shown), draft=draft,
                 tags=tags, may_resolve=editor.role in MERGE_ROLES, editor=editor, scopes=SCOPES,

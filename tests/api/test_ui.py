@@ -25,11 +25,12 @@ class Split:
         self.node = api.node
         self.north, self.south = SigningPeer(host="north.example.net"), SigningPeer(host="south.example.net")
         trust(self.node, self.north, self.south)
-        self.base = self.north.tx("item", None, "item.created", [], document("Plan", BASE), scope="NETWORK",
-                                  author="nia")
+        self.tag = self.north.create_tag("maths", scope="NETWORK", author="nia")
+        self.base = self.north.tx("item", None, "item.created", [], document("Plan", BASE, [self.tag["entity_gid"]]),
+                                  scope="NETWORK", author="nia")
         self.a = self.north.edit(self.base, markdown=BASE.replace("intro", "intro by north"), author="alice")
         self.b = self.south.edit(self.base, markdown=BASE.replace("intro", "intro by south"), author="bob")
-        assert [o.status for o in self.node.app.receive([self.base, self.a, self.b])] == ["stored"] * 3
+        assert [o.status for o in self.node.app.receive([self.tag, self.base, self.a, self.b])] == ["stored"] * 4
         self.gid = self.base["entity_gid"]
 
 
@@ -77,6 +78,7 @@ def test_a_merge_editor_resolves_through_the_form_and_the_item_has_one_head(api:
     review = api.get(f"/ui/conflicts/{split.gid}")
     assert review.status_code == 200 and "&lt;&lt;&lt;&lt;&lt;&lt;&lt; " in review.text  # escaped markers
     assert 'class="changed"' in review.text and "intro by south" in review.text
+    assert f'name="tag" value="{split.tag["entity_gid"]}" checked> maths' in review.text
 
     merged = BASE.replace("intro", "intro by north and south")
     answer = resolve(api, split, secret, merged)
