@@ -47,27 +47,29 @@ def line(i: int, version: int = 0) -> str:
     return f"Line {i}: a sentence of the lesson plan about topic {i % 97}, with its details{suffix}\n"
 
 
-def fill(node: NodeProcess, lines: int, transactions: int) -> str:
-    """Store the history; returns the item gid."""
+def fill(node: NodeProcess, lines: int, transactions: int, heads: int = 2) -> str:
+    """Store the history, ending in ``heads`` (2 or 3) concurrent heads; returns the item gid."""
     clock = itertools.count()
-    origin, north, south = (Peer(host=f"{name}.example.org", _clock=clock) for name in ("origin", "north", "south"))
+    origin, north, south, east = (Peer(host=f"{name}.example.org", _clock=clock)
+                                  for name in ("origin", "north", "south", "east"))
     text = [line(i) for i in range(lines)]
     tx = origin.tx("item", None, "item.created", [], document("Big plan", "".join(text)))
     txs = [tx]
-    for n in range(1, transactions - 2):
+    for n in range(1, transactions - heads):
         for i in (n * 7919 % lines, n * 104729 % lines):  # a couple of lines each, spread over the document
             text[i] = line(i, n)
         tx = origin.edit(tx, markdown="".join(text))
         txs.append(tx)
     top, bottom, middle = 1, lines - 2, lines // 2
-    for peer, changed in ((north, (top, middle)), (south, (bottom, middle))):
+    concurrent = ((north, (top, middle)), (south, (bottom, middle)), (east, (lines // 4, middle)))[:heads]
+    for peer, changed in concurrent:
         mine = list(text)
         for i in changed:
             mine[i] = f"{peer.host} rewrote line {i}\n"
         txs.append(peer.edit(tx, markdown="".join(mine), author="editor"))
     admin = node.admin()
     try:
-        for peer in (origin, north, south):
+        for peer in (origin, north, south, east):
             admin.keys.pin(peer.name, peer.jwks)
         # Small batches: one save of more than about 5 MB hangs in psycopg's pipeline mode on
         # PostgreSQL (reported separately); 5 transactions of this item are about 3.5 MB.

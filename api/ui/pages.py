@@ -64,6 +64,11 @@ def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
     return form.get(name, [default])[0]
 
 
+def error_page(request: Request, error: DomainError, editor: Editor | None) -> HTMLResponse:
+    """A refusal as a page (the API answers the same refusal as a problem document)."""
+    return page(request, "error.html", error.status, editor=editor, status=error.status, detail=str(error))
+
+
 def to_sign_in() -> RedirectResponse:
     return RedirectResponse("/ui/sign-in", status_code=303)
 
@@ -92,7 +97,10 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    session.check_form(request, {k: v[0] for k, v in (await form_of(request)).items()})
+    try:
+        session.check_form(request, {k: v[0] for k, v in (await form_of(request)).items()})
+    except DomainError as error:
+        return error_page(request, error, None)
     response = RedirectResponse("/ui/sign-in", status_code=303)
     session.end(response)
     return response
@@ -123,7 +131,10 @@ async def conflict(request: Request, item: str) -> Response:
     editor = await session.editor_of(request)
     if editor is None:
         return to_sign_in()
-    return await _review_page(request, editor, _gid(item))
+    try:
+        return await _review_page(request, editor, _gid(item))
+    except DomainError as error:
+        return error_page(request, error, editor)
 
 
 @router.post("/conflicts/{item}")
@@ -131,9 +142,12 @@ async def resolve(request: Request, item: str) -> Response:
     editor = await session.editor_of(request)
     if editor is None:
         return to_sign_in()
-    gid = _gid(item)
-    form = await form_of(request)
-    session.check_form(request, {"csrf": first(form, "csrf")})
+    try:
+        gid = _gid(item)
+        form = await form_of(request)
+        session.check_form(request, {"csrf": first(form, "csrf")})
+    except DomainError as error:
+        return error_page(request, error, editor)
     if editor.role not in MERGE_ROLES:
         return await _review_page(request, editor, gid, status_code=403, problem="forbidden")
     deleted = first(form, "outcome") == "delete"
@@ -145,8 +159,8 @@ async def resolve(request: Request, item: str) -> Response:
         await run_in_threadpool(desk.resolve, editor, gid, heads=form.get("head", []), document=document,
                                 scope=scope if scope in SCOPES else None,
                                 accept_markers=first(form, "accept_markers") == "yes")
-    except EntityNotFound:
-        raise
+    except EntityNotFound as error:
+        return error_page(request, error, editor)
     except DomainError as error:
         problem = "markers" if has_conflict_markers(document["markdown"]) and error.status == 422 else (
             "stale" if error.status == 409 else "refused")

@@ -146,7 +146,11 @@ def test_an_owner_item_of_another_editor_is_in_no_page(api: Api, split: Split) -
     pages = [api.get("/ui/conflicts").text, api.get(f"/ui/conflicts/{private['gid']}").text]
 
     assert all("private notes" not in page for page in pages)
-    assert api.get(f"/ui/conflicts/{private['gid']}").status_code == 404
+    hidden = api.get(f"/ui/conflicts/{private['gid']}")
+    assert hidden.status_code == 404 and hidden.headers["content-type"].startswith("text/html")
+    assert "no such item, or you may not see it" in hidden.text  # the same answer as for no item at all
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert api.get(f"/ui/conflicts/{unknown}").text == hidden.text.replace(private["gid"], unknown)
 
 
 def test_the_pages_in_dutch_hold_no_english_string(api: Api, split: Split) -> None:
