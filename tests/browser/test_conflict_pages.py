@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from babel.messages.pofile import read_po
 from playwright.sync_api import Browser, Page, expect
 
@@ -47,7 +48,12 @@ def sign_in(page: Page, node: NodeProcess, name: str, role: str) -> None:
 
 
 def shot(page: Page, folder: Path, name: str) -> None:
+    """A screenshot of the page, and its accessibility check (axe-core): no serious or critical violation."""
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    found = Axe().run(page).response["violations"]
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in found
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{name}: {serious}"
 
 
 def item_on(node: NodeProcess, gid: str) -> dict[str, Any]:
@@ -130,6 +136,7 @@ def test_the_conflict_flow_in_dutch_leaves_no_english_string(spawn: Spawner, bro
     page = browser.new_context(locale="nl-NL").new_page()
 
     page.goto(f"{a.base_url}/ui/sign-in")
+    shot(page, tmp_path, "sign-in-nl")
     texts = [page.locator("body").inner_text()]
     sign_in(page, a, "mia", "merge")
     texts.append(page.locator("body").inner_text())
