@@ -111,7 +111,9 @@ class LocalCommands:
     def review_conflict(self, item_gid: str) -> review.Review:
         """The review of an item's heads: its DAG, its head states and one stored base transaction."""
         item = self.entity(item_gid, Item)
-        return review.review(item.gid, item.parents_of, item.head_states, self.transaction)
+        reviews = self.__dict__.setdefault("_reviews", review.ReviewCache())  # one per application
+        return reviews.get(item.gid, item.heads,
+                           lambda: review.review(item.gid, item.parents_of, item.head_states, self.transaction))
 
     def resolve_conflict(self, item_gid: str, *, heads: Sequence[str], author: str, document: Mapping[str, Any],
                          scope: str | None = None, accept_markers: bool = False, grant: str | None = None) -> Receipt:

@@ -27,7 +27,9 @@ rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -155,3 +157,28 @@ def conflict_since(parents: history.Parents, created_at: Mapping[str, str], head
         first_b = min(created_at[g] for g in lines[b] - lines[a] if g in created_at)
         splits.append(max(first_a, first_b))
     return min(splits)
+
+
+class ReviewCache:
+    """Recent reviews by item and heads (a bounded LRU). A review depends on nothing but the item's heads
+    and their history, all immutable transactions, so one computed for the same heads is the same review:
+    a merge editor reloading the page of a large item does not merge it again."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, tuple[str, ...]], Review] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, item: str, heads: Iterable[str], make: Callable[[], Review]) -> Review:
+        key = (item, tuple(sorted(heads)))
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        found = make()
+        with self._lock:
+            self._entries[key] = found
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return found
