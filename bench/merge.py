@@ -153,16 +153,21 @@ def run(store: str, lines: int, transactions: int, requests: int, tmp: Path) -> 
         dbs.drop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main_of(run: Callable[[str, int, int, int, Path], Any], doc: str, history: int) -> None:
+    """The command line of a benchmark on one big conflicted item per store (this one and ``bench/ui.py``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--lines", type=int, default=10_000)
-    parser.add_argument("--history", type=int, default=1_000)
+    parser.add_argument("--history", type=int, default=history)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--stores", default="sqlite,postgres")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for store in args.stores.split(","):
             run(store, args.lines, args.history, args.requests, Path(tmp))
+
+
+def main() -> None:
+    main_of(run, __doc__, history=1_000)
 
 
 if __name__ == "__main__":

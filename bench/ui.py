@@ -12,9 +12,7 @@ Target: under 100 ms p99.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 from bench.databases import Databases  # noqa: E402
-from bench.merge import fill, summary, timed  # noqa: E402
+from bench.merge import fill, main_of, summary, timed  # noqa: E402
 from infrastructure.local_cluster import NodeProcess  # noqa: E402
 
 TARGET_MS = 100.0
@@ -54,15 +52,7 @@ def run(store: str, lines: int, transactions: int, requests: int, tmp: Path) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=10_000)
-    parser.add_argument("--history", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=30)
-    parser.add_argument("--stores", default="sqlite,postgres")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for store in args.stores.split(","):
-            run(store, args.lines, args.history, args.requests, Path(tmp))
+    main_of(run, __doc__, history=50)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,12 @@ def shot(page: Page, folder: Path, name: str) -> None:
     assert serious == [], f"{name}: {serious}"
 
 
+def two_nodes_in_conflict(spawn: Spawner) -> tuple[NodeProcess, NodeProcess, dict[str, Any]]:
+    a, b = spawn.many("a", "b")
+    link(a, b)
+    return a, b, split_item(a, b)
+
+
 def item_on(node: NodeProcess, gid: str) -> dict[str, Any]:
     with editor(node, "ann") as ann:
         return ok(ann.get(f"/items/{gid}"))
@@ -64,9 +70,7 @@ def item_on(node: NodeProcess, gid: str) -> dict[str, Any]:
 @pytest.mark.slow(30)
 def test_a_merge_editor_resolves_a_conflict_in_the_browser_and_the_other_node_converges(
         spawn: Spawner, browser: Browser, tmp_path: Path) -> None:
-    a, b = spawn.many("a", "b")
-    link(a, b)
-    item = split_item(a, b)
+    a, b, item = two_nodes_in_conflict(spawn)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     sign_in(page, a, "mia", "merge")
     shot(page, tmp_path, "conflicts")
@@ -95,9 +99,7 @@ def test_a_merge_editor_resolves_a_conflict_in_the_browser_and_the_other_node_co
 @pytest.mark.slow(30)
 def test_stale_heads_leftover_markers_readers_and_forged_forms_in_the_browser(
         spawn: Spawner, browser: Browser, tmp_path: Path) -> None:
-    a, b = spawn.many("a", "b")
-    link(a, b)
-    item = split_item(a, b)
+    a, b, item = two_nodes_in_conflict(spawn)
     reader = browser.new_page()
     sign_in(reader, a, "ed", "editor")
     reader.goto(f"{a.base_url}/ui/conflicts/{item['gid']}")
@@ -130,9 +132,7 @@ def test_the_conflict_flow_in_dutch_leaves_no_english_string(spawn: Spawner, bro
                                                              tmp_path: Path) -> None:
     with open(CATALOGS / "nl" / "LC_MESSAGES" / "messages.po", "rb") as po:
         english = {m.id.split("%(")[0].strip() for m in read_po(po) if m.id and m.id != m.string}
-    a, b = spawn.many("a", "b")
-    link(a, b)
-    item = split_item(a, b)
+    a, b, item = two_nodes_in_conflict(spawn)
     page = browser.new_context(locale="nl-NL").new_page()
 
     page.goto(f"{a.base_url}/ui/sign-in")
