@@ -86,6 +86,10 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
+    try:
+        session.check_origin(request)
+    except DomainError as error:
+        return error_page(request, error, None)
     form = await form_of(request)
     token = first(form, "token").strip()
     editor = await session.editor_of(request, token)

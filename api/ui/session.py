@@ -50,12 +50,18 @@ async def editor_of(request: Request, token: str | None = None) -> Editor | None
     return editor
 
 
-def check_form(request: Request, form: dict[str, str]) -> None:
-    """Refuse a POST that did not come from this node's own page of this session."""
+def check_origin(request: Request) -> None:
+    """Refuse a POST that another site's page sent (also sign-in: no one may sign a browser in as someone
+    else); browsers send ``Origin`` with every POST."""
     origin = request.headers.get("origin")
     ours = {request.headers.get("host"), urlsplit(request.app.state.node.config.base_url).netloc}
     if origin and urlsplit(origin).netloc not in ours:  # also "null": a sandboxed or file page
         raise CsrfRefused("this form was sent from another site")
+
+
+def check_form(request: Request, form: dict[str, str]) -> None:
+    """Refuse a POST that did not come from this node's own page of this session."""
+    check_origin(request)
     token = request.cookies.get(SESSION_COOKIE) or ""
     if not token or not hmac.compare_digest(form.get("csrf", ""), csrf_token(token)):
         raise CsrfRefused("this form is not from this session (sign in again and resend it)")

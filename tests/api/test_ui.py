@@ -99,7 +99,11 @@ def test_a_form_without_the_session_csrf_token_or_from_another_site_is_refused(a
                                "title": "Plan", "markdown": BASE}, follow_redirects=False)
     sign_out = api.post("/ui/sign-out", data={}, follow_redirects=False)
 
+    signed_in_elsewhere = api.post("/ui/sign-in", headers={"Origin": "https://evil.example.org"},
+                                   data={"token": api.token("eve", role="merge")}, follow_redirects=False)
+
     assert forged.status_code == elsewhere.status_code == sign_out.status_code == 403
+    assert signed_in_elsewhere.status_code == 403 and "set-cookie" not in signed_in_elsewhere.headers
     assert api.outbox() == before
 
 
