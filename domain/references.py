@@ -36,9 +36,9 @@ A reference is ``{item:<gid>}`` or ``{item:<gid>:<fallback-url>}``. The rules:
   and similar link targets in ordinary markdown links.
 
 Extraction results are cached by text for large texts (``prepare``), so the
-receive path can extract before it takes the write lock and the projection
-inside the commit only looks the result up. Everything here is pure: the
-caller passes the resolver.
+receive path extracts before it takes the write lock and the projection only
+looks them up; so is the HTML before its links are resolved (a hostile text
+is parsed once, not once per read). Everything here is pure.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
@@ -97,9 +97,12 @@ def _element(group: str) -> str:
 _INLINE_CODE = re.compile(_OPENER + _element("first") + r"(?:[^`{\\\n]*+`" + _element("next") + r")*+")
 _PLACEHOLDER = re.compile("{\ue000([0-9]+)\ue001}")
 _ENCODED_PLACEHOLDER = re.compile("%7B%EE%80%80([0-9]+)%EE%80%81%7D")
+_LINK = re.compile("\ue002([0-9]+)\ue003")
 _TOKEN = "item_reference"
 _CACHED_FROM = 4096  # texts at least this long have their references cached
 _CACHE_SIZE = 1024
+_RENDERED_CACHE_SIZE = 16
+T = TypeVar("T")
 
 
 class InvalidReference(DomainError):
@@ -186,23 +189,32 @@ def check(markdown: str) -> None:
 def render(markdown: str, resolve: Callable[[Sequence[str]], dict[str, Target]]) -> Rendered:
     """HTML of a markdown text, its references resolved by ``resolve(gids) -> {gid: Target}``."""
     # Private-use placeholders of our own cannot come from the text itself.
-    markdown = markdown.replace("\ue000", "\ufffd").replace("\ue001", "\ufffd")
-    found = _scan(markdown) if MARKER in markdown else []
+    for private in "\ue000\ue001\ue002\ue003":
+        markdown = markdown.replace(private, "\ufffd")
+    html, found = _parse(markdown) if len(markdown) < _CACHED_FROM else _rendered.get(markdown)
+    gids = sorted({gid for gid, _, _ in found})
+    targets = resolve(gids) if gids else {}
+    resolutions: list[Resolution] = []
+    html = _LINK.sub(lambda m: _link(found[int(m[1])], targets, resolutions), html)
+    return Rendered(html, resolutions)
+
+
+def _parse(markdown: str) -> tuple[str, tuple[tuple[str, str | None, tuple[int, int]], ...]]:
+    """The HTML with a mark where each reference's link goes, and the references: what does not depend on
+    the items this node knows, cached for large texts (markdown-it takes up to ~20 µs a character)."""
+    found = tuple(_scan(markdown)) if MARKER in markdown else ()
     pieces, position = [], 0
     for index, (_, _, (start, end)) in enumerate(found):
         pieces += [markdown[position:start], f"{{\ue000{index}\ue001}}"]
         position = end
     pieces.append(markdown[position:])
     text = [markdown[start:end] for _, _, (start, end) in found]
-    env: dict[str, Any] = {"found": found, "text": text, "targets": {}, "resolutions": []}
-    gids = sorted({gid for gid, _, _ in found})
-    env["targets"] = resolve(gids) if gids else {}
     parser = _parser()
-    html = parser.render("".join(pieces), env)
+    html = parser.render("".join(pieces), {"found": found, "text": text})
     if found:  # a placeholder the parser put in code or in an attribute: the reference's own text again
         html = _PLACEHOLDER.sub(lambda m: escapeHtml(text[int(m[1])]), html)
         html = _ENCODED_PLACEHOLDER.sub(lambda m: escapeHtml(parser.normalizeLink(text[int(m[1])])), html)
-    return Rendered(html, env["resolutions"])
+    return html, found
 
 
 # --- the scanner --------------------------------------------------------------------
@@ -257,26 +269,27 @@ def _backslashes_before(text: str, end: int) -> int:
     return end - start
 
 
-class _ReferenceCache:
-    """References of recently seen large texts (a bounded LRU).
+class _TextCache(Generic[T]):
+    """What ``compute`` made of recently seen large texts (a bounded LRU).
 
     Keyed by length and ``hash()``: string hashing is keyed per process (SipHash with a random key), so a
     sender cannot make two texts collide, and no text is kept alive by the cache.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, compute: Callable[[str], T]) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[int, int], tuple[Reference, ...]] = OrderedDict()
+        self._compute = compute
+        self._entries: OrderedDict[tuple[int, int], T] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, text: str) -> tuple[Reference, ...]:
+    def get(self, text: str) -> T:
         key = (len(text), hash(text))
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
                 return found
-        found = tuple(Reference(gid, fallback) for gid, fallback, _ in _scan(text, positions=False))
+        found = self._compute(text)
         with self._lock:
             self._entries[key] = found
             while len(self._entries) > self._size:
@@ -284,7 +297,9 @@ class _ReferenceCache:
         return found
 
 
-_cache = _ReferenceCache(_CACHE_SIZE)
+_cache = _TextCache(_CACHE_SIZE, lambda text: tuple(Reference(gid, fallback)
+                                                    for gid, fallback, _ in _scan(text, positions=False)))
+_rendered = _TextCache(_RENDERED_CACHE_SIZE, _parse)  # HTML can be megabytes: fewer of them
 
 
 # --- markdown-it plugin: placeholders back into links --------------------------------
@@ -299,16 +314,20 @@ def _reference_rule(state: StateInline, silent: bool) -> bool:
     if not silent:
         gid, fallback, _ = state.env["found"][int(match[1])]
         token = state.push(_TOKEN, "", 0)
-        token.meta = {"gid": gid, "fallback": fallback}
+        token.meta = {"gid": gid, "fallback": fallback, "index": int(match[1])}
         token.content = state.env["text"][int(match[1])]  # what an image's alt text shows
     state.pos = match.end()
     return True
 
 
 def _render_reference(renderer: Any, tokens: list[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
-    gid, fallback = tokens[idx].meta["gid"], tokens[idx].meta["fallback"]
-    target = env.get("targets", {}).get(gid)
-    resolutions = env.setdefault("resolutions", [])
+    return f"\ue002{tokens[idx].meta['index']}\ue003"  # the link, once the targets are known (``render``)
+
+
+def _link(reference: tuple[str, str | None, tuple[int, int]], targets: dict[str, Target],
+          resolutions: list[Resolution]) -> str:
+    gid, fallback, _ = reference
+    target = targets.get(gid)
     if target is not None:
         resolutions.append(Resolution(gid, "local", target.href))
         return (f'<a class="item-ref" href="{escapeHtml(target.href)}" data-item="{gid}">'

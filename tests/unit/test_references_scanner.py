@@ -111,6 +111,17 @@ def test_a_placeholder_the_parser_puts_in_an_attribute_or_code_is_the_reference_
 
 
 def test_placeholder_characters_in_the_text_cannot_forge_a_reference() -> None:
-    html = render(f"{{\ue0000\ue001}} {{item:{A}}}", lambda gids: {}).html
+    html = render(f"{{\ue0000\ue001}} \ue0020\ue003 {{item:{A}}}", lambda gids: {}).html
 
-    assert html.count("data-item=") == 1 and "\ue000" not in html
+    assert html.count("data-item=") == 1 and "\ue000" not in html and "\ue002" not in html
+
+
+def test_a_large_text_is_parsed_once_but_its_links_follow_what_each_reader_may_see() -> None:
+    markdown = f"Intro {{item:{A}}} and {{item:{B}:https://x.example.org/b}}\n\n" + "filler text\n\n" * 1000
+
+    seen = render(markdown, lambda gids: {A: Target(f"/items/{A}", "Here"), B: Target(f"/items/{B}", "There")})
+    hidden = render(markdown, lambda gids: {})  # the same text from the cache, for someone who sees neither
+
+    assert [(r.gid, r.status) for r in seen.references] == [(A, "local"), (B, "local")]
+    assert [(r.gid, r.status) for r in hidden.references] == [(A, "unresolved"), (B, "fallback")]
+    assert ">Here</a>" in seen.html and "Here" not in hidden.html and 'href="https://x.example.org/b"' in hidden.html
