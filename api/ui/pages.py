@@ -11,28 +11,30 @@ from __future__ import annotations
 import difflib
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.conflict_desk import ConflictDesk
 from api.deps import MERGE_ROLES
 from api.responses import conflict_page_of, review_of
 from api.schemas.common import canonical_gid
-from api.schemas.conflicts import ConflictReview
+from api.schemas.conflicts import ConflictResolve, ConflictReview
 from api.ui import i18n, session
 from domain.errors import DomainError, EntityNotFound
 from domain.merge import has_conflict_markers
+from domain.transaction import Scope
 from domain.visibility import Editor
 
 HERE = Path(__file__).parent
 router = APIRouter(prefix="/ui", include_in_schema=False)
-SCOPES = ("OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC")
+SCOPES = get_args(Scope)
 
 
 @functools.cache
@@ -103,7 +105,7 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
     try:
-        session.check_form(request, {k: v[0] for k, v in (await form_of(request)).items()})
+        session.check_form(request, first(await form_of(request), "csrf"))
     except DomainError as error:
         return error_page(request, error, None)
     response = RedirectResponse("/ui/sign-in", status_code=303)
@@ -150,20 +152,25 @@ async def resolve(request: Request, item: str) -> Response:
     try:
         gid = _gid(item)
         form = await form_of(request)
-        session.check_form(request, {"csrf": first(form, "csrf")})
+        session.check_form(request, first(form, "csrf"))
     except DomainError as error:
         return error_page(request, error, editor)
     if editor.role not in MERGE_ROLES:
         return await _review_page(request, editor, gid, status_code=403, problem="forbidden")
-    deleted = first(form, "outcome") == "delete"
     document = {"title": first(form, "title"), "markdown": first(form, "markdown").replace("\r\n", "\n"),
-                "tags": form.get("tag", []), "forked_from": form.get("forked_from", []), "deleted": deleted}
-    scope = first(form, "scope") or None
+                "tags": form.get("tag", []), "forked_from": form.get("forked_from", []),
+                "deleted": first(form, "outcome") == "delete"}
     desk = ConflictDesk(request.app.state.library)
     try:
-        await run_in_threadpool(desk.resolve, editor, gid, heads=form.get("head", []), document=document,
-                                scope=scope if scope in SCOPES else None,
-                                accept_markers=first(form, "accept_markers") == "yes")
+        try:  # the API's own request model: the same limits and formats as POST /conflicts/{item}/resolve
+            body = ConflictResolve.model_validate({"heads": form.get("head", []), "document": document,
+                                                  "scope": first(form, "scope") or None,
+                                                  "accept_markers": first(form, "accept_markers") == "yes"})
+        except ValidationError as invalid:
+            raise InvalidForm("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                        for e in invalid.errors()[:5])) from None
+        await run_in_threadpool(desk.resolve, editor, gid, heads=body.heads, document=body.document.model_dump(),
+                                scope=body.scope, accept_markers=body.accept_markers)
     except EntityNotFound as error:
         return error_page(request, error, editor)
     except DomainError as error:
@@ -172,6 +179,12 @@ async def resolve(request: Request, item: str) -> Response:
         return await _review_page(request, editor, gid, status_code=error.status, problem=problem,
                                   detail=str(error), draft=document, posted_heads=form.get("head", []))
     return RedirectResponse(f"/ui/conflicts?resolved={gid}", status_code=303)
+
+
+class InvalidForm(DomainError):
+    status = 422
+    type = "invalid-request"
+    title = "Invalid request"
 
 
 def _gid(item: str) -> str:

@@ -59,11 +59,11 @@ def check_origin(request: Request) -> None:
         raise CsrfRefused("this form was sent from another site")
 
 
-def check_form(request: Request, form: dict[str, str]) -> None:
-    """Refuse a POST that did not come from this node's own page of this session."""
+def check_form(request: Request, csrf: str) -> None:
+    """Refuse a POST that did not come from this node's own page of this session (``csrf``: the form's)."""
     check_origin(request)
     token = request.cookies.get(SESSION_COOKIE) or ""
-    if not token or not hmac.compare_digest(form.get("csrf", ""), csrf_token(token)):
+    if not token or not hmac.compare_digest(csrf.encode(), csrf_token(token).encode()):
         raise CsrfRefused("this form is not from this session (sign in again and resend it)")
 
 

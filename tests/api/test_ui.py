@@ -172,3 +172,12 @@ def test_the_pages_in_dutch_hold_no_english_string(api: Api, split: Split) -> No
         assert left == [], left
     switched = api.get("/ui/language/nl?back=/ui/conflicts", follow_redirects=False)
     assert switched.status_code == 303 and "fedsync_lang=nl" in switched.headers["set-cookie"]
+
+
+def test_a_form_the_api_would_refuse_is_refused_and_stores_nothing(api: Api, split: Split) -> None:
+    secret = sign_in(api)
+    before = api.outbox()
+
+    answer = resolve(api, split, secret, BASE, tag=["<not a gid>"])
+
+    assert answer.status_code == 422 and "document.tags" in answer.text and api.outbox() == before
