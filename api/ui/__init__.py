@@ -1,4 +1,5 @@
-"""The web pages (``/ui``) for merge editors: sign in with a token, the open conflicts, resolving one."""
+"""The web pages (``/ui``): sign in with a token; merge editors resolve conflicts, editors read and write
+items, admins watch federation."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.ui.pages import router
+from api.ui import conflict_pages, pages
 
 
 def serve_ui(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="ui-static")
-    app.include_router(router)
+    for module in (pages, conflict_pages):
+        app.include_router(module.router)
