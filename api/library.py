@@ -137,17 +137,27 @@ class Library:
         forked_from = [g for g in tx["payload"]["forked_from"] if g not in hidden]
         return {**tx, "payload": {**tx["payload"], "forked_from": forked_from}}
 
-    def render(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
+    def render(self, editor: Editor, gid: str, *, include_deleted: bool = False,
+               link: str = "/items/") -> dict[str, Any]:
+        """The item's markdown as HTML, each reference a link to ``link`` + gid when the editor may see it."""
         with self.db.read() as cur:
             row = visible_item(cur, editor, gid, include_deleted=include_deleted)
-
-            def resolve(gids: Sequence[str]) -> dict[str, references.Target]:
-                known = visible_documents(cur, gids, editor)
-                return {g: references.Target(f"/items/{g}", r["title"]) for g, r in known.items()}
-
-            rendered = references.render(row["markdown"], resolve)
+            rendered = self._render(cur, editor, row["markdown"], link)
         return {"item": gid, "head": row["head"], "title": row["title"], "html": rendered.html,
                 "references": rendered.references}
+
+    def preview(self, editor: Editor, markdown: str, *, link: str = "/items/") -> references.Rendered:
+        """Any markdown (a draft, an old version) rendered as ``render`` renders an item's current text."""
+        with self.db.read() as cur:
+            return self._render(cur, editor, markdown, link)
+
+    @staticmethod
+    def _render(cur: Cursor, editor: Editor, markdown: str, link: str) -> references.Rendered:
+        def resolve(gids: Sequence[str]) -> dict[str, references.Target]:
+            known = visible_documents(cur, gids, editor)
+            return {g: references.Target(f"{link}{g}", r["title"]) for g, r in known.items()}
+
+        return references.render(markdown, resolve)
 
     def backlinks(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         with self.db.read() as cur:

@@ -14,7 +14,6 @@ from typing import Any, get_args
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from markupsafe import Markup, escape
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.conflict_desk import ConflictDesk
@@ -22,7 +21,7 @@ from api.deps import MERGE_ROLES
 from api.responses import conflict_page_of, review_of
 from api.schemas.conflicts import ConflictResolve, ConflictReview
 from api.ui import session
-from api.ui.render import InvalidForm, error_page, first, form_of, item_gid, page, to_sign_in
+from api.ui.render import error_page, first, form_of, item_gid, page, to_sign_in, validated
 from domain.errors import DomainError, EntityNotFound
 from domain.merge import has_conflict_markers
 from domain.review import marker_lines
@@ -74,13 +73,9 @@ async def resolve(request: Request, item: str) -> Response:
                 "deleted": first(form, "outcome") == "delete"}
     desk = ConflictDesk(request.app.state.library)
     try:
-        try:  # the API's own request model: the same limits and formats as POST /conflicts/{item}/resolve
-            body = ConflictResolve.model_validate({"heads": form.get("head", []), "document": document,
-                                                  "scope": first(form, "scope") or None,
-                                                  "accept_markers": first(form, "accept_markers") == "yes"})
-        except ValidationError as invalid:
-            raise InvalidForm("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                        for e in invalid.errors()[:5])) from None
+        body = validated(ConflictResolve, {"heads": form.get("head", []), "document": document,
+                                           "scope": first(form, "scope") or None,
+                                           "accept_markers": first(form, "accept_markers") == "yes"})
         await run_in_threadpool(desk.resolve, editor, gid, heads=body.heads, document=body.document.model_dump(),
                                 scope=body.scope, accept_markers=body.accept_markers)
     except EntityNotFound as error:

@@ -84,3 +84,22 @@ document.addEventListener("DOMContentLoaded", () => {
   const editor = document.getElementById("markdown"), panel = document.getElementById("regions");
   if (editor && panel) { regionButtons(editor, panel); lineLinks(editor); }
 });
+
+// The preview button: the node renders the draft (as the item page would) and the page shows it.
+function previewButton(button, editor) {
+  const target = document.getElementById(button.dataset.target), form = button.form;
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const body = new URLSearchParams({csrf: form.elements.csrf.value, markdown: editor.value});
+    try {
+      const answer = await fetch("/ui/preview", {method: "POST", body, credentials: "same-origin"});
+      target.innerHTML = await answer.text();  // HTML the node rendered and escaped
+    } catch (error) { target.textContent = String(error); }
+    target.hidden = false;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const button = document.getElementById("preview-button"), editor = document.getElementById("markdown");
+  if (button && editor) previewButton(button, editor);
+});
