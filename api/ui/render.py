@@ -32,7 +32,13 @@ def environment(locale: str) -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["when"] = when
     return env
+
+
+def when(timestamp: str) -> str:
+    """A stored UTC timestamp (ISO 8601) as people read it: ``2026-12-03 21:40 UTC``."""
+    return f"{timestamp[:10]} {timestamp[11:16]} UTC" if len(timestamp) >= 16 else timestamp
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
