@@ -1,5 +1,6 @@
-"""The conflict pages' latency, server side (issue 14): a merge editor's GET of the resolve page and of the
-conflict list, for a 10,000-line item with 3 heads, against a real ``fedsync serve``.
+"""The pages' latency, server side (issue 14): a merge editor's GET of the resolve page, the conflict list,
+the item page (rendered text, history DAG), a version diffed against its parent, the edit page and the item
+list, for a 10,000-line item with 3 heads, against a real ``fedsync serve``.
 
 The item is the one ``bench/merge.py`` builds (``--history`` signed transactions, then concurrent heads
 that change lines near the top, the bottom, a quarter in and the same line in the middle). The page shows
@@ -39,7 +40,11 @@ def run(store: str, lines: int, transactions: int, requests: int, tmp: Path) -> 
         with httpx.Client(base_url=node.base_url, timeout=60.0) as http:
             signed_in = http.post("/ui/sign-in", data={"token": node.token("bench", role="merge")})
             assert signed_in.status_code == 303, signed_in.text  # to the conflict list, with the session cookie
-            for name, path in (("resolve page", f"/ui/conflicts/{gid}"), ("conflict list", "/ui/conflicts")):
+            item = http.get(f"/items/{gid}", headers={"Authorization": f"Bearer {node.token('bench')}"}).json()
+            pages = (("resolve page", f"/ui/conflicts/{gid}"), ("conflict list", "/ui/conflicts"),
+                     ("item page", f"/ui/items/{gid}"), ("version page", f"/ui/items/{gid}/versions/{item['head']}"),
+                     ("edit page", f"/ui/items/{gid}/edit"), ("item list", "/ui/items"))
+            for name, path in pages:
                 timed(lambda path=path: http.get(path).raise_for_status(), 1)  # warm the aggregate cache
                 times, answer = timed(lambda path=path: http.get(path).raise_for_status(), requests)
                 p99 = times[max(0, int(len(times) * 0.99) - 1)]
