@@ -30,18 +30,23 @@ from domain.visibility import Editor
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 SCOPES = get_args(Scope)
+PAGE = 50  # conflicts a list page shows
 
 
 @router.get("/conflicts")
-async def conflicts(request: Request, fragment: bool = False) -> Response:
+async def conflicts(request: Request, fragment: bool = False, cursor: str = "") -> Response:
     editor = await session.editor_of(request)
     if editor is None:
         return to_sign_in()
     desk = ConflictDesk(request.app.state.library)
-    rows, _ = await run_in_threadpool(desk.conflicts, editor, cursor=None, limit=200)
-    listing = conflict_page_of(rows, None).conflicts
+    try:
+        rows, next_cursor = await run_in_threadpool(desk.conflicts, editor, cursor=cursor[:400] or None, limit=PAGE)
+    except DomainError as error:
+        return error_page(request, error, editor)
+    listing = conflict_page_of(rows, next_cursor).conflicts
     return page(request, "conflicts_table.html" if fragment else "conflicts.html", conflicts=listing,
-                editor=editor, resolved=request.query_params.get("resolved"))
+                editor=editor, resolved=request.query_params.get("resolved"), cursor=cursor,
+                next_cursor=next_cursor)
 
 
 @router.get("/conflicts/{item}")

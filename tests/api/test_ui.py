@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
+from api.ui import conflict_pages
 from api.ui.i18n import CATALOGS
 from api.ui.session import SESSION_COOKIE, csrf_token
 from tests.api.conftest import Api
@@ -181,3 +182,18 @@ def test_a_form_the_api_would_refuse_is_refused_and_stores_nothing(api: Api, spl
     answer = resolve(api, split, secret, BASE, tag=["<not a gid>"])
 
     assert answer.status_code == 422 and "document.tags" in answer.text and api.outbox() == before
+
+
+def test_the_conflict_list_pages(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conflict_pages, "PAGE", 2)
+    splits = [Split(api) for _ in range(3)]
+    sign_in(api)
+
+    first = api.get("/ui/conflicts")
+    following = re.search(r'href="(/ui/conflicts\?cursor=[^"]+)" rel="next"', first.text)
+    assert following and first.text.count('href="/ui/conflicts/') == 2
+    second = api.get(following.group(1).replace("&amp;", "&"))
+    assert second.text.count('href="/ui/conflicts/') == 1 and 'rel="next"' not in second.text
+    assert all(f'href="/ui/conflicts/{s.gid}"' in first.text + second.text for s in splits)
+    bad = api.get("/ui/conflicts", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400 and "not a cursor" in bad.text
