@@ -29,7 +29,11 @@ A reference is ``{item:<gid>}`` or ``{item:<gid>:<fallback-url>}``. The rules:
   is refused (``check``), and a received transaction with one renders it as
   an unresolved reference, never as a link;
 - rendering links a reference to this node's copy when ``resolve`` knows
-  the item, else to the fallback URL, else marks it unresolved;
+  the item, else to the fallback URL, else marks it unresolved; a reference
+  that is a link's or an image's whole destination (``[text]({item:..})``,
+  ``![alt]({item:..:url})``, a reference definition, ``<{item:..}>``) points
+  that link or image the same way, and an unresolved one leaves it without a
+  destination (never followed); one inside a longer URL stays text;
 - markdown is rendered with raw HTML disabled and every piece of user text
   (link text, titles, URLs) escaped, so neither the markdown nor a title
   nor a URL can inject markup; markdown-it itself refuses ``javascript:``
@@ -45,11 +49,9 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
@@ -57,6 +59,7 @@ from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_inline import StateInline
 
 from domain.errors import DomainError
+from domain.text_cache import TextCache
 
 MARKER = "{item:"
 _GID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -97,12 +100,12 @@ def _element(group: str) -> str:
 _INLINE_CODE = re.compile(_OPENER + _element("first") + r"(?:[^`{\\\n]*+`" + _element("next") + r")*+")
 _PLACEHOLDER = re.compile("{\ue000([0-9]+)\ue001}")
 _ENCODED_PLACEHOLDER = re.compile("%7B%EE%80%80([0-9]+)%EE%80%81%7D")
-_LINK = re.compile("\ue002([0-9]+)\ue003")
+_WHOLE_URL = re.compile('<(a href|img src)="%7B%EE%80%80([0-9]+)%EE%80%81%7D"')  # a destination that is one reference
+_LINK = re.compile('\ue002([0-9]+)\ue003|<(a href|img src)="\ue004([0-9]+)\ue005"')  # a reference, a destination
 _TOKEN = "item_reference"
 _CACHED_FROM = 4096  # texts at least this long have their references cached
 _CACHE_SIZE = 1024
 _RENDERED_CACHE_SIZE = 16
-T = TypeVar("T")
 
 
 class InvalidReference(DomainError):
@@ -189,13 +192,14 @@ def check(markdown: str) -> None:
 def render(markdown: str, resolve: Callable[[Sequence[str]], dict[str, Target]]) -> Rendered:
     """HTML of a markdown text, its references resolved by ``resolve(gids) -> {gid: Target}``."""
     # Private-use placeholders of our own cannot come from the text itself.
-    for private in "\ue000\ue001\ue002\ue003":
+    for private in "\ue000\ue001\ue002\ue003\ue004\ue005":
         markdown = markdown.replace(private, "\ufffd")
     html, found = _parse(markdown) if len(markdown) < _CACHED_FROM else _rendered.get(markdown)
     gids = sorted({gid for gid, _, _ in found})
     targets = resolve(gids) if gids else {}
     resolutions: list[Resolution] = []
-    html = _LINK.sub(lambda m: _link(found[int(m[1])], targets, resolutions), html)
+    html = _LINK.sub(lambda m: _link(found[int(m[1])], targets, resolutions) if m[1] is not None
+                     else _destination(m[2], found[int(m[3])], targets, resolutions), html)
     return Rendered(html, resolutions)
 
 
@@ -205,13 +209,17 @@ def _parse(markdown: str) -> tuple[str, tuple[tuple[str, str | None, tuple[int, 
     found = tuple(_scan(markdown)) if MARKER in markdown else ()
     pieces, position = [], 0
     for index, (_, _, (start, end)) in enumerate(found):
+        if markdown[start - 1:start] == "<" and markdown[end:end + 1] == ">" and start - 1 >= position:
+            start, end = start - 1, end + 1  # ``<{item:..}>``, an autolink: the link alone
         pieces += [markdown[position:start], f"{{\ue000{index}\ue001}}"]
         position = end
     pieces.append(markdown[position:])
     text = [markdown[start:end] for _, _, (start, end) in found]
     parser = _parser()
     html = parser.render("".join(pieces), {"found": found, "text": text})
-    if found:  # a placeholder the parser put in code or in an attribute: the reference's own text again
+    if found:  # a link's or image's destination that is a reference: its URL once the targets are known
+        html = _WHOLE_URL.sub(lambda m: f'<{m[1]}="\ue004{m[2]}\ue005"', html)
+        # a placeholder the parser put in code or another attribute: the reference's own text again
         html = _PLACEHOLDER.sub(lambda m: escapeHtml(text[int(m[1])]), html)
         html = _ENCODED_PLACEHOLDER.sub(lambda m: escapeHtml(parser.normalizeLink(text[int(m[1])])), html)
     return html, found
@@ -269,37 +277,9 @@ def _backslashes_before(text: str, end: int) -> int:
     return end - start
 
 
-class _TextCache(Generic[T]):
-    """What ``compute`` made of recently seen large texts (a bounded LRU).
-
-    Keyed by length and ``hash()``: string hashing is keyed per process (SipHash with a random key), so a
-    sender cannot make two texts collide, and no text is kept alive by the cache.
-    """
-
-    def __init__(self, size: int, compute: Callable[[str], T]) -> None:
-        self._size = size
-        self._compute = compute
-        self._entries: OrderedDict[tuple[int, int], T] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, text: str) -> T:
-        key = (len(text), hash(text))
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-                return found
-        found = self._compute(text)
-        with self._lock:
-            self._entries[key] = found
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-        return found
-
-
-_cache = _TextCache(_CACHE_SIZE, lambda text: tuple(Reference(gid, fallback)
+_cache = TextCache(_CACHE_SIZE, lambda text: tuple(Reference(gid, fallback)
                                                     for gid, fallback, _ in _scan(text, positions=False)))
-_rendered = _TextCache(_RENDERED_CACHE_SIZE, _parse)  # HTML can be megabytes: fewer of them
+_rendered = TextCache(_RENDERED_CACHE_SIZE, _parse)  # HTML can be megabytes: fewer of them
 
 
 # --- markdown-it plugin: placeholders back into links --------------------------------
@@ -339,6 +319,25 @@ def _link(reference: tuple[str, str | None, tuple[int, int]], targets: dict[str,
                 f'rel="nofollow noopener noreferrer">{escapeHtml(url)}</a>')
     resolutions.append(Resolution(gid, "unresolved", None))
     return f'<span class="item-ref item-ref-unresolved" data-item="{gid}">{{item:{gid}}}</span>'
+
+
+def _destination(attribute: str, reference: tuple[str, str | None, tuple[int, int]], targets: dict[str, Target],
+                 resolutions: list[Resolution]) -> str:
+    """The start of a link (``a href``) or image (``img src``) whose destination is a reference, resolved as a
+    bare reference is; an unresolved one keeps no destination (a link without ``href`` is not followed)."""
+    gid, fallback, _ = reference
+    tag = attribute.split()[0]
+    target, url = targets.get(gid), safe_fallback(fallback)
+    if target is not None:
+        resolutions.append(Resolution(gid, "local", target.href))
+        return f'<{tag} class="item-ref" data-item="{gid}" {attribute.split()[1]}="{escapeHtml(target.href)}"'
+    if url is not None:
+        resolutions.append(Resolution(gid, "fallback", url))
+        return (f'<{tag} class="item-ref item-ref-remote" data-item="{gid}" '
+                f'{attribute.split()[1]}="{escapeHtml(url)}"' + (' rel="nofollow noopener noreferrer"' if tag == "a"
+                                                                   else ""))
+    resolutions.append(Resolution(gid, "unresolved", None))
+    return f'<{tag} class="item-ref item-ref-unresolved" data-item="{gid}"'
 
 
 @functools.cache

@@ -107,3 +107,29 @@ def test_backlinks_survive_a_projection_rebuild(api: Api) -> None:
     assert api.get(f"/items/{target['gid']}/backlinks", headers=ann).json() == backlinks
     assert api.get(f"/items/{target['gid']}/lineage", headers=ann).json() == lineage
     assert [i["gid"] for i in backlinks["items"]] == [source["gid"]]
+
+
+def test_a_reference_resolves_where_a_url_may_stand_and_every_form_is_a_backlink(api: Api) -> None:
+    """The Federatie note's own example, ``[Zie ook deze praktijk]({item:gid})``, and the other places a URL
+    stands: an image source (with a fallback), a reference definition, an autolink."""
+    ann = api.auth("ann")
+    practice = api.create(ann, title="Praktijk")
+    remote, missing = str(uuid.uuid4()), str(uuid.uuid4())
+    markdown = (f"[Zie ook deze praktijk]({{item:{practice['gid']}}})\n\n"
+                f"![plaatje]({{item:{remote}:https://other.example.org/p.png}})\n\n"
+                f"[meer][def] and <{{item:{practice['gid']}}}> and [weg]({{item:{missing}}})\n\n"
+                f"[def]: {{item:{practice['gid']}}}\n")
+    item = api.create(ann, markdown=markdown)
+
+    rendered = api.get(f"/items/{item['gid']}/rendered", headers=ann).json()
+    html = rendered["html"]
+
+    href = f'href="/items/{practice["gid"]}"'
+    assert f'data-item="{practice["gid"]}" {href}>Zie ook deze praktijk</a>' in html
+    assert f'<img class="item-ref item-ref-remote" data-item="{remote}" src="https://other.example.org/p.png"' in html
+    assert f"{href}>meer</a>" in html and f"{href} data-item=\"{practice['gid']}\">Praktijk</a>" in html
+    assert "&lt;" not in html and "%7B" not in html  # no brackets left, no encoded reference as a URL
+    assert f'<a class="item-ref item-ref-unresolved" data-item="{missing}">weg</a>' in html  # not followed
+    assert [r["status"] for r in rendered["references"]] == ["local", "fallback", "local", "local", "unresolved"]
+    backlinks = api.get(f"/items/{practice['gid']}/backlinks", headers=ann).json()
+    assert [b["gid"] for b in backlinks["items"]] == [item["gid"]]

@@ -102,12 +102,12 @@ def test_rendering_links_exactly_what_extraction_finds() -> None:
 
 def test_a_placeholder_the_parser_puts_in_an_attribute_or_code_is_the_reference_text_again() -> None:
     # Indented code inside a list: markdown sees code, the scanner a reference (a documented divergence).
-    markdown = f"- a\n\n        {{item:{A}}}\n\n[see]({{item:{B}}})"
+    markdown = f"- a\n\n        {{item:{A}}}\n\n[see](https://x.example.org/{{item:{B}}})"
 
     html = render(markdown, lambda gids: {}).html
 
     assert "\ue000" not in html and "%EE%80%80" not in html
-    assert f"<code>  {{item:{A}}}\n</code>" in html and f'href="%7Bitem:{B}%7D"' in html
+    assert f"<code>  {{item:{A}}}\n</code>" in html and f'href="https://x.example.org/%7Bitem:{B}%7D"' in html
 
 
 def test_placeholder_characters_in_the_text_cannot_forge_a_reference() -> None:
