@@ -216,6 +216,12 @@ class Library:
         self.app.delete_item(gid, parent=parent, author=editor.author)
         return gid
 
+    def restore_item(self, editor: Editor, gid: str, *, parent: str) -> str:
+        self._check_writable(editor, gid)
+        self.teams.record(editor)
+        self.app.restore_item(gid, parent=parent, author=editor.author)
+        return gid
+
     def fork_item(self, editor: Editor, sources: list[str], *, title: str | None, markdown: str | None,
                   tags: list[str] | None, scope: str | None) -> str:
         with self.db.read() as cur:

@@ -30,7 +30,7 @@ from domain.errors import Forbidden, TransactionNotFound, UnknownParents
 from domain.transaction import narrowest_scope
 
 Lookup = Callable[[str], dict[str, Any]]
-OWNER_ONLY_KINDS = frozenset({"item.deleted", "tag.deleted", "share.changed", "share.revoked"})
+OWNER_ONLY_KINDS = frozenset({"item.deleted", "item.restored", "tag.deleted", "share.changed", "share.revoked"})
 OPEN_SCOPES = ("DOMAIN", "NETWORK", "PUBLIC")  # another node may edit the content
 GRANT_KINDS = frozenset({"share.granted", "share.changed"})  # a share's state as its owner set it (not a request)
 

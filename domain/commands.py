@@ -84,6 +84,16 @@ class LocalCommands:
 
         return self._change(item_gid, Item, change)
 
+    def restore_item(self, item_gid: str, *, parent: str, author: str) -> Receipt:
+        """Undo a deletion: the state of tombstone ``parent`` again, live (its owner only, as a deletion)."""
+
+        def change(item: Item) -> dict[str, Any]:
+            item.check_can_restore(parent)
+            return self._successor(item, parent, "item.restored", author,
+                                   dict(item.head_states[parent]["payload"], deleted=False))
+
+        return self._change(item_gid, Item, change)
+
     def fork_item(self, sources: Sequence[str], *, author: str, title: str | None = None,
                   markdown: str | None = None, tags: Iterable[str] | None = None,
                   scope: str | None = None) -> Receipt:

@@ -36,6 +36,10 @@ class Item(Entity):
         TOPIC = "fedsync:Item.Deleted"
         tx: dict[str, Any]
 
+    class Restored(Recorded, Aggregate.Event):
+        TOPIC = "fedsync:Item.Restored"
+        tx: dict[str, Any]
+
     class Merged(Recorded, Aggregate.Event):
         TOPIC = "fedsync:Item.Merged"
         tx: dict[str, Any]
@@ -50,6 +54,12 @@ class Item(Entity):
         if self.head_states[parent]["payload"]["deleted"]:
             raise EntityConflict(f"item {self.gid} is deleted at {parent}")
 
+    def check_can_restore(self, parent: str) -> None:
+        """A restore is based on a current head that is a tombstone."""
+        self.check_is_head(parent)
+        if not self.head_states[parent]["payload"]["deleted"]:
+            raise EntityConflict(f"item {self.gid} is not deleted at {parent}: there is nothing to restore")
+
     def check_can_merge(self, heads: list[str]) -> None:
         if len(set(heads)) < 2:
             raise EntityConflict("a merge needs two or more distinct heads")
@@ -63,5 +73,6 @@ Item.EVENTS = {
     "item.forked": Item.Forked,
     "item.edited": Item.Edited,
     "item.deleted": Item.Deleted,
+    "item.restored": Item.Restored,
     "item.merged": Item.Merged,
 }

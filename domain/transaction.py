@@ -43,7 +43,7 @@ ENTITY_TYPES: tuple[str, ...] = get_args(EntityType)
 Scope = Literal["OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC"]
 SCOPES: tuple[str, ...] = get_args(Scope)  # narrowest first
 KINDS: dict[str, tuple[str, ...]] = {
-    "item": ("item.created", "item.edited", "item.deleted", "item.forked", "item.merged"),
+    "item": ("item.created", "item.edited", "item.deleted", "item.restored", "item.forked", "item.merged"),
     "tag": ("tag.created", "tag.renamed", "tag.deleted"),
     "share": ("share.granted", "share.requested", "share.changed", "share.revoked"),
 }
@@ -305,6 +305,8 @@ def _check_invariants(tx: Transaction, state: _Strict) -> None:
         raise InvalidTransaction(f"{tx.kind} needs the parent transaction(s) it is based on")
     if tx.kind == "item.merged" and len(tx.parents) < 2:
         raise InvalidTransaction("item.merged needs two or more parents")
+    if tx.kind in ("item.deleted", "item.restored") and tx.payload["deleted"] != (tx.kind == "item.deleted"):
+        raise InvalidTransaction(f"{tx.kind} must carry deleted: {str(tx.kind == 'item.deleted').lower()}")
     if tx.kind == "item.forked" and not tx.payload["forked_from"]:
         raise InvalidTransaction("item.forked needs at least one item in forked_from")
     if tx.entity == "share" and tx.kind == "share.revoked" and not tx.payload["revoked"]:

@@ -86,6 +86,16 @@ def delete_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, if_mat
     return _item_response(library.item(editor, gid, include_deleted=True))
 
 
+@router.post("/{gid}/restore", response_model=ItemOut, responses=responses(400, 403, 404, 409, 422, 428))
+def restore_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, if_match: IfMatch = None,
+                 parent: Annotated[Gid | None, Query(description="the deleted head (or send If-Match)")] = None
+                 ) -> Response:
+    """Restore a deleted item (an ``item.restored`` transaction based on the tombstone head named by If-Match or
+    ``?parent=``): its state before the deletion, live again. Its owner only, as for a deletion."""
+    library.restore_item(editor, gid, parent=named_head(if_match, parent))
+    return _item_response(library.item(editor, gid))
+
+
 @router.post("/{gid}/forks", response_model=ItemOut, status_code=201, responses=responses(400, 404, 413, 422))
 def fork_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: ForkCreate) -> Response:
     """Fork this item (and ``also_from`` items) into a new item that starts as a copy of this one."""

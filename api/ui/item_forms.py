@@ -209,6 +209,21 @@ async def delete_item(request: Request, item: str) -> Response:
     return RedirectResponse(f"/ui/items?deleted={gid}", status_code=303)
 
 
+@router.post("/items/{item}/restore")
+async def restore_item(request: Request, item: str) -> Response:
+    library: Library = request.app.state.library
+    editor = None
+    try:
+        editor, form = await posted(request)
+        if editor is None:
+            return to_sign_in()
+        gid = item_gid(item)
+        await run_in_threadpool(lambda: library.restore_item(editor, gid, parent=item_gid(first(form, "parent"))))
+    except DomainError as error:
+        return error_page(request, error, editor)
+    return RedirectResponse(f"/ui/items/{gid}?saved=1", status_code=303)
+
+
 # --- preview --------------------------------------------------------------------------------------------
 @router.post("/preview")
 async def preview(request: Request) -> Response:

@@ -88,6 +88,10 @@ def test_fork_delete_and_preview(api: Api) -> None:
     deleted = post(api, secret, f"/ui/items/{item['gid']}/delete", parent=item["head"])
     assert deleted.status_code == 303 and deleted.headers["location"] == f"/ui/items?deleted={item['gid']}"
     assert api.get(f"/items/{item['gid']}", headers=ann).status_code == 404
+    tombstone = api.get(f"/items/{item['gid']}", params={"include_deleted": True}, headers=ann).json()["head"]
+    assert f'action="/ui/items/{item["gid"]}/restore"' in api.get(f"/ui/items/{item['gid']}").text
+    restored = post(api, secret, f"/ui/items/{item['gid']}/restore", parent=tombstone)
+    assert restored.status_code == 303 and api.get(f"/items/{item['gid']}", headers=ann).json()["markdown"] == "one\n"
 
     preview = post(api, secret, "/ui/preview", markdown=f"**bold** {{item:{fork}}}")
     assert preview.status_code == 200 and "<strong>bold</strong>" in preview.text
