@@ -29,8 +29,9 @@ from api.limits import BodySizeLimit
 from api.metrics import NodeCollector, RequestMetrics
 from api.rate_limit import AnonymousRateLimit
 from api.responses import peer_statuses_of
-from api.routes import admin, conflicts, health, items, peers, shares, tags, tokens
+from api.routes import admin, conflicts, health, items, peers, search, shares, tags, tokens
 from api.schemas.common import Problem
+from api.search import ItemSearch
 from api.ui import serve_ui
 from infrastructure.node import Node
 from infrastructure.persistence import store_name
@@ -75,8 +76,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     serve_docs(app)  # Swagger UI from a local package, not a CDN
     serve_ui(app)
     errors.install(app)
-    for router in (items.router, shares.router, tags.router, conflicts.router, admin.router, peers.router,
-                   tokens.router, health.router):
+    for router in (items.router, search.router, shares.router, tags.router, conflicts.router, admin.router,
+                   peers.router, tokens.router, health.router):
         app.include_router(router)
     mount_federation(app)
     app.state.metrics = CollectorRegistry(auto_describe=False)
@@ -103,6 +104,7 @@ def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     library.create_tables()
     app.state.node = node
     app.state.library = library
+    app.state.search = ItemSearch(node.db, node.projector.search)
     gate = TokenGate(node.tokens, refresh_interval=settings.token_refresh_interval)
     app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(), gate)
     app.state.readiness = health.Readiness(node)

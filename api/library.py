@@ -82,7 +82,7 @@ class Library:
         with self.db.read() as cur:
             row = visible_item(cur, editor, gid, include_deleted=include_deleted)
             doc = document(row)
-            self._name_tags(cur, editor, [doc])
+            self.name_tags(cur, editor, [doc])
             hidden = hidden_items(cur, editor, doc["forked_from"])
         doc["forked_from"] = [g for g in doc["forked_from"] if g not in hidden]
         return doc
@@ -113,7 +113,7 @@ class Library:
             rows, next_cursor = pagination.split(cur.execute(sql, [*params, query.limit + 1]).fetchall(),
                                                  query.limit, "created_at", "item_gid")
             docs = [document(row) for row in rows]
-            self._name_tags(cur, editor, docs)
+            self.name_tags(cur, editor, docs)
         return docs, next_cursor
 
     def history(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
@@ -164,7 +164,7 @@ class Library:
             visible_item(cur, editor, gid, include_deleted=include_deleted)
             referring = visible_documents(cur, backlinks.referring(cur, gid), editor)
             docs = sorted((document(r) for r in referring.values()), key=lambda d: (d["created_at"], d["item_gid"]))
-            self._name_tags(cur, editor, docs)
+            self.name_tags(cur, editor, docs)
         return docs
 
     def lineage(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
@@ -327,7 +327,7 @@ class Library:
             visible_item(cur, editor, gid, include_deleted=include_deleted)
 
     @staticmethod
-    def _name_tags(cur: Cursor, editor: Editor, docs: list[dict[str, Any]]) -> None:
+    def name_tags(cur: Cursor, editor: Editor, docs: list[dict[str, Any]]) -> None:
         """Set each document's ``tag_refs``: its known (not deleted) tags the editor may see, by name."""
         known = live_tags(cur, {tag for doc in docs for tag in doc["tags"]}, editor)
         refs = sorted(({"gid": r["tag_gid"], "name": r["name"]} for r in known), key=lambda r: (r["name"], r["gid"]))

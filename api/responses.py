@@ -25,6 +25,7 @@ from api.schemas.conflicts import (
 )
 from api.schemas.items import (
     Backlinks,
+    Highlight,
     History,
     HistoryNode,
     ItemOut,
@@ -36,6 +37,8 @@ from api.schemas.items import (
     LineageEntry,
     ReferenceOut,
     RenderedItem,
+    SearchHit,
+    SearchPage,
     TagRef,
 )
 from api.schemas.shares import ShareOut
@@ -80,6 +83,11 @@ def _summary_fields(doc: Row) -> dict[str, Any]:
 
 def item_page_of(docs: list[Row], next_cursor: str | None) -> ItemPage:
     return ItemPage(items=[summary_of(doc) for doc in docs], next=next_cursor)
+
+
+def search_page_of(docs: list[Row], next_cursor: str | None) -> SearchPage:
+    return SearchPage(items=[SearchHit(**summary_of(doc).model_dump(), rank=doc["rank"],
+                                       highlight=Highlight(**doc["highlight"])) for doc in docs], next=next_cursor)
 
 
 def backlinks_of(gid: str, docs: list[Row]) -> Backlinks:

@@ -121,7 +121,7 @@ class Node:
         self.keys = KeyDirectory(self.db, config.name, lambda: self.keyring,
                                  is_peer=lambda name: self.peers.find(name) is not None)
         self.keys.create_tables()
-        self.projector = Projector(self.db, self.app.recorder)
+        self.projector = Projector(self.db, self.app.recorder, search_language=settings.search_language)
         self.projector.create_tables()
         self.app.recorder.commit_hooks += [write_pending, write_pull_cursor]  # tables of PeerStore
         self.app.recorder.in_commit = self.projector.project_in_commit

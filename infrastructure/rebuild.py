@@ -66,7 +66,7 @@ def rebuild(live: Database, projector: Projector, *, sqlite_path: Path, database
             progress: Callable[[int], None] | None = None) -> RebuildReport:
     """Rebuild every view beside the live ones, then swap them in (the module docstring says how)."""
     with _shadow(live, sqlite_path, database_url) as (shadow, swap, where):
-        builder = Projector(shadow, projector.recorder)
+        builder = Projector(shadow, projector.recorder, search_language=projector.search.language)
         builder.create_tables()
         built = builder.catch_up(progress, batch=REBUILD_BATCH)
         return _swap(swap, where, projector, builder.position(), built)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CONFIG_FILE = "config.json"
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$")
@@ -39,6 +39,9 @@ class Settings(BaseModel):
     anonymous_rate: float = 50.0  # requests per second one client may make without valid credentials (0: no limit)
     anonymous_burst: int = 200  # ... and at once, before the rate applies
     cors_origins: str = ""  # browser origins allowed to call the API, comma-separated ("": none, the default)
+    # full-text search's language: a PostgreSQL text search configuration (dutch, english, simple, ...); on
+    # SQLite, english stems and the others match words as written. Changing it needs a projections rebuild.
+    search_language: str = Field("simple", pattern=r"^[a-z_]{1,40}$")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -54,7 +57,8 @@ class Settings(BaseModel):
                            ("token_refresh_interval", "FEDSYNC_TOKEN_REFRESH_INTERVAL"),
                            ("anonymous_rate", "FEDSYNC_ANONYMOUS_RATE"),
                            ("anonymous_burst", "FEDSYNC_ANONYMOUS_BURST"),
-                           ("cors_origins", "FEDSYNC_CORS_ORIGINS")):
+                           ("cors_origins", "FEDSYNC_CORS_ORIGINS"),
+                           ("search_language", "FEDSYNC_SEARCH_LANGUAGE")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import ApplicationRecorder
 
-from projections import backlinks, conflicts, documents, lineage, shares, tags, transactions
+from projections import backlinks, conflicts, documents, lineage, search, shares, tags, transactions
 from projections.entity_view import EntityView
 from projections.heads import HeadRow
 from projections.store import Cursor, Database
@@ -47,10 +47,10 @@ TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS view_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "INSERT INTO view_tracking (name, position) VALUES ('views', 0) ON CONFLICT (name) DO NOTHING",
 ]
-VIEWS_VERSION = 3  # raise it with every change to a view's tables or to what their rows mean
+VIEWS_VERSION = 4  # raise it with every change to a view's tables or to what their rows mean
 SCHEMA_DDL = "CREATE TABLE IF NOT EXISTS view_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"
 MODULES = (documents, tags, shares, conflicts, transactions, backlinks, lineage)
-VIEW_TABLES = tuple(table for module in MODULES for table in module.TABLES)
+VIEW_TABLES = (*(table for module in MODULES for table in module.TABLES), *search.TABLES)
 BATCH = 1000
 REBUILD_BATCH = 5000
 
@@ -60,8 +60,10 @@ class ProjectionRaceLost(Exception):
 
 
 class Projector:
-    def __init__(self, db: Database, recorder: ApplicationRecorder, *, batch: int = BATCH) -> None:
+    def __init__(self, db: Database, recorder: ApplicationRecorder, *, batch: int = BATCH,
+                 search_language: str = "simple") -> None:
         self.db = db
+        self.search = search.SearchIndex(getattr(db, "dialect", "sqlite"), search_language)
         self.recorder = recorder
         self.batch = batch
         self.views: list[EntityView] = [documents.DocumentsView(), tags.TagsView(), shares.SharesView()]
@@ -83,9 +85,8 @@ class Projector:
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
                 cur.execute("INSERT INTO view_schema (id, version) VALUES (1, ?) "
                             "ON CONFLICT (id) DO UPDATE SET version = excluded.version", (VIEWS_VERSION,))
-            for module in MODULES:
-                for statement in module.DDL:
-                    cur.execute(statement)
+            for statement in [*(s for module in MODULES for s in module.DDL), *self.search.ddl()]:
+                cur.execute(statement)
             for statement in TRACKING_DDL:
                 cur.execute(statement)
 
@@ -176,16 +177,16 @@ class Projector:
             self.apply(cur, events)
 
     def apply(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        touched_items: dict[str, HeadRow] = {}
+        touched_by: dict[str, dict[str, HeadRow]] = {}
         for view in self.views:
-            touched = view.process(cur, events)
-            if view.entity == "item":
-                touched_items = touched
+            touched_by[view.entity] = view.process(cur, events)
+        touched_items = touched_by["item"]
         seqs = {tx["entity_gid"]: seq for seq, tx in events if tx["entity"] == "item"}
         transactions.process(cur, events)  # first: conflicts read the item's DAG from it
         conflicts.update(cur, touched_items, seqs)
         backlinks.update(cur, touched_items)
         lineage.process(cur, events)
+        self.search.update(cur, touched_items, touched_by["tag"])
 
     def reset(self) -> None:
         """Empty every view and the position, in one transaction."""

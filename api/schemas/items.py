@@ -150,3 +150,18 @@ class LineageEntry(BaseModel):
 class Lineage(BaseModel):
     item: str
     forks: list[LineageEntry]
+
+
+class Highlight(BaseModel):
+    title: str = Field(description="the title as HTML: escaped, each matched word in <mark>")
+    body: str = Field(description="a fragment of the markdown around the matches, as HTML like the title")
+
+
+class SearchHit(ItemSummary):
+    rank: float = Field(description="lower is better (the store's own ranking; compare within one search)")
+    highlight: Highlight
+
+
+class SearchPage(BaseModel):
+    items: list[SearchHit]
+    next: str | None = Field(description="cursor of the next page (pass as ?cursor=), null on the last page")

@@ -1,0 +1,125 @@
+"""Full-text search over items: title, body and tag names, ranked, with highlights.
+
+One row per live item, from the state the documents view shows (its primary head), kept in step by the
+projector in the same transaction as the other views and rebuilt with them. The store's own engine does the
+work: SQLite's FTS5 (``bm25`` ranking, ``snippet`` highlights) and PostgreSQL's ``tsvector`` (``ts_rank``,
+``ts_headline``) with a text search configuration chosen by the node's ``search_language`` (``dutch``,
+``english``, ``simple``, ... any the server has). SQLite has no Dutch stemmer: there, words match as
+written (case and accents folded) and, for English, with the Porter stemmer.
+
+Tag names are indexed only for tags every editor may see (``DOMAIN``, ``NETWORK``, ``PUBLIC``): an
+``OWNER`` or ``TEAM`` tag's name would otherwise find its items for editors who may not see the tag. A
+tag's rename or deletion re-indexes the items that carry it. Matches come back with the title and a
+fragment of the body in which each matched word sits between ``HIT`` and ``END`` marks, for the caller to
+escape and mark up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from domain.visibility import EVERY_EDITOR_SCOPES
+from projections.heads import HeadRow, loads
+from projections.store import Cursor, chunks, rows_by_key
+
+TABLES = ["item_search"]
+HIT, END = "\ue010", "\ue011"  # around each matched word in a highlight (private use: not in any text)
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_WORDS = 16  # of a query
+LANGUAGE = re.compile(r"^[a-z_]{1,40}$")  # a PostgreSQL text search configuration name
+
+
+class SearchIndex:
+    """The ``item_search`` table on one store kind (``dialect``) in one language."""
+
+    def __init__(self, dialect: str, language: str = "simple") -> None:
+        if not LANGUAGE.match(language):
+            raise ValueError(f"not a text search configuration name: {language!r}")
+        self.dialect, self.language = dialect, language
+
+    def ddl(self) -> list[str]:
+        if self.dialect == "sqlite":
+            tokenizer = "porter unicode61 remove_diacritics 2" if self.language == "english" else (
+                "unicode61 remove_diacritics 2")
+            return ["CREATE VIRTUAL TABLE IF NOT EXISTS item_search USING fts5("
+                    f"item_gid UNINDEXED, title, body, tags, tokenize = '{tokenizer}')"]
+        return ["CREATE TABLE IF NOT EXISTS item_search (item_gid TEXT PRIMARY KEY, title TEXT NOT NULL, "
+                "body TEXT NOT NULL, tags TEXT NOT NULL, document TSVECTOR NOT NULL)",
+                "CREATE INDEX IF NOT EXISTS item_search_document ON item_search USING GIN (document)"]
+
+    # --- keeping it in step ------------------------------------------------------------------------------
+    def update(self, cur: Cursor, touched_items: dict[str, HeadRow], touched_tags: Iterable[str]) -> None:
+        """Re-index the items a batch touched and those carrying a tag it touched."""
+        gids = set(touched_items) | self._carrying(cur, set(touched_tags))
+        if not gids:
+            return
+        docs = rows_by_key(cur, "documents", "item_gid", gids)
+        names = self._tag_names(cur, {tag for doc in docs.values() for tag in loads(doc["tags"])})
+        for chunk in chunks(gids):
+            cur.execute(f"DELETE FROM item_search WHERE item_gid IN ({','.join('?' * len(chunk))})", chunk)
+        rows = [(gid, doc["title"], doc["markdown"], " ".join(names[t] for t in loads(doc["tags"]) if t in names))
+                for gid, doc in sorted(docs.items()) if not doc["deleted"]]
+        if self.dialect == "sqlite":
+            cur.executemany("INSERT INTO item_search (item_gid, title, body, tags) VALUES (?, ?, ?, ?)", rows)
+        else:
+            cur.executemany(
+                "INSERT INTO item_search (item_gid, title, body, tags, document) VALUES (?, ?, ?, ?, "
+                f"setweight(to_tsvector('{self.language}', ?), 'A') || setweight(to_tsvector('{self.language}', ?), "
+                f"'B') || setweight(to_tsvector('{self.language}', ?), 'C'))",
+                [(gid, title, body, tags, title, tags, body) for gid, title, body, tags in rows])
+
+    @staticmethod
+    def _carrying(cur: Cursor, tags: set[str]) -> set[str]:
+        """The items whose current tags include one of ``tags`` (one scan of the documents per 100 tags)."""
+        found: set[str] = set()
+        ordered = sorted(tags)
+        for i in range(0, len(ordered), 100):
+            part = ordered[i:i + 100]
+            condition = " OR ".join(["tags LIKE ?"] * len(part))
+            rows = cur.execute(f"SELECT item_gid FROM documents WHERE {condition}", [f'%"{t}"%' for t in part])
+            found.update(row["item_gid"] for row in rows.fetchall())
+        return found
+
+    @staticmethod
+    def _tag_names(cur: Cursor, tags: set[str]) -> dict[str, str]:
+        return {gid: row["name"] for gid, row in rows_by_key(cur, "tags", "tag_gid", tags).items()
+                if not row["deleted"] and row["scope"] in EVERY_EDITOR_SCOPES}
+
+    # --- searching ---------------------------------------------------------------------------------------
+    def matches(self, text: str) -> tuple[str, list[Any]] | None:
+        """A query over ``item_search`` giving ``item_gid`` and ``rank`` (lower is better) of the items that
+        match ``text`` (every word, each also as a prefix), or None when ``text`` has no word."""
+        words = _WORD.findall(text)[:MAX_WORDS]
+        if not words:
+            return None
+        if self.dialect == "sqlite":
+            query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
+            return ("SELECT item_gid, bm25(item_search, 0.0, 10.0, 1.0, 5.0) AS rank FROM item_search "
+                    "WHERE item_search MATCH ?", [query])
+        query = " & ".join(f"{word}:*" for word in (w.replace("'", "") for w in words) if word)
+        tsquery = f"to_tsquery('{self.language}', ?)"  # ranks as doubles: a real would not round-trip a cursor
+        return (f"SELECT item_gid, -CAST(ts_rank(document, {tsquery}) AS DOUBLE PRECISION) AS rank "
+                f"FROM item_search WHERE document @@ {tsquery}", [query, query])
+
+    def highlights(self, cur: Cursor, text: str, gids: list[str]) -> dict[str, tuple[str, str]]:
+        """(title, body fragment) of each of ``gids`` with the words of ``text`` marked (HIT ... END)."""
+        found = self.matches(text)
+        if found is None or not gids:
+            return {}
+        marks = ",".join("?" * len(gids))
+        if self.dialect == "sqlite":
+            rows = cur.execute(
+                f"SELECT item_gid, highlight(item_search, 1, '{HIT}', '{END}') AS title, "
+                f"snippet(item_search, 2, '{HIT}', '{END}', '…', 24) AS body FROM item_search "
+                f"WHERE item_search MATCH ? AND item_gid IN ({marks})", [found[1][0], *gids]).fetchall()
+        else:
+            options = f"StartSel={HIT}, StopSel={END}, MaxWords=24, MinWords=8, MaxFragments=1"
+            query = f"to_tsquery('{self.language}', ?)"
+            rows = cur.execute(
+                f"SELECT item_gid, ts_headline('{self.language}', title, {query}, 'HighlightAll=true, "
+                f"StartSel={HIT}, StopSel={END}') AS title, ts_headline('{self.language}', body, {query}, "
+                f"'{options}') AS body FROM item_search WHERE item_gid IN ({marks})",
+                [found[1][0], found[1][0], *gids]).fetchall()
+        return {row["item_gid"]: (row["title"], row["body"]) for row in rows}

@@ -1,0 +1,85 @@
+"""Full-text search (``GET /search``) on both stores: title, body and tag names, ranked, highlighted,
+paged, kept in step with edits, deletions and tag renames, rebuilt with the other views, and never finding
+what the editor may not see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.conftest import Api, is_problem
+
+
+def search(api: Api, headers: dict[str, str], q: str, **params: Any) -> dict[str, Any]:
+    answer = api.get("/search", params={"q": q, **params}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def titles(page: dict[str, Any]) -> list[str]:
+    return [hit["title"] for hit in page["items"]]
+
+
+def test_search_finds_words_of_the_title_body_and_tags_best_first_with_highlights(api: Api) -> None:
+    ann = api.auth("ann")
+    tag = api.post("/tags", json={"name": "museum"}, headers=ann).json()["gid"]
+    api.create(ann, title="Field trip", markdown="We visit the Rijksmuseum and a zoo.\n")
+    api.create(ann, title="Museum lessons", markdown="Paintings.\n")
+    api.create(ann, title="Reading list", markdown="Books about a <b>museum</b>.\n")
+    api.create(ann, title="Excursions", markdown="Buses.\n", tags=[tag])
+    api.create(ann, title="Unrelated", markdown="Nothing here.\n")
+
+    found = search(api, ann, "museum")
+
+    assert titles(found)[:2] == ["Museum lessons", "Excursions"]  # the title first, then the tag
+    assert set(titles(found)) == {"Museum lessons", "Excursions", "Reading list"}
+    reading = next(hit for hit in found["items"] if hit["title"] == "Reading list")
+    body = reading["highlight"]["body"]  # escaped, then marked (PostgreSQL's fragments also drop tag-like text)
+    assert "<mark>museum</mark>" in body and "<b>" not in body and "Books about" in body
+    assert found["items"][0]["highlight"]["title"] == "<mark>Museum</mark> lessons"
+    assert titles(search(api, ann, "zoo rijks")) == ["Field trip"]  # every word, each also as a word's start
+    assert search(api, ann, "zoo paintings")["items"] == []
+    assert search(api, ann, "!!! ***")["items"] == []  # no word at all: nothing, not an error
+
+
+def test_search_follows_edits_deletions_tag_renames_and_a_rebuild(api: Api) -> None:
+    ann = api.auth("ann")
+    tag = api.post("/tags", json={"name": "history"}, headers=ann).json()
+    item = api.create(ann, title="Plan", markdown="castle\n", tags=[tag["gid"]])
+    gone = api.create(ann, title="Old plan", markdown="castle\n")
+
+    api.edit(ann, item, markdown="fortress\n")
+    api.delete(f"/items/{gone['gid']}", headers={**ann, "If-Match": f'"{gone["head"]}"'})
+    renamed = api.patch(f"/tags/{tag['gid']}", json={"name": "geography"}, headers=ann)
+    assert renamed.status_code == 200, renamed.text
+
+    assert search(api, ann, "castle")["items"] == [] and titles(search(api, ann, "fortress")) == ["Plan"]
+    assert search(api, ann, "history")["items"] == [] and titles(search(api, ann, "geography")) == ["Plan"]
+    api.node.projector.rebuild()
+    assert titles(search(api, ann, "fortress")) == ["Plan"] and titles(search(api, ann, "geography")) == ["Plan"]
+
+
+def test_search_pages_and_filters(api: Api) -> None:
+    ann = api.auth("ann")
+    tag = api.post("/tags", json={"name": "maths"}, headers=ann).json()["gid"]
+    for n in range(5):
+        api.create(ann, title=f"Fractions {n}", markdown="fractions " * (n + 1), tags=[tag] if n % 2 else [])
+
+    first = search(api, ann, "fractions", limit=2)
+    second = search(api, ann, "fractions", limit=2, cursor=first["next"])
+    third = search(api, ann, "fractions", limit=2, cursor=second["next"])
+
+    everything = titles(first) + titles(second) + titles(third)
+    assert sorted(everything) == [f"Fractions {n}" for n in range(5)] and third["next"] is None
+    assert sorted(titles(search(api, ann, "fractions", tag=tag))) == ["Fractions 1", "Fractions 3"]
+    assert is_problem(api.get("/search", params={"q": "x", "cursor": "bogus"}, headers=ann), 400)
+    assert is_problem(api.get("/search", params={"q": ""}, headers=ann), 422)
+
+
+def test_search_never_finds_what_the_editor_may_not_see(api: Api) -> None:
+    ann, bo = api.auth("ann"), api.auth("bo")
+    secret_tag = api.post("/tags", json={"name": "zebra", "scope": "OWNER"}, headers=ann).json()["gid"]
+    api.create(ann, title="Ann's zebra notes", markdown="zebra\n", scope="OWNER")
+    api.create(ann, title="Shared page", markdown="nothing\n", tags=[secret_tag])
+
+    assert search(api, bo, "zebra")["items"] == []  # neither the OWNER item nor the OWNER tag's name
+    assert titles(search(api, ann, "zebra")) == ["Ann's zebra notes"]
