@@ -73,8 +73,8 @@ def peer_both(a: NodeProcess, b: NodeProcess) -> None:
 
 def catch_up(store: str, count: int, tmp: Path) -> None:
     dbs = Databases(store)
-    a = NodeProcess(data_dir=tmp / f"a{count}", database_url=dbs.url()).init()
-    b = NodeProcess(data_dir=tmp / f"b{count}", database_url=dbs.url()).init()
+    a = NodeProcess(data_dir=tmp / f"{store}-a{count}", database_url=dbs.url()).init()
+    b = NodeProcess(data_dir=tmp / f"{store}-b{count}", database_url=dbs.url()).init()
     try:
         fill(a, count)
         a.start()
@@ -102,8 +102,8 @@ def catch_up(store: str, count: int, tmp: Path) -> None:
 
 def propagation(store: str, edits: int, tmp: Path) -> None:
     dbs = Databases(store)
-    a = NodeProcess(data_dir=tmp / "pa", database_url=dbs.url()).init().start()
-    b = NodeProcess(data_dir=tmp / "pb", database_url=dbs.url()).init().start()
+    a = NodeProcess(data_dir=tmp / f"{store}-pa", database_url=dbs.url()).init().start()
+    b = NodeProcess(data_dir=tmp / f"{store}-pb", database_url=dbs.url()).init().start()
     try:
         peer_both(a, b)
         admin_b = b.admin()
