@@ -1,7 +1,8 @@
 """An admin watches and drives federation in a real browser (headless Chromium) on two real nodes, on both
 stores: sees the peer, syncs now (what the node refused shows with its reason), reads the pending, refusals and
-keys pages, in English and in Dutch; then, with the peer down, syncs until its breaker opens and retries it
-closed. Every page is screenshot into the test's temporary folder and checked with axe-core."""
+keys pages, in English and in Dutch; then, with the peer down, sees a background pull's failure appear without
+a reload, syncs until the breaker opens and retries it closed. Every page is screenshot into the test's
+temporary folder and checked with axe-core."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from babel.messages.pofile import read_po
 from playwright.sync_api import Browser, Page, expect
 
 from api.ui.i18n import CATALOGS
+from infrastructure.federation_client import PeerError
 from infrastructure.local_cluster import NodeProcess
 from infrastructure.refusals import KEPT
 from tests.browser.test_conflict_pages import shot, sign_in
 from tests.e2e.conftest import Spawner, peer
 from tests.e2e.test_conflicts_e2e import editor, ok
+from tests.e2e.test_federation import pull
 
 PAGES = {"peers": "", "pending": "/pending", "refusals": "/refusals", "keys": "/keys"}
 
@@ -55,6 +58,8 @@ def test_an_admin_syncs_and_retries_a_peer_and_reads_refusals_pending_and_keys_i
         ok(bo.post("/tags", json={"name": "maths"}), 201)
         ok(bo.post("/items", json={"title": "From b", "markdown": "made on b\n"}), 201)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[object] = []
+    page.on("pageerror", lambda error: errors.append(error))
     sign_in(page, a, "ada", "admin")
     page.get_by_role("link", name="Federation").click()
     expect(page.get_by_role("table")).to_contain_text(b.base_url)
@@ -76,9 +81,14 @@ def test_an_admin_syncs_and_retries_a_peer_and_reads_refusals_pending_and_keys_i
                    if len(s) > 4 and s in text})
     assert left == [], left
 
-    b.stop()  # the peer is down: Sync now says why, until the breaker opens
+    b.stop()  # the peer is down: the background puller's failure shows without a reload
+    page.clock.install()
     page.goto(f"{a.base_url}/ui/federation")
-    for _ in range(5):
+    with pytest.raises(PeerError):
+        pull(a, b)
+    page.clock.fast_forward(10_500)
+    expect(page.locator("#peers")).to_contain_text("Connection refused")
+    for _ in range(4):  # Sync now says why, until the breaker opens (at the fifth failure)
         page.get_by_role("button", name=f"Sync now {b.name}").click()
         expect(page.get_by_role("alert")).to_contain_text(f"Sync with {b.name} failed")
     assert breaker(page, b) == "open"
@@ -88,3 +98,4 @@ def test_an_admin_syncs_and_retries_a_peer_and_reads_refusals_pending_and_keys_i
     assert breaker(page, b) == "closed"
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: the table scrolls in its own box
     shot(page, tmp_path, "peers-phone")
+    assert errors == []
