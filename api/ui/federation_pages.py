@@ -34,26 +34,20 @@ class AdminsOnly(Forbidden):
     """A signed-in editor without the admin role asked for a federation page."""
 
 
-async def admin_of(request: Request) -> Editor | Response:
-    """The signed-in admin, else the answer for everyone else: the sign-in page, or 403 (never the data)."""
-    editor = await session.editor_of(request)
-    if editor is None:
-        return to_sign_in()
-    if not editor.is_admin:
-        return error_page(request, AdminsOnly("only an admin may see the federation pages"), editor)
-    return editor
-
-
-async def posting_admin_of(request: Request) -> Editor | Response:
-    """Like ``admin_of`` for a button's POST, which must also come from this session's own page (CSRF)."""
+async def admin_of(request: Request, *, posted: bool = False) -> Editor | Response:
+    """The signed-in admin, else the answer for everyone else: the sign-in page, or 403 (never the data).
+    ``posted``: a button's POST, which must also come from this session's own page (CSRF)."""
     editor = await session.editor_of(request)
     if editor is None:
         return to_sign_in()
     try:
-        session.check_form(request, first(await form_of(request), "csrf"))
+        if posted:
+            session.check_form(request, first(await form_of(request), "csrf"))
+        if not editor.is_admin:
+            raise AdminsOnly("only an admin may see the federation pages")
     except DomainError as error:
         return error_page(request, error, editor)
-    return await admin_of(request)
+    return editor
 
 
 def peer_name(name: str) -> str:
@@ -74,7 +68,7 @@ async def peers(request: Request, fragment: bool = False) -> Response:
 
 @router.post("/peers/{name}/retry")
 async def retry(request: Request, name: str) -> Response:
-    admin = await posting_admin_of(request)
+    admin = await admin_of(request, posted=True)
     if isinstance(admin, Response):
         return admin
     try:
@@ -86,7 +80,7 @@ async def retry(request: Request, name: str) -> Response:
 
 @router.post("/peers/{name}/sync")
 async def sync(request: Request, name: str) -> Response:
-    admin = await posting_admin_of(request)
+    admin = await admin_of(request, posted=True)
     if isinstance(admin, Response):
         return admin
     try:
