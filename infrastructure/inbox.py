@@ -13,6 +13,9 @@
   what it sends is still applied (parents settle what is held) but what
   lacks parents is refused (429); retries read each sender's rows apart, so
   one sender's rows never hide another's.
+- Every refusal is kept, with its reason, in a bounded record for the admin
+  (``refusals.py``): of a batch, of fetched ancestors, of held transactions
+  retried.
 - Only the application's work runs inside ``slot`` (the caller's bound on
   concurrent batches); learning keys and fetching ancestors, which wait on
   other nodes, run outside it.
@@ -32,6 +35,7 @@ from domain.receiving import PENDING, REFUSED, STORED, Outcome
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_learning import KeyLearner
 from infrastructure.peers import Peer, PeerStore
+from infrastructure.refusals import RefusalLog
 
 ANCESTOR_ROUNDS = 20
 Slot = Callable[[], AbstractContextManager[Any]]
@@ -39,7 +43,8 @@ Slot = Callable[[], AbstractContextManager[Any]]
 
 class Inbox:
     def __init__(self, app: NodeApplication, peers: PeerStore, keys: KeyLearner, client: FederationClient,
-                 on_share_request: Callable[[], Any] = lambda: None, *, pending_max: int = 5000) -> None:
+                 on_share_request: Callable[[], Any] = lambda: None, *, pending_max: int = 5000,
+                 refusals: RefusalLog | None = None) -> None:
         self.app = app
         self.pending_max = pending_max
         self.peers = peers
@@ -47,6 +52,7 @@ class Inbox:
         self.client = client
         self.on_share_request = on_share_request  # a reshare request may have arrived: answer it
         self.outcomes: Counter[tuple[str, str]] = Counter()  # (status, refusal type) -> count, for /metrics
+        self.refusals = refusals if refusals is not None else RefusalLog()  # the recent ones, for the admin
 
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None,
                      slot: Slot = contextlib.nullcontext) -> list[Outcome]:
@@ -73,6 +79,7 @@ class Inbox:
         for i in range(len(txs)):
             merged.append(refused[i] if i in refused else next(it))
         self.outcomes.update((o.status, o.error.type if o.status == REFUSED and o.error else "") for o in merged)
+        self.refusals.record(peer.name, txs, merged)
         return merged
 
     def _room(self, peer: Peer) -> int:
@@ -99,7 +106,8 @@ class Inbox:
             self.keys.learn(peer, fetched)
             before = self.peers.pending_count()
             with slot():
-                self.app.receive(fetched, sender=peer.name, room=self._room(peer))
+                self.refusals.record(peer.name, fetched,
+                                     self.app.receive(fetched, sender=peer.name, room=self._room(peer)))
                 self.retry_pending()
             if self.peers.pending_count() >= before:
                 return
@@ -120,6 +128,7 @@ class Inbox:
         for sender in self.peers.pending_senders():
             txs = [row["tx"] for row in self.peers.pending(sender, self.pending_max)]
             outcomes = self.app.receive(txs, sender=sender, from_pending=True)
+            self.refusals.record(sender, txs, outcomes)
             settled += sum(o.status != PENDING for o in outcomes)
             share_request = share_request or any(tx.get("kind") == "share.requested" for tx in txs)
         if share_request:

@@ -30,6 +30,7 @@ from infrastructure.peers import Peer, PeerStore
 from infrastructure.persistence import database_for, store_env, store_name
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
 from infrastructure.rebuild import RebuildReport, rebuild
+from infrastructure.refusals import RefusalLog
 from infrastructure.reshares import Reshares
 from infrastructure.settings import CONFIG_FILE, NodeConfig, Settings
 from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, CursorSeal, Keyring, KeySet, SigningKey, kid_of
@@ -135,8 +136,9 @@ class Node:
         self.reshares.create_tables()
         self.tokens = TokenRegistry(self.db, config.name, lambda: self.keyring)  # editor tokens issued here
         self.tokens.create_tables()
+        self.refusals = RefusalLog()  # what peers sent that was refused, since this process started
         inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process,
-                      pending_max=settings.pending_max_per_sender)
+                      pending_max=settings.pending_max_per_sender, refusals=self.refusals)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
         self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(

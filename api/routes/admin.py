@@ -1,9 +1,11 @@
-"""Admin-only views of the node: its signing keys, other nodes' disputed and revoked keys (peers:
-routes/peers.py; editors get 403)."""
+"""Admin-only views of the node: its signing keys, other nodes' disputed and revoked keys, what peers sent that
+waits for parents or was refused (peers: routes/peers.py; editors get 403)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from api.deps import CurrentEditor, NodeDep, current_admin
 from api.errors import responses
@@ -14,12 +16,18 @@ from api.schemas.admin import (
     KeyDisputeList,
     KeyList,
     KeyTrust,
+    PendingList,
+    PendingSender,
+    PendingTransaction,
+    Refusal,
+    RefusalList,
     ReshareRequest,
     ReshareRequestList,
     Revocation,
     RevocationList,
 )
 from domain.errors import DomainError
+from infrastructure.node import Node
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(current_admin)],
                    responses=responses(401, 403))
@@ -51,6 +59,29 @@ def trust_relay(node: NodeDep, request: KeyTrust) -> KeyDisputeList:
 def list_revocations(node: NodeDep) -> RevocationList:
     """Other nodes' revoked keys, each with the stored transactions it signed at or after the revocation time."""
     return RevocationList(revocations=[Revocation(**r) for r in node.signed_after_revocation()])
+
+
+@router.get("/pending", response_model=PendingList)
+def list_pending(node: NodeDep, oldest: Annotated[int, Query(ge=1, le=200)] = 20) -> PendingList:
+    """Per sender, how many received transactions wait here for their parents, and the ``oldest`` of them."""
+    return PendingList(senders=[_pending_of(node, sender, oldest) for sender in node.peers.pending_senders()])
+
+
+def _pending_of(node: Node, sender: str, oldest: int) -> PendingSender:
+    rows = node.peers.pending(sender, oldest)
+    return PendingSender(sender=sender, count=node.peers.pending_count(sender), oldest=[
+        PendingTransaction(gid=row["gid"], entity=row["tx"]["entity"], entity_gid=row["tx"]["entity_gid"],
+                           kind=row["tx"]["kind"], received_at=row["received_at"], missing=row["missing"])
+        for row in rows])
+
+
+@router.get("/refusals", response_model=RefusalList)
+def list_refusals(node: NodeDep) -> RefusalList:
+    """What peers sent that this node refused, with the reasons, newest first: the last 500 since the node
+    (this process) started."""
+    log = node.refusals
+    return RefusalList(refusals=[Refusal(**vars(r)) for r in log.recent()], kept=log.kept, total=log.total,
+                       since=log.since)
 
 
 @router.get("/share-requests", response_model=ReshareRequestList)

@@ -1,4 +1,4 @@
-"""Admin: the node's signing keys, its peers and their sync state."""
+"""Admin: the node's signing keys, its peers and their sync state, what waits for parents, what was refused."""
 
 from __future__ import annotations
 
@@ -130,3 +130,44 @@ class TokenRevokeAll(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subject: str = Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$", description="revoke every token of this editor "
                          "issued until now, recorded or not")
+
+
+class PendingTransaction(BaseModel):
+    gid: str
+    entity: str
+    entity_gid: str
+    kind: str
+    received_at: str
+    missing: list[str] = Field(description="the parents it waits for")
+
+
+class PendingSender(BaseModel):
+    sender: str
+    count: int = Field(description="transactions of this sender held here")
+    oldest: list[PendingTransaction] = Field(description="the oldest of them, oldest first")
+
+
+class PendingList(BaseModel):
+    """Received transactions held until their parents arrive, per sender."""
+
+    senders: list[PendingSender]
+
+
+class Refusal(BaseModel):
+    at: str = Field(description="when this node refused it")
+    sender: str = Field(description="the peer that sent it (pushed or answered a pull)")
+    gid: str
+    entity: str
+    kind: str
+    type: str = Field(description="the problem type, as the sender was answered (forbidden, invalid-transaction, ...)")
+    status: int
+    reason: str = Field(description="why, cut to 500 characters")
+
+
+class RefusalList(BaseModel):
+    """What peers sent that this process refused, newest first."""
+
+    refusals: list[Refusal]
+    kept: int = Field(description="at most this many are kept: older ones are dropped")
+    total: int = Field(description="refusals since the process started, also those no longer kept")
+    since: str = Field(description="when the process started: refusals before are not kept (restart empties it)")

@@ -62,7 +62,8 @@ def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
 
 def error_page(request: Request, error: DomainError, editor: Editor | None) -> HTMLResponse:
     """A refusal as a page (the API answers the same refusal as a problem document)."""
-    return page(request, "error.html", error.status, editor=editor, status=error.status, detail=str(error))
+    return page(request, "error.html", error.status, editor=editor, status=error.status, detail=str(error),
+                problem=error.type)
 
 
 def to_sign_in() -> RedirectResponse:

@@ -103,3 +103,23 @@ document.addEventListener("DOMContentLoaded", () => {
   const button = document.getElementById("preview-button"), editor = document.getElementById("markdown");
   if (button && editor) previewButton(button, editor);
 });
+
+// The federation page's peers refresh like the conflict list, but not while the keyboard is inside the table
+// (on a peer's button: replacing it would drop the focus), and only when something changed.
+function refreshUnlessFocused(box) {
+  let last = null;
+  setInterval(async () => {
+    if (box.contains(document.activeElement)) return;
+    try {
+      const answer = await fetch(box.dataset.refresh, {credentials: "same-origin"});
+      if (!answer.ok) return;
+      const html = await answer.text();  // a page fragment the node rendered and escaped
+      if (html !== last) { box.innerHTML = html; last = html; }
+    } catch (error) { /* the next round tries again */ }
+  }, 10000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const peers = document.getElementById("peers");
+  if (peers && peers.dataset.refresh) refreshUnlessFocused(peers);
+});
