@@ -41,7 +41,8 @@ async def items(request: Request, q: str = "", tag: str = "", scope: str = "", c
     try:
         query = ItemQuery(tag=_tag(tag), scope=_scope(scope), text=_text(q), cursor=cursor[:400] or None,
                           limit=PAGE)
-        docs, next_cursor = await run_in_threadpool(library.items, editor, query)
+        listing = request.app.state.search.search if query.text else library.items  # words: ranked, highlighted
+        docs, next_cursor = await run_in_threadpool(listing, editor, query)
         tags = await run_in_threadpool(library.tags, editor)
     except DomainError as error:
         return error_page(request, error, editor)

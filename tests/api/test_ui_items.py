@@ -48,8 +48,9 @@ def test_an_editor_creates_reads_edits_and_diffs_an_item_through_the_pages(api: 
     version = api.get(f"/ui/items/{gid}/versions/{item['head']}")
     assert version.status_code == 200 and "<ins>+more\n</ins>" in version.text and "maths" in version.text
 
-    listing = api.get("/ui/items", params={"q": "pla"}).text
+    listing = api.get("/ui/items", params={"q": "more"}).text  # a word of the body: found, and marked
     assert f'href="/ui/items/{gid}"' in listing and "Target practice" not in listing
+    assert "<mark>more</mark>" in listing
     assert "Target practice" in api.get("/ui/items").text
 
 
