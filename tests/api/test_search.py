@@ -4,8 +4,15 @@ what the editor may not see."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
+from infrastructure.node import Node, init_node
+from infrastructure.settings import Settings
 from tests.api.conftest import Api, is_problem
 
 
@@ -83,3 +90,27 @@ def test_search_never_finds_what_the_editor_may_not_see(api: Api) -> None:
 
     assert search(api, bo, "zebra")["items"] == []  # neither the OWNER item nor the OWNER tag's name
     assert titles(search(api, ann, "zebra")) == ["Ann's zebra notes"]
+
+
+@pytest.mark.parametrize("language, stored, asked", [
+    ("english", "Lessons in painting", "lesson paint"),  # stemmed on both stores (SQLite: Porter)
+    ("dutch", "Wij fietsen naar het museum", "fiets"),  # stemmed on PostgreSQL; a word's start on SQLite
+])
+def test_search_in_the_configured_language_finds_other_forms_of_a_word(
+        store: Callable[[], str | None], tmp_path: Path, language: str, stored: str, asked: str) -> None:
+    settings = Settings(data_dir=tmp_path / "n", database_url=store(), search_language=language)
+    init_node(settings, "https://a.example.org")
+    node = Node.open(settings)
+    api = Api(node)
+    try:
+        ann = api.auth("ann")
+        api.create(ann, title="Plan", markdown=stored)
+        assert titles(search(api, ann, asked)) == ["Plan"]
+    finally:
+        api.client.close()
+        node.close()
+
+
+def test_a_search_language_that_is_not_a_configuration_name_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(search_language="dutch'); DROP TABLE documents; --")
