@@ -14,7 +14,7 @@ import html
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import bearer, current_admin, current_editor
@@ -78,7 +78,10 @@ async def metrics(request: Request) -> Response:
 
 
 @router.get("/", include_in_schema=False)
-async def front_page(request: Request) -> HTMLResponse:
+async def front_page(request: Request) -> Response:
+    """A browser goes to the web pages; anything else gets this node's links."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/ui", status_code=303)
     node = request.app.state.node
     return HTMLResponse(f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fedsync node</title></head>
@@ -86,7 +89,7 @@ async def front_page(request: Request) -> HTMLResponse:
 <p>{_escape(node.name)} at {_escape(node.config.base_url)}</p>
 <ul>
 <li><a href="/docs">API documentation</a> (<a href="/redoc">ReDoc</a>, <a href="/openapi.json">OpenAPI</a>)</li>
-<li><a href="/ui">web pages</a> (conflicts, for merge editors; sign in with your token)</li>
+<li><a href="/ui">web pages</a> (items, conflicts, federation; sign in with your token)</li>
 <li><a href="/healthz">health</a> and <a href="/readyz">readiness</a></li>
 <li><a href="/.well-known/fedsync">node information</a> and <a href="/.well-known/jwks.json">keys</a></li>
 </ul></body></html>

@@ -87,6 +87,8 @@ def test_the_front_page_links_the_docs_and_the_probes(api: Api, node: Node):
     for link in ("/docs", "/redoc", "/healthz", "/readyz", "/.well-known/fedsync"):
         assert f'href="{link}"' in response.text
     assert node.name in response.text
+    browser = api.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, follow_redirects=False)
+    assert browser.status_code == 303 and browser.headers["location"] == "/ui"  # a browser goes to the pages
 
 
 def test_the_api_docs_load_nothing_from_outside_the_node(api: Api):
