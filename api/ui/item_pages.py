@@ -85,7 +85,7 @@ def item_context(library: Library, editor: Editor, gid: str) -> dict[str, Any]:
         "doc": doc,
         "rendered": Markup(library.render(editor, gid, include_deleted=True, link=LINK)["html"]),
         "sources": sources,
-        "forks": library.lineage(editor, gid, include_deleted=True),
+        "forks": library.lineage(editor, gid, include_deleted=doc["deleted"]),  # live forks of a live item
         "backlinks": library.backlinks(editor, gid, include_deleted=True),
         "shares": [] if doc["deleted"] else library.shares(editor, gid),
         "graph": graph(history["nodes"], history["heads"]),

@@ -100,6 +100,13 @@ def test_an_editor_writes_items_in_the_browser_and_never_sees_another_editors_ow
     page.get_by_role("button", name="Delete the item").click()
     expect(page.get_by_role("status")).to_contain_text(fork)
 
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
+    for path, name in ((f"/ui/items/{gid}", "item-phone"), ("/ui/items", "items-phone"),
+                       (f"/ui/items/{gid}/edit", "edit-phone")):
+        page.goto(f"{a.base_url}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
+        shot(page, tmp_path, name)
+
     pages = reachable(page, a)
     assert f"{a.base_url}/ui/items/{gid}" in pages and len(pages) > 8
     assert [url for url, html in pages.items() if "private notes" in html or private["gid"] in html] == []
