@@ -218,7 +218,7 @@ def peer_statuses_of(node: Node) -> list[PeerStatus]:
         statuses.append(PeerStatus(
             name=peer.name, base_url=peer.base_url, send=list(peer.send_types), accept=list(peer.accept_types),
             subscribed=peer.subscribed, last_acknowledged_seq=peer.push_after,
-            queue_depth=queue, lag=queue,  # one number under two names: clients read either
+            queue_depth=queue, lag=queue,  # lag: queue_depth's deprecated first name
             pull_cursor=peer.pull_cursor, last_success=peer.last_success, last_error=peer.last_error,
             breaker=peer.breaker.probing(now).state, relay=peer.relay, key_disputes=disputed.get(peer.name, []),
         ))

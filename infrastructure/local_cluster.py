@@ -81,7 +81,8 @@ class NodeProcess:
 
     @property
     def settings(self) -> Settings:
-        return Settings(data_dir=self.data_dir, database_url=self.database_url)
+        return Settings(data_dir=self.data_dir, database_url=self.database_url,
+                        search_language=self.env.get("FEDSYNC_SEARCH_LANGUAGE"))
 
     def init(self) -> NodeProcess:
         init_node(self.settings, self.base_url, host=self.host)

@@ -40,8 +40,9 @@ class Settings(BaseModel):
     anonymous_burst: int = 200  # ... and at once, before the rate applies
     cors_origins: str = ""  # browser origins allowed to call the API, comma-separated ("": none, the default)
     # full-text search's language: a PostgreSQL text search configuration (dutch, english, simple, ...); on
-    # SQLite, english stems and the others match words as written. Changing it needs a projections rebuild.
-    search_language: str = Field("simple", pattern=r"^[a-z_]{1,40}$")
+    # SQLite, english stems and the others match words as written. None: the one the store keeps (a new
+    # store: simple); another one than the store's re-indexes when the node opens.
+    search_language: str | None = Field(None, pattern=r"^[a-z_]{1,40}$")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

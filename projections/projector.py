@@ -61,9 +61,10 @@ class ProjectionRaceLost(Exception):
 
 class Projector:
     def __init__(self, db: Database, recorder: ApplicationRecorder, *, batch: int = BATCH,
-                 search_language: str = "simple") -> None:
+                 search_language: str | None = None) -> None:
         self.db = db
-        self.search = search.SearchIndex(getattr(db, "dialect", "sqlite"), search_language)
+        self._language = search_language  # None: the store's (create_tables reads it)
+        self.search = search.SearchIndex(getattr(db, "dialect", "sqlite"), search_language or search.DEFAULT)
         self.recorder = recorder
         self.batch = batch
         self.views: list[EntityView] = [documents.DocumentsView(), tags.TagsView(), shares.SharesView()]
@@ -77,10 +78,13 @@ class Projector:
         with self.db.transaction() as cur:
             cur.execute(SCHEMA_DDL)
             row = cur.execute("SELECT version FROM view_schema WHERE id = 1").fetchone()
-            if row is None or row["version"] != VIEWS_VERSION:
+            language, changed = search.language_of(cur, self._language)
+            self.search = search.SearchIndex(self.search.dialect, language)
+            if row is None or row["version"] != VIEWS_VERSION or changed:
                 # (no row: a new store, or views from before the layout had a version)
-                log.info("views of layout %s are replaced by layout %d, rebuilt from the events",
-                         row["version"] if row else "1 or none", VIEWS_VERSION)
+                log.info("views of layout %s are replaced by layout %d, rebuilt from the events%s",
+                         row["version"] if row else "1 or none", VIEWS_VERSION,
+                         f" (search language now {language})" if changed else "")
                 for table in ("view_tracking", *VIEW_TABLES):
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
                 cur.execute("INSERT INTO view_schema (id, version) VALUES (1, ?) "

@@ -4,7 +4,8 @@ One row per live item, from the state the documents view shows (its primary head
 projector in the same transaction as the other views and rebuilt with them. The store's own engine does the
 work: SQLite's FTS5 (``bm25`` ranking, ``snippet`` highlights) and PostgreSQL's ``tsvector`` (``ts_rank``,
 ``ts_headline``) with a text search configuration chosen by the node's ``search_language`` (``dutch``,
-``english``, ``simple``, ... any the server has). SQLite has no Dutch stemmer: there, words match as
+``english``, ``simple``, ... any the server has), which the store keeps: every process on it indexes and
+searches alike, and asking for another one re-indexes. SQLite has no Dutch stemmer: there, words match as
 written (case and accents folded) and, for English, with the Porter stemmer.
 
 Tag names are indexed only for tags every editor may see (``DOMAIN``, ``NETWORK``, ``PUBLIC``): an
@@ -25,10 +26,26 @@ from projections.heads import HeadRow, loads
 from projections.store import Cursor, chunks, rows_by_key
 
 TABLES = ["item_search"]
+CONFIG_DDL = "CREATE TABLE IF NOT EXISTS search_config (id INTEGER PRIMARY KEY, language TEXT NOT NULL)"
+DEFAULT = "simple"
 HIT, END = "\ue010", "\ue011"  # around each matched word in a highlight (private use: not in any text)
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 16  # of a query
 LANGUAGE = re.compile(r"^[a-z_]{1,40}$")  # a PostgreSQL text search configuration name
+
+
+def language_of(cur: Cursor, requested: str | None) -> tuple[str, bool]:
+    """The index's language and whether it changed: the store keeps the one it was built in, so every process
+    on the store (a server, a command) searches and indexes alike; a ``requested`` other one replaces it (the
+    caller then rebuilds the index)."""
+    cur.execute(CONFIG_DDL)
+    row = cur.execute("SELECT language FROM search_config WHERE id = 1").fetchone()
+    stored = row["language"] if row else None
+    language = requested or stored or DEFAULT
+    if language != stored:
+        cur.execute("INSERT INTO search_config (id, language) VALUES (1, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET language = excluded.language", (language,))
+    return language, stored is not None and language != stored
 
 
 class SearchIndex:

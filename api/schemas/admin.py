@@ -36,8 +36,9 @@ class PeerStatus(BaseModel):
     accept: list[str]
     subscribed: bool = Field(description="the peer asked us to push to it")
     last_acknowledged_seq: int = Field(description="our outbox sequence the peer has acknowledged")
-    queue_depth: int = Field(description="outbox entries after the acknowledged one")
-    lag: int = Field(description="outbox entries not yet acknowledged")
+    queue_depth: int = Field(description="outbox entries after the acknowledged one: what the pusher has yet to send")
+    lag: int = Field(deprecated=True, description="the same number as queue_depth, under its first name (read "
+                     "queue_depth; this one stays for the clients that read it)")
     pull_cursor: str | None = Field(description="where our pulls from the peer got to: the peer's opaque cursor")
     last_success: str | None
     last_error: str | None

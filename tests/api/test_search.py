@@ -94,11 +94,12 @@ def test_search_never_finds_what_the_editor_may_not_see(api: Api) -> None:
 
 @pytest.mark.parametrize("language, stored, asked", [
     ("english", "Lessons in painting", "lesson paint"),  # stemmed on both stores (SQLite: Porter)
-    ("dutch", "Wij fietsen naar het museum", "fiets"),  # stemmed on PostgreSQL; a word's start on SQLite
+    ("dutch", "Goede praktijken uit het onderwijs", "praktijk"),  # stemmed on PostgreSQL; a start on SQLite
 ])
 def test_search_in_the_configured_language_finds_other_forms_of_a_word(
         store: Callable[[], str | None], tmp_path: Path, language: str, stored: str, asked: str) -> None:
-    settings = Settings(data_dir=tmp_path / "n", database_url=store(), search_language=language)
+    url = store()
+    settings = Settings(data_dir=tmp_path / "n", database_url=url, search_language=language)
     init_node(settings, "https://a.example.org")
     node = Node.open(settings)
     api = Api(node)
@@ -106,6 +107,9 @@ def test_search_in_the_configured_language_finds_other_forms_of_a_word(
         ann = api.auth("ann")
         api.create(ann, title="Plan", markdown=stored)
         assert titles(search(api, ann, asked)) == ["Plan"]
+        if url and language == "dutch":  # PostgreSQL stems Dutch: the other way round too
+            api.create(ann, title="Other", markdown="Een praktijk uit Utrecht")
+            assert sorted(titles(search(api, ann, "praktijken"))) == ["Other", "Plan"]
     finally:
         api.client.close()
         node.close()
@@ -114,3 +118,35 @@ def test_search_in_the_configured_language_finds_other_forms_of_a_word(
 def test_a_search_language_that_is_not_a_configuration_name_is_refused() -> None:
     with pytest.raises(ValidationError):
         Settings(search_language="dutch'); DROP TABLE documents; --")
+
+
+def test_the_store_keeps_its_search_language_and_another_one_re_indexes(
+        store: Callable[[], str | None], tmp_path: Path) -> None:
+    url = store()
+
+    def opened(language: str | None) -> tuple[Node, Api]:
+        settings = Settings(data_dir=tmp_path / "n", database_url=url, search_language=language)
+        node = Node.open(settings)
+        return node, Api(node)
+
+    init_node(Settings(data_dir=tmp_path / "n", database_url=url), "https://a.example.org")
+    node, api = opened("english")
+    api.create(api.auth("ann"), title="Plan", markdown="Lessons in painting")
+    api.client.close()
+    node.close()
+
+    node, api = opened(None)  # a process that names no language: the store's
+    try:
+        assert node.projector.search.language == "english"
+        assert titles(search(api, api.auth("ann"), "painted")) == ["Plan"]  # stemmed: paint
+    finally:
+        api.client.close()
+        node.close()
+    node, api = opened("simple")  # another one: the index is built again in it
+    try:
+        assert node.projector.search.language == "simple"
+        assert search(api, api.auth("ann"), "painted")["items"] == []  # no stemming now
+        assert titles(search(api, api.auth("ann"), "lessons painting")) == ["Plan"]
+    finally:
+        api.client.close()
+        node.close()
