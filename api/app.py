@@ -23,13 +23,14 @@ from prometheus_client import CollectorRegistry
 from api import errors
 from api.conditional import ConditionalGet
 from api.docs import serve_docs
+from api.events import Streams
 from api.federation_mount import mount_federation, start_workers
 from api.library import Library
 from api.limits import BodySizeLimit
 from api.metrics import NodeCollector, RequestMetrics
 from api.rate_limit import AnonymousRateLimit
 from api.responses import peer_statuses_of
-from api.routes import admin, conflicts, health, items, peers, search, shares, tags, tokens
+from api.routes import admin, conflicts, events, health, items, peers, search, shares, tags, tokens
 from api.schemas.common import Problem
 from api.search import ItemSearch
 from api.ui import serve_ui
@@ -76,8 +77,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     serve_docs(app)  # Swagger UI from a local package, not a CDN
     serve_ui(app)
     errors.install(app)
-    for router in (items.router, search.router, shares.router, tags.router, conflicts.router, admin.router,
-                   peers.router, tokens.router, health.router):
+    for router in (items.router, search.router, events.router, shares.router, tags.router, conflicts.router,
+                   admin.router, peers.router, tokens.router, health.router):
         app.include_router(router)
     mount_federation(app)
     app.state.metrics = CollectorRegistry(auto_describe=False)
@@ -105,6 +106,7 @@ def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     app.state.node = node
     app.state.library = library
     app.state.search = ItemSearch(node.db, node.projector.search)
+    app.state.streams = Streams(node)
     gate = TokenGate(node.tokens, refresh_interval=settings.token_refresh_interval)
     app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(), gate)
     app.state.readiness = health.Readiness(node)

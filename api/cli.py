@@ -234,7 +234,8 @@ def serve(
     open_node(settings).close()  # a clear message when the data dir was not initialised
     configure_logging(log_level)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                access_log=access_log, workers=1, log_config=None)
+                access_log=access_log, workers=1, log_config=None,
+                timeout_graceful_shutdown=3)  # event streams never end by themselves: a stop cuts them after 3 s
 
 
 def _open_node_of(data_dir: str | None, database_url: str | None = None) -> Node:
