@@ -51,6 +51,9 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
         send: Types = EVERY_TYPE,
         accept: Types = EVERY_TYPE,
         subscribe: Annotated[bool, typer.Option(help="Ask the peer to push to us")] = False,
+        tags: Annotated[str, typer.Option(
+            help="With --subscribe: only items with one of these tags (names, comma-separated), pushed and pulled")
+        ] = "",
         name: Annotated[str | None, typer.Option(
             help="The peer's node name, when it is not urn:domain:<the URL's host>")] = None,
         relay: Annotated[bool, typer.Option(
@@ -65,8 +68,12 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
                               f"(send {','.join(peer.send_types) or 'nothing'}, "
                               f"accept {','.join(peer.accept_types) or 'nothing'})")
                 if subscribe:
-                    node.subscribe_to(peer.name)
-                    console.print(f"subscribed: {peer.name} pushes to us")
+                    wanted = [tag.strip() for tag in tags.split(",") if tag.strip()]
+                    node.subscribe_to(peer.name, wanted)
+                    console.print(f"subscribed: {peer.name} pushes to us"
+                                  + (f" the items tagged {', '.join(wanted)}" if wanted else ""))
+                elif tags:
+                    raise UserError("--tags filters a subscription: give --subscribe too")
             except (PeerError, ValueError) as e:  # one line, never markup: the URL is the admin's, not ours
                 raise UserError(f"cannot peer with {base_url}: {e}") from None
 

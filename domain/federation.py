@@ -36,6 +36,7 @@ class Audience:
     name: str | None  # urn:domain:<host>, None for an anonymous caller
     send_types: tuple[str, ...] = ENTITY_TYPES
     relay: bool = False  # a peer marked --relay: it carries shared items on
+    tags: frozenset[str] = frozenset()  # the subscriber's filter: items carrying a tag of these names (none: all)
 
     @property
     def host(self) -> str:

@@ -8,6 +8,7 @@ one small class so that it can move to the projections' query side whole.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,18 @@ class AccessReader:
         with self.db.read() as cur:
             return {r["tag_gid"]: r["scope"]
                     for r in _rows(cur, "SELECT tag_gid, scope FROM tags WHERE tag_gid IN ({marks})", tags)}
+
+    def tags_named(self, names: Iterable[str]) -> set[str]:
+        """The gids of the tags (live or not) whose name is one of ``names`` (case folded)."""
+        with self.db.read() as cur:
+            return set(_column(cur, "SELECT tag_gid FROM tags WHERE LOWER(name) IN ({marks})",
+                               {n.lower() for n in names}))
+
+    def item_tags(self, items: Iterable[str]) -> dict[str, set[str]]:
+        """Items' current tag gids."""
+        with self.db.read() as cur:
+            return {r["item_gid"]: set(json.loads(r["tags"]))
+                    for r in _rows(cur, "SELECT item_gid, tags FROM documents WHERE item_gid IN ({marks})", items)}
 
     def gid_at(self, seq: int) -> str | None:
         """The gid of the (projected) transaction at outbox position ``seq``."""

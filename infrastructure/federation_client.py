@@ -130,8 +130,8 @@ class FederationClient:
         return self._request("POST", f"{base_url}/federation/transactions:fetch", peer, body=body)["transactions"]
 
     # --- push --------------------------------------------------------------
-    def subscribe(self, peer: str, base_url: str) -> dict[str, Any]:
-        return self._request("POST", f"{base_url}/federation/subscriptions", peer, body={})
+    def subscribe(self, peer: str, base_url: str, tags: Sequence[str] = ()) -> dict[str, Any]:
+        return self._request("POST", f"{base_url}/federation/subscriptions", peer, body={"tags": list(tags)})
 
     def deliver(self, peer: str, base_url: str, transactions: Sequence[dict[str, Any]]) -> dict[str, Any]:
         try:

@@ -263,10 +263,10 @@ class Node:
             found.append(dict(revocation, transactions=gids))
         return found
 
-    def subscribe_to(self, name: str) -> None:
-        """Ask a peer to push its new outbox entries to us."""
+    def subscribe_to(self, name: str, tags: Sequence[str] = ()) -> None:
+        """Ask a peer to push its new outbox entries to us (only items carrying one of ``tags``, if any)."""
         peer = self.peers.get(name)
-        self.client.subscribe(peer.name, peer.base_url)
+        self.client.subscribe(peer.name, peer.base_url, tags)
 
     def wake_pusher(self) -> None:
         for listener in self.listeners:

@@ -96,13 +96,14 @@ class Outbox:
         self.projected = projected  # the outbox position the read models have reached
         self.own_host = own_host
         self.same_domain = same_domain
+        self.filter = TagFilter(access)
 
     # --- who is asking ------------------------------------------------------
     def audience(self, caller: str | None) -> Audience:
         if caller is None:
             return Audience(None, ENTITY_TYPES)
         peer = self.peers.get(caller)
-        return Audience(caller, peer.send_types, relay=peer.relay)
+        return Audience(caller, peer.send_types, relay=peer.relay, tags=frozenset(peer.send_tags))
 
     def visible(self, audience: Audience, txs: Sequence[dict[str, Any]]) -> list[bool]:
         """For each transaction: may this audience see its entity now?"""
@@ -163,8 +164,9 @@ class Outbox:
                 break
             entries = [OutboxEntry(n.id, decode(n.state), len(n.state)) for n in chunk]
             flags = self.visible(audience, [e.tx for e in entries])
-            for entry, ok in zip(entries, flags, strict=True):
-                if ok and entry.gid not in seen and not _skipped(entry, audience, skip_origin):
+            wanted = self.filter.wanted(audience, [e.tx for e in entries])
+            for entry, ok, want in zip(entries, flags, wanted, strict=True):
+                if ok and want and entry.gid not in seen and not _skipped(entry, audience, skip_origin):
                     unit = [e for e in self._shared_history(audience, entry.tx, skip_origin) if e.gid not in seen]
                     unit.append(entry)
                     unit_bytes = sum(e.size for e in unit)
@@ -232,3 +234,24 @@ class Outbox:
 def _skipped(entry: OutboxEntry, audience: Audience, skip_origin: bool) -> bool:
     """Not pushed back to its own origin."""
     return skip_origin and entry.tx["origin"] == audience.name
+
+
+class TagFilter:
+    """A subscriber's tag filter: items (and their shares) that carry a tag of the names it gave; tags pass.
+
+    An item that starts to carry such a tag is sent from that transaction on; its earlier history follows
+    the way any missing parents do: the subscriber holds the transaction and fetches its ancestors, which a
+    fetch answers by visibility alone, unfiltered."""
+
+    def __init__(self, access: AccessReader) -> None:
+        self.access = access
+
+    def wanted(self, audience: Audience, txs: Sequence[dict[str, Any]]) -> list[bool]:
+        if not audience.tags:
+            return [True] * len(txs)
+        chosen = self.access.tags_named(audience.tags)
+        shared = {tx["payload"]["item"] for tx in txs if tx["entity"] == "share"}
+        current = self.access.item_tags(shared) if shared else {}
+        return [bool(chosen & set(tx["payload"]["tags"])) if tx["entity"] == "item"
+                else bool(chosen & current.get(tx["payload"]["item"], set())) if tx["entity"] == "share"
+                else True for tx in txs]

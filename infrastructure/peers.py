@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ DDL = [
     "subscribed INTEGER NOT NULL DEFAULT 0, push_after BIGINT NOT NULL DEFAULT 0, "
     "last_success TEXT, last_error TEXT, breaker TEXT NOT NULL DEFAULT '{}', "
     "next_attempt DOUBLE PRECISION NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, "
-    "relay INTEGER NOT NULL DEFAULT 0)",
+    "relay INTEGER NOT NULL DEFAULT 0, send_tags TEXT NOT NULL DEFAULT '[]')",
     "CREATE TABLE IF NOT EXISTS pending ("
     "gid TEXT PRIMARY KEY, sender TEXT NOT NULL, tx TEXT NOT NULL, missing TEXT NOT NULL, "
     "received_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1)",
@@ -54,6 +55,7 @@ class Peer:
     next_attempt: float = 0.0
     attempts: int = 0
     relay: bool = False  # its word on other origins' keys is taken (peer add --relay)
+    send_tags: tuple[str, ...] = ()  # it subscribed to items with these tags only (names; none: every item)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Peer:
@@ -72,6 +74,7 @@ class Peer:
             next_attempt=float(row["next_attempt"]),
             attempts=int(row["attempts"]),
             relay=bool(row["relay"]),
+            send_tags=tuple(json.loads(row.get("send_tags") or "[]")),
         )
 
 
@@ -95,8 +98,11 @@ class PeerStore:
         with self.db.transaction() as cur:
             for statement in DDL:
                 cur.execute(statement)
-            if "relay" not in cur.columns("peers"):  # a store from before relays
+            columns = cur.columns("peers")
+            if "relay" not in columns:  # a store from before relays
                 cur.execute("ALTER TABLE peers ADD COLUMN relay INTEGER NOT NULL DEFAULT 0")
+            if "send_tags" not in columns:  # a store from before subscription filters
+                cur.execute("ALTER TABLE peers ADD COLUMN send_tags TEXT NOT NULL DEFAULT '[]'")
 
     # --- peers -----------------------------------------------------------
     def add(self, peer: Peer) -> None:
@@ -134,10 +140,13 @@ class PeerStore:
             if cur.rowcount != 1:
                 raise EntityNotFound(f"no peer {name}")
 
-    def subscribe(self, name: str, subscribed: bool = True) -> None:
+    def subscribe(self, name: str, subscribed: bool = True, tags: Sequence[str] = ()) -> None:
+        """Push to the peer (or stop); ``tags``: only items carrying a tag of one of these names, pushed and
+        pulled (none: every item it may see)."""
         self.changes += 1
         with self.db.transaction() as cur:
-            cur.execute("UPDATE peers SET subscribed = ? WHERE name = ?", (int(subscribed), name))
+            cur.execute("UPDATE peers SET subscribed = ?, send_tags = ? WHERE name = ?",
+                        (int(subscribed), json.dumps(sorted(set(tags))), name))
 
     def set_pull_cursor(self, name: str, cursor: str | None) -> None:
         with self.db.transaction() as cur:

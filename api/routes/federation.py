@@ -24,6 +24,7 @@ from api.schemas.federation import (
     OutboxCursor,
     OutboxPage,
     Subscription,
+    SubscriptionRequest,
     TransactionList,
 )
 from domain.transaction import NodeName
@@ -71,11 +72,13 @@ def fetch_transactions(node: NodeDep, caller: CallerDep, request: FetchRequest) 
 
 
 @router.post("/federation/subscriptions", response_model=Subscription, status_code=201, responses=PROBLEMS)
-def create_subscription(node: NodeDep, peer: PeerDep) -> Subscription:
-    """Ask this node to push its new outbox entries to the caller's inbox."""
-    node.peers.subscribe(peer)
+def create_subscription(node: NodeDep, peer: PeerDep, request: SubscriptionRequest | None = None) -> Subscription:
+    """Ask this node to push its new outbox entries to the caller's inbox (only items with certain tags, when
+    the request names them: pulls by the caller are filtered alike)."""
+    tags = sorted({tag.lower() for tag in request.tags}) if request else []
+    node.peers.subscribe(peer, tags=tags)
     node.wake_pusher()
-    return Subscription(subscriber=peer, subscribed=True)
+    return Subscription(subscriber=peer, subscribed=True, tags=tags)
 
 
 @router.delete("/federation/subscriptions", response_model=Subscription, responses=PROBLEMS)

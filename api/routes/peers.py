@@ -40,7 +40,7 @@ def add_peer(node: NodeDep, request: PeerAdd) -> PeerStatus:
         peer = node.add_peer(request.base_url, entity_types(request.send), entity_types(request.accept),
                              name=request.name, relay=request.relay)
         if request.subscribe:
-            node.subscribe_to(peer.name)
+            node.subscribe_to(peer.name, request.tags)
     except ValueError as e:
         raise DomainError(str(e)) from None
     except BadAnswer as e:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.transaction import ENTITY_TYPES
@@ -24,6 +26,8 @@ class PeerAdd(BaseModel):
     send: list[str] = Field(default=list(ENTITY_TYPES), description="entity types we send it")
     accept: list[str] = Field(default=list(ENTITY_TYPES), description="entity types we accept from it")
     subscribe: bool = Field(default=False, description="ask the peer to push to us")
+    tags: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default=[], max_length=64, description="with subscribe: only items with one of these tags (names)")
     name: str | None = Field(default=None, max_length=300, pattern=r"^urn:domain:[a-z0-9.:-]+$",
                              description="the peer's node name, when it is not urn:domain:<the URL's host>")
     relay: bool = Field(default=False, description="a hub: take its word on the keys of nodes we do not peer with")

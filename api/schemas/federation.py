@@ -75,9 +75,17 @@ class InboxResponse(BaseModel):
     results: list[InboxResult]
 
 
+class SubscriptionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tags: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default=[], max_length=64, description="only items carrying a tag of one of these names (case folded), "
+        "pushed and pulled, each with its whole history once it matches; none: every item the caller may see")
+
+
 class Subscription(BaseModel):
     subscriber: str
     subscribed: bool
+    tags: list[str] = Field(default=[], description="the tag filter now in force (none: every item)")
 
 
 class OriginKeys(BaseModel):
