@@ -34,6 +34,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import authority, receiving, references
+from domain.attachment import Attachment
 from domain.commands import Change, LocalCommands, Receipt
 from domain.commit import (
     Command,
@@ -56,7 +57,7 @@ from domain.transaction import CREATION_KINDS, utc_now
 __all__ = ["NodeApplication", "Outcome", "Receipt", "TransactionIndex"]
 
 log = logging.getLogger(__name__)
-AGGREGATES: dict[str, type[Entity]] = {"item": Item, "tag": Tag, "share": Share}
+AGGREGATES: dict[str, type[Entity]] = {"item": Item, "tag": Tag, "share": Share, "attachment": Attachment}
 SAVE_ATTEMPTS = 5
 SAVE_CHUNK_BYTES = 1024 * 1024
 E = TypeVar("E", bound=Entity)
@@ -253,9 +254,8 @@ class NodeApplication(LocalCommands, Application):
         aggregate = aggregates.get(key)
         if aggregate is None and key not in absent:
             aggregate = self._find(key)
-        if tx["entity"] == "share":
-            item = aggregate or aggregates.get(tx["payload"]["item"]) or self._find(tx["payload"]["item"])
-            authority.check_share(tx, item, lookup)
+        if tx["entity"] in ("share", "attachment"):  # the rules that look at the item it is about
+            authority.check_on_item(tx, aggregate, lambda gid: aggregates.get(gid) or self._find(gid), lookup)
         if aggregate is None:
             if tx["kind"] not in CREATION_KINDS:
                 raise UnknownParents(f"unknown {tx['entity']} {key} (its creation has not arrived)",

@@ -30,7 +30,8 @@ from domain.errors import Forbidden, TransactionNotFound, UnknownParents
 from domain.transaction import narrowest_scope
 
 Lookup = Callable[[str], dict[str, Any]]
-OWNER_ONLY_KINDS = frozenset({"item.deleted", "item.restored", "tag.deleted", "share.changed", "share.revoked"})
+OWNER_ONLY_KINDS = frozenset({"item.deleted", "item.restored", "tag.deleted", "share.changed", "share.revoked",
+                              "attachment.replaced", "attachment.deleted"})
 OPEN_SCOPES = ("DOMAIN", "NETWORK", "PUBLIC")  # another node may edit the content
 GRANT_KINDS = frozenset({"share.granted", "share.changed"})  # a share's state as its owner set it (not a request)
 
@@ -42,6 +43,25 @@ def owner_of(entity: Entity, transaction: Lookup) -> str | None:
         return entity.creator
     first = [gid for gid, parents in entity.parents_of.items() if not parents]
     return transaction(first[0])["origin"] if first else None
+
+
+def check_on_item(tx: dict[str, Any], entity: Entity | None, item_of: Callable[[str], Entity | None],
+                  transaction: Lookup) -> None:
+    """A share's or attachment's rules, which look at the item it is about (``item_of``: the aggregate, if
+    stored; ``entity``: the share or attachment itself, if stored)."""
+    if tx["entity"] == "share":
+        check_share(tx, entity or item_of(tx["payload"]["item"]), transaction)
+    else:
+        check_attachment(tx, item_of(tx["payload"]["item"]), transaction)
+
+
+def check_attachment(tx: dict[str, Any], item: Entity | None, transaction: Lookup) -> None:
+    """An attachment is added by its item's owner only (unknown item: it may arrive later; the read side
+    counts an attachment only when its item's owner made it, as it counts shares)."""
+    owner = owner_of(item, transaction) if item is not None else None
+    if tx["kind"] == "attachment.added" and owner is not None and tx["origin"] != owner:
+        raise Forbidden(f"only {owner}, which created item {item.gid if item else ''}, adds attachments to it; "
+                        f"not {tx['origin']}")
 
 
 def check_share(tx: dict[str, Any], shared: Entity | None, transaction: Lookup) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from uuid import uuid4
 
 from domain import authority, review
+from domain.attachment import Attachment
 from domain.entity import Entity
 from domain.errors import EntityConflict
 from domain.item import Item
@@ -157,6 +158,35 @@ class LocalCommands:
             return self._tombstone(tag, parent, "tag.deleted", author)
 
         return self._change(tag_gid, Tag, change)
+
+    # --- attachments -----------------------------------------------------
+    def add_attachment(self, item_gid: str, *, author: str, name: str, media_type: str, size: int,
+                       sha256: str) -> Receipt:
+        """An attachment of the item (its bytes already in the blob store), as visible as the item."""
+        item = self.entity(item_gid, Item)
+        if item.deleted:
+            raise EntityConflict(f"item {item_gid} is deleted: it takes no attachments")
+        payload = {"item": item_gid, "name": name, "media_type": media_type, "size": size, "sha256": sha256,
+                   "deleted": False}
+        return self._store_new(self._new_tx("attachment", None, "attachment.added", [], author,
+                                            item.current["scope"], payload))
+
+    def change_attachment(self, attachment_gid: str, *, author: str, name: str | None = None,
+                          media_type: str | None = None, size: int | None = None, sha256: str | None = None,
+                          delete: bool = False) -> Receipt:
+        """``attachment.replaced`` (other bytes, or another name) or, with ``delete``, ``attachment.deleted``."""
+
+        def change(attachment: Attachment) -> dict[str, Any]:
+            current = attachment.state
+            if current["deleted"]:
+                raise EntityConflict(f"attachment {attachment_gid} is deleted")
+            payload = {**current, "deleted": delete, **{k: v for k, v in (
+                ("name", name), ("media_type", media_type), ("size", size), ("sha256", sha256)) if v is not None}}
+            kind = "attachment.deleted" if delete else "attachment.replaced"
+            return self._new_tx("attachment", attachment_gid, kind, attachment.heads, author,
+                                attachment.current["scope"], payload)
+
+        return self._change(attachment_gid, Attachment, change)
 
     # --- shares ----------------------------------------------------------
     def grant_share(self, *, author: str, item_gid: str, peer: str, permission: str,

@@ -38,7 +38,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from domain.errors import InvalidTransaction
 
-EntityType = Literal["item", "tag", "share"]
+EntityType = Literal["item", "tag", "share", "attachment"]
 ENTITY_TYPES: tuple[str, ...] = get_args(EntityType)
 Scope = Literal["OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC"]
 SCOPES: tuple[str, ...] = get_args(Scope)  # narrowest first
@@ -46,8 +46,10 @@ KINDS: dict[str, tuple[str, ...]] = {
     "item": ("item.created", "item.edited", "item.deleted", "item.restored", "item.forked", "item.merged"),
     "tag": ("tag.created", "tag.renamed", "tag.deleted"),
     "share": ("share.granted", "share.requested", "share.changed", "share.revoked"),
+    "attachment": ("attachment.added", "attachment.replaced", "attachment.deleted"),
 }
-CREATION_KINDS = frozenset({"item.created", "item.forked", "tag.created", "share.granted", "share.requested"})
+CREATION_KINDS = frozenset({"item.created", "item.forked", "tag.created", "share.granted", "share.requested",
+                            "attachment.added"})
 # Entity gids are bound to their owner: a creation's entity_gid is owned_entity_gid(origin, gid).
 ENTITY_NAMESPACE = uuid.UUID("1b0c5e3a-7f4d-5a2e-9c61-f3d8a0b47e95")
 
@@ -148,7 +150,22 @@ class ShareState(_Strict):
     grant: Gid | None = None  # share.requested: the requester's edit share transaction
 
 
-STATE_MODELS: dict[str, type[_Strict]] = {"item": ItemState, "tag": TagState, "share": ShareState}
+_MEDIA_TYPE = r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$"  # type/subtype, lowercase
+
+
+class AttachmentState(_Strict):
+    """A file of an item: its metadata and the SHA-256 of its bytes, which travel apart (by hash)."""
+
+    item: Gid
+    name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")]
+    media_type: Annotated[str, Field(max_length=100, pattern=_MEDIA_TYPE)]
+    size: Annotated[int, Field(ge=0, le=2**40)]
+    sha256: Annotated[str, AfterValidator(_pattern(_HEX64_RE, "sha256 hex digest"))]
+    deleted: bool
+
+
+STATE_MODELS: dict[str, type[_Strict]] = {"item": ItemState, "tag": TagState, "share": ShareState,
+                                          "attachment": AttachmentState}
 
 
 class Transaction(_Strict):
@@ -305,8 +322,9 @@ def _check_invariants(tx: Transaction, state: _Strict) -> None:
         raise InvalidTransaction(f"{tx.kind} needs the parent transaction(s) it is based on")
     if tx.kind == "item.merged" and len(tx.parents) < 2:
         raise InvalidTransaction("item.merged needs two or more parents")
-    if tx.kind in ("item.deleted", "item.restored") and tx.payload["deleted"] != (tx.kind == "item.deleted"):
-        raise InvalidTransaction(f"{tx.kind} must carry deleted: {str(tx.kind == 'item.deleted').lower()}")
+    deletion = tx.kind in ("item.deleted", "attachment.deleted")
+    if tx.kind in ("item.deleted", "item.restored", *KINDS["attachment"]) and tx.payload["deleted"] != deletion:
+        raise InvalidTransaction(f"{tx.kind} must carry deleted: {str(deletion).lower()}")
     if tx.kind == "item.forked" and not tx.payload["forked_from"]:
         raise InvalidTransaction("item.forked needs at least one item in forked_from")
     if tx.entity == "share" and tx.kind == "share.revoked" and not tx.payload["revoked"]:

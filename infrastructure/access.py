@@ -76,13 +76,15 @@ class AccessReader:
     def entity_histories(self, gids: Iterable[str], limit: int) -> list[str]:
         """The first ``limit`` gids (in outbox order) of the histories of these transactions' entities.
 
-        An item's history includes its shares and a share's includes its item:
-        each becomes visible to a peer together with the other.
+        An item's history includes its shares and attachments, and theirs include the item: each becomes
+        visible to a peer together with the others.
         """
         with self.db.read() as cur:
             entities = set(_column(cur, "SELECT entity_gid FROM transactions WHERE gid IN ({marks})", gids))
             items = entities | set(_column(cur, "SELECT item_gid FROM shares WHERE share_gid IN ({marks})", entities))
+            items |= set(_column(cur, "SELECT item_gid FROM attachments WHERE attachment_gid IN ({marks})", entities))
             entities |= items | set(_column(cur, "SELECT share_gid FROM shares WHERE item_gid IN ({marks})", items))
+            entities |= set(_column(cur, "SELECT attachment_gid FROM attachments WHERE item_gid IN ({marks})", items))
             rows = _rows(cur, "SELECT seq, gid FROM transactions WHERE entity_gid IN ({marks})", entities)
         return [r["gid"] for r in sorted(rows, key=lambda r: r["seq"])[:limit]]
 

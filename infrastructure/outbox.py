@@ -108,7 +108,7 @@ class Outbox:
     def visible(self, audience: Audience, txs: Sequence[dict[str, Any]]) -> list[bool]:
         """For each transaction: may this audience see its entity now?"""
         items = {t["entity_gid"] for t in txs if t["entity"] == "item"}
-        items |= {t["payload"]["item"] for t in txs if t["entity"] == "share"}
+        items |= {t["payload"]["item"] for t in txs if t["entity"] in ("share", "attachment")}
         access = self.access.item_access(items)
         tag_scopes = self.access.tag_scopes({t["entity_gid"] for t in txs if t["entity"] == "tag"})
         scopes, shared, owners = access.scopes, access.shared, access.owners
@@ -120,6 +120,9 @@ class Outbox:
                 ok = self._may_see("item", scopes.get(key), shared.get(key, ()), audience, owners.get(key))
             elif entity == "tag":
                 ok = self._may_see("tag", tag_scopes.get(tx["entity_gid"]), (), audience)
+            elif entity == "attachment":  # as visible as its item
+                key = tx["payload"]["item"]
+                ok = self._may_see("attachment", scopes.get(key), shared.get(key, ()), audience, owners.get(key))
             else:
                 key = tx["payload"]["item"]
                 ok = self._may_see("share", scopes.get(key), {*shared.get(key, ()), tx["payload"]["peer"]}, audience,
@@ -237,7 +240,8 @@ def _skipped(entry: OutboxEntry, audience: Audience, skip_origin: bool) -> bool:
 
 
 class TagFilter:
-    """A subscriber's tag filter: items (and their shares) that carry a tag of the names it gave; tags pass.
+    """A subscriber's tag filter: items (and their shares and attachments) that carry a tag of the names it
+    gave; tags pass.
 
     An item that starts to carry such a tag is sent from that transaction on; its earlier history follows
     the way any missing parents do: the subscriber holds the transaction and fetches its ancestors, which a
@@ -250,8 +254,8 @@ class TagFilter:
         if not audience.tags:
             return [True] * len(txs)
         chosen = self.access.tags_named(audience.tags)
-        shared = {tx["payload"]["item"] for tx in txs if tx["entity"] == "share"}
-        current = self.access.item_tags(shared) if shared else {}
+        about = {tx["payload"]["item"] for tx in txs if tx["entity"] in ("share", "attachment")}
+        current = self.access.item_tags(about) if about else {}
         return [bool(chosen & set(tx["payload"]["tags"])) if tx["entity"] == "item"
-                else bool(chosen & current.get(tx["payload"]["item"], set())) if tx["entity"] == "share"
+                else bool(chosen & current.get(tx["payload"]["item"], set())) if tx["entity"] != "tag"
                 else True for tx in txs]

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import ApplicationRecorder
 
-from projections import backlinks, conflicts, documents, lineage, search, shares, tags, transactions
+from projections import attachments, backlinks, conflicts, documents, lineage, search, shares, tags, transactions
 from projections.entity_view import EntityView
 from projections.heads import HeadRow
 from projections.store import Cursor, Database
@@ -47,9 +47,9 @@ TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS view_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "INSERT INTO view_tracking (name, position) VALUES ('views', 0) ON CONFLICT (name) DO NOTHING",
 ]
-VIEWS_VERSION = 4  # raise it with every change to a view's tables or to what their rows mean
+VIEWS_VERSION = 5  # raise it with every change to a view's tables or to what their rows mean
 SCHEMA_DDL = "CREATE TABLE IF NOT EXISTS view_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"
-MODULES = (documents, tags, shares, conflicts, transactions, backlinks, lineage)
+MODULES = (documents, tags, shares, attachments, conflicts, transactions, backlinks, lineage)
 VIEW_TABLES = (*(table for module in MODULES for table in module.TABLES), *search.TABLES)
 BATCH = 1000
 REBUILD_BATCH = 5000
@@ -67,7 +67,8 @@ class Projector:
         self.search = search.SearchIndex(getattr(db, "dialect", "sqlite"), search_language or search.DEFAULT)
         self.recorder = recorder
         self.batch = batch
-        self.views: list[EntityView] = [documents.DocumentsView(), tags.TagsView(), shares.SharesView()]
+        self.views: list[EntityView] = [documents.DocumentsView(), tags.TagsView(), shares.SharesView(),
+                                        attachments.AttachmentsView()]
         self._lock = threading.Lock()
         self._known: int | None = None  # position this projector last wrote, if still current
         self._stored = 0  # the last sequence number this process stored (committed)
