@@ -12,11 +12,11 @@ read asks for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from api import pagination
+from api import pagination, rendering
 from domain import references
 from domain.application import NodeApplication
 from domain.errors import EntityNotFound, Forbidden, UnknownNode
@@ -138,26 +138,19 @@ class Library:
         return {**tx, "payload": {**tx["payload"], "forked_from": forked_from}}
 
     def render(self, editor: Editor, gid: str, *, include_deleted: bool = False,
-               link: str = "/items/") -> dict[str, Any]:
-        """The item's markdown as HTML, each reference a link to ``link`` + gid when the editor may see it."""
+               links: rendering.Links = rendering.API_LINKS) -> dict[str, Any]:
+        """The item's markdown as HTML, each reference a link (``links``) when the editor may see its target."""
         with self.db.read() as cur:
             row = visible_item(cur, editor, gid, include_deleted=include_deleted)
-            rendered = self._render(cur, editor, row["markdown"], link)
+            rendered = rendering.render(cur, editor, row["markdown"], links)
         return {"item": gid, "head": row["head"], "title": row["title"], "html": rendered.html,
                 "references": rendered.references}
 
-    def preview(self, editor: Editor, markdown: str, *, link: str = "/items/") -> references.Rendered:
+    def preview(self, editor: Editor, markdown: str, *,
+                links: rendering.Links = rendering.API_LINKS) -> references.Rendered:
         """Any markdown (a draft, an old version) rendered as ``render`` renders an item's current text."""
         with self.db.read() as cur:
-            return self._render(cur, editor, markdown, link)
-
-    @staticmethod
-    def _render(cur: Cursor, editor: Editor, markdown: str, link: str) -> references.Rendered:
-        def resolve(gids: Sequence[str]) -> dict[str, references.Target]:
-            known = visible_documents(cur, gids, editor)
-            return {g: references.Target(f"{link}{g}", r["title"]) for g, r in known.items()}
-
-        return references.render(markdown, resolve)
+            return rendering.render(cur, editor, markdown, links)
 
     def backlinks(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         with self.db.read() as cur:

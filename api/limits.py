@@ -10,6 +10,7 @@ Who may send how much is settled before a byte of the body is read:
   flight at once (429 past that), so no caller can make the node buffer
   more than a few maximum-size bodies; the route takes the caller from here
   (a node token is good for one request);
+- an attachment's upload, once the editor's token verified (401 unread otherwise), gets the blob cap;
 - every other request gets ``max_body_bytes``.
 
 A declared ``Content-Length`` over the limit is refused without reading the
@@ -21,6 +22,7 @@ the buffered body, so nothing downstream ever parses an oversized request.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 
@@ -32,6 +34,8 @@ from domain.errors import DomainError
 
 ANONYMOUS_MAX_BODY = 64 * 1024
 PEER_BODIES = 2
+MULTIPART_OVERHEAD = 64 * 1024  # an upload's form around the file's bytes
+_UPLOAD = re.compile(r"^/(items/[^/]+/attachments|attachments/[^/]+/content)$")  # where attachments' bytes come
 CALLER = "fedsync.caller"  # where the authenticated calling node goes in the request's state
 
 
@@ -39,10 +43,12 @@ class BodySizeLimit:
     """Editors' requests get ``max_body_bytes``; federation batches (``/federation/``) the larger
     ``federation_max_body_bytes``, since one push batch carries up to 4 MiB of transactions."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, federation_max_body_bytes: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, federation_max_body_bytes: int | None = None,
+                 upload_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.federation_max_body_bytes = federation_max_body_bytes or max_body_bytes
+        self.upload_max_bytes = upload_max_bytes or max_body_bytes
         self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -58,6 +64,8 @@ class BodySizeLimit:
         authorization = headers.get(b"authorization")
         if authorization is None:
             await self._read(scope, receive, send, min(ANONYMOUS_MAX_BODY, self.max_body_bytes), length)
+        elif _UPLOAD.match(scope.get("path", "")):
+            await self._upload(scope, receive, send, authorization.decode("latin-1"), length)
         elif not scope.get("path", "").startswith("/federation/"):
             await self._read(scope, receive, send, self.max_body_bytes, length)
         else:
@@ -91,6 +99,18 @@ class BodySizeLimit:
                 self._in_flight[caller] -= 1
                 if not self._in_flight[caller]:
                     del self._in_flight[caller]
+
+    async def _upload(self, scope: Scope, receive: Receive, send: Send, authorization: str,
+                      length: bytes | None) -> None:
+        """An attachment's bytes: up to the blob cap, and only once the editor's token verified."""
+        tokens = getattr(scope["app"].state, "tokens", None)
+        if tokens is not None:
+            try:
+                await to_thread.run_sync(tokens.verify, authorization.removeprefix("Bearer ").strip())
+            except DomainError as e:
+                await _answer(scope, send, e.status, e.title, e.detail, e.type)
+                return
+        await self._read(scope, receive, send, self.upload_max_bytes + MULTIPART_OVERHEAD, length)
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, limit: int, length: bytes | None) -> None:
         if length is not None and length.isdigit() and int(length) > limit:

@@ -44,6 +44,7 @@ from api.schemas.items import (
 from api.schemas.shares import ShareOut
 from api.schemas.tags import TagOut
 from domain.merge import Version
+from domain.reference_scanner import ATTACHMENT
 from domain.review import BASE_RULE, Review
 from infrastructure.node import Node
 from projections.heads import loads
@@ -105,7 +106,8 @@ def history_of(history: Row) -> History:
 
 
 def rendered_of(rendered: Row) -> RenderedItem:
-    refs = [ReferenceOut(gid=r.gid, status=r.status, href=r.href) for r in rendered["references"]]
+    refs = [ReferenceOut(gid=r.gid.removeprefix(ATTACHMENT), kind="attachment" if r.gid.startswith(ATTACHMENT)
+                         else "item", status=r.status, href=r.href) for r in rendered["references"]]
     return RenderedItem(item=rendered["item"], head=rendered["head"], title=rendered["title"],
                         html=rendered["html"], references=refs)
 

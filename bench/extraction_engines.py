@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.abuse import median_ms, shapes  # noqa: E402
-from domain import references  # noqa: E402
+from domain import reference_scanner  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
                                                                 and "CodeBlock" in event["Start"]))]
 
     options = cmarkgfm.cmark.Options.CMARK_OPT_DEFAULT
-    engines = {"scanner": lambda text: references._scan(text, positions=False),  # uncached, as extract
+    engines = {"scanner": lambda text: reference_scanner.scan(text, positions=False),  # uncached, as extract
                "pulldown-cmark": code_ranges,
                "cmark-gfm html": lambda text: cmarkgfm.cmark.markdown_to_html(text, options)}
     worst = dict.fromkeys(engines, 0.0)

@@ -18,7 +18,7 @@ from uuid import uuid4
 from domain import authority, review
 from domain.attachment import Attachment
 from domain.entity import Entity
-from domain.errors import EntityConflict
+from domain.errors import EntityConflict, Forbidden
 from domain.item import Item
 from domain.share import Share
 from domain.tag import Tag
@@ -166,6 +166,9 @@ class LocalCommands:
         item = self.entity(item_gid, Item)
         if item.deleted:
             raise EntityConflict(f"item {item_gid} is deleted: it takes no attachments")
+        owner = authority.owner_of(item, self.transaction)
+        if owner not in (None, self.node):
+            raise Forbidden(f"item {item_gid} belongs to {owner}: only its owner adds attachments to it")
         payload = {"item": item_gid, "name": name, "media_type": media_type, "size": size, "sha256": sha256,
                    "deleted": False}
         return self._store_new(self._new_tx("attachment", None, "attachment.added", [], author,

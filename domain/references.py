@@ -59,45 +59,9 @@ from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_inline import StateInline
 
 from domain.errors import DomainError
+from domain.reference_scanner import ATTACHMENT, has_marker, scan
 from domain.text_cache import TextCache
 
-MARKER = "{item:"
-_GID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-# A fallback holds no whitespace, braces, backslash or backtick (none is valid in a URL), so a reference
-# never overlaps the start of anything the scanner masks.
-_REFERENCE = re.compile(r"\{item:(" + _GID + r")(?::([^\s{}\\`]{1,2048}+))?\}")
-_FENCED = re.compile(  # an opening fence, then to its closing fence, the end of its quote, or the end of the text
-    r"^[ ]{0,3}+(?:(`{3,}+)[^`\n]*+|(~{3,}+)[^\n]*+)(?=\n|\Z)"
-    r"(?:\n(?:[^\n]*+\n)*?[ ]{0,3}+(?:\1`*+|\2~*+)[ \t]*+(?=\n|\Z)|(?s:.*))"
-    r"|^[ ]{0,3}+>[ >]*+(?:(`{3,}+)[^`\n]*+|(~{3,}+)[^\n]*+)(?=\n|\Z)"
-    r"(?:\n[ ]{0,3}+>[^\n]*+)*?(?:\n[ ]{0,3}+>[ >]*+(?:\3`*+|\4~*+)[ \t]*+(?=\n|\Z)|(?=\n(?![ ]{0,3}+>)|\Z))",
-    re.MULTILINE)
-_INDENTED = re.compile(  # after a blank line that does not follow a list item; or at the start
-    r"(?P<lead>\A(?:[ \t]*+\n)*+|^(?![ ]{0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$))(?! {4}|\t)[^\n]*+\n(?:[ \t]*+\n)++)"
-    r"(?: {4}|\t)[^\n]*+(?:\n(?:(?: {4}|\t)[^\n]*+|[ \t]*+(?=\n)))*+", re.MULTILINE)
-_OPENER = r"`(?:(?<![`\\]`)|(?<=(?<!\\)\\``))"  # a run's first backtick, or its second after an escaped one
-_SAME_PARAGRAPH = r"\n(?![ \t]*+\n|[ ]{0,3}+(?:[-+*][ \t]|\d{1,9}[.)][ \t]|#{1,6}[ \t\n]|>|```|~~~))"  # no block starts
-_ONE_BACKTICK_SPAN = r"(?!`)(?:[^`\n]++|" + _SAME_PARAGRAPH + r")*+`(?!`)"  # after its opener: no backtick inside
-
-
-def _run_span(group: str) -> str:
-    """After a run's first backtick: the rest of the run (``group``), then to the next run of the same length."""
-    closer = r"`(?P=" + group + r")"
-    return (r"(?P<" + group + r">`{0,15}+)(?!`)(?>(?:[^`\n]++|(?!" + closer + r"(?!`))`++|" + _SAME_PARAGRAPH
-            + r")*+)(?<!`)" + closer + r"(?!`)")
-
-
-def _element(group: str) -> str:
-    """After a run's first backtick: a code span of one backtick (the common case, tried first), a longer
-    one, or else the run itself, which is literal text (masking it hides nothing, and the scan goes on
-    after the whole run, as CommonMark does, instead of trying each of its backticks)."""
-    return r"(?:" + _ONE_BACKTICK_SPAN + r"|" + _run_span(group) + r"|`*+)"
-
-
-# One match takes a code span or literal run, then every span or run that follows on its line with text between
-# that holds no reference and no backslash (masking that text hides nothing, and each next run starts a run
-# there): dense inline code is one match per line, not one per span.
-_INLINE_CODE = re.compile(_OPENER + _element("first") + r"(?:[^`{\\\n]*+`" + _element("next") + r")*+")
 _PLACEHOLDER = re.compile("{\ue000([0-9]+)\ue001}")
 _ENCODED_PLACEHOLDER = re.compile("%7B%EE%80%80([0-9]+)%EE%80%81%7D")
 _WHOLE_URL = re.compile('<(a href|img src)="%7B%EE%80%80([0-9]+)%EE%80%81%7D"')  # a destination that is one reference
@@ -118,7 +82,7 @@ class InvalidReference(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    gid: str
+    gid: str  # an item's gid, or ``attachment:<gid>``
     fallback: str | None = None  # as written; see safe_fallback()
 
 
@@ -158,10 +122,10 @@ def safe_fallback(url: str | None) -> str | None:
 
 def extract(markdown: str) -> list[Reference]:
     """The references in a markdown text, in order (repeats included)."""
-    if MARKER not in markdown:
+    if not has_marker(markdown):
         return []
     if len(markdown) < _CACHED_FROM:
-        return [Reference(gid, fallback) for gid, fallback, _ in _scan(markdown, positions=False)]
+        return [Reference(gid, fallback) for gid, fallback, _ in scan(markdown, positions=False)]
     return list(_cache.get(markdown))
 
 
@@ -175,7 +139,7 @@ def prepare(transactions: Iterable[Any]) -> None:
     for tx in transactions:
         payload = tx.get("payload") if isinstance(tx, dict) else None
         text = payload.get("markdown") if isinstance(payload, dict) else None
-        if isinstance(text, str) and len(text) >= _CACHED_FROM and MARKER in text:
+        if isinstance(text, str) and len(text) >= _CACHED_FROM and has_marker(text):
             _cache.get(text)
 
 
@@ -206,7 +170,7 @@ def render(markdown: str, resolve: Callable[[Sequence[str]], dict[str, Target]])
 def _parse(markdown: str) -> tuple[str, tuple[tuple[str, str | None, tuple[int, int]], ...]]:
     """The HTML with a mark where each reference's link goes, and the references: what does not depend on
     the items this node knows, cached for large texts (markdown-it takes up to ~20 µs a character)."""
-    found = tuple(_scan(markdown)) if MARKER in markdown else ()
+    found = tuple(scan(markdown)) if has_marker(markdown) else ()
     pieces, position = [], 0
     for index, (_, _, (start, end)) in enumerate(found):
         if markdown[start - 1:start] == "<" and markdown[end:end + 1] == ">" and start - 1 >= position:
@@ -225,60 +189,8 @@ def _parse(markdown: str) -> tuple[str, tuple[tuple[str, str | None, tuple[int, 
     return html, found
 
 
-# --- the scanner --------------------------------------------------------------------
-
-
-def _scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None, tuple[int, int]]]:
-    """(gid, fallback, (start, end)) of every reference, masking code as the module docstring says.
-
-    With ``positions`` masks are the same length as what they hide, so positions are the text's own;
-    without, each mask is one space (no Python call per mask): the same references, other positions.
-    """
-    text = markdown
-    if "```" in text or "~~~" in text:
-        text = _FENCED.sub(_blank_lines if positions else "\n", text)  # a block: blank lines either way
-    if "\n    " in text or "\n\t" in text or text.startswith(("    ", "\t")):
-        text = _INDENTED.sub(_blank_indented if positions else r"\g<lead> ", text)
-    if "`" in text:
-        text = _INLINE_CODE.sub(_blank if positions else " ", text)
-    found = []
-    for match in _REFERENCE.finditer(text):
-        start = match.start()
-        if start and text[start - 1] == "\\" and _backslashes_before(text, start) % 2:
-            continue  # escaped
-        found.append((match[1].lower(), match[2], match.span()))
-    return found
-
-
-def _blank(match: re.Match[str]) -> str:
-    return " " * (match.end() - match.start())
-
-
-def _blank_lines(match: re.Match[str]) -> str:
-    return "\n" * (match.end() - match.start())
-
-
-def _blank_indented(match: re.Match[str]) -> str:
-    block = match[0]  # keep the lines before the indented ones (the line before the blank is text)
-    lines = block.split("\n")
-    first = 0
-    while first < len(lines) and not lines[first].startswith(("    ", "\t")):
-        first += 1
-    head = "\n".join(lines[:first]) + ("\n" if first else "")
-    return head + " " * (len(block) - len(head))
-
-
-def _backslashes_before(text: str, end: int) -> int:
-    start = end
-    while start >= 64 and text[start - 64:start] == "\\" * 64:
-        start -= 64
-    while start > 0 and text[start - 1] == "\\":
-        start -= 1
-    return end - start
-
-
 _cache = TextCache(_CACHE_SIZE, lambda text: tuple(Reference(gid, fallback)
-                                                    for gid, fallback, _ in _scan(text, positions=False)))
+                                                    for gid, fallback, _ in scan(text, positions=False)))
 _rendered = TextCache(_RENDERED_CACHE_SIZE, _parse)  # HTML can be megabytes: fewer of them
 
 
@@ -318,7 +230,8 @@ def _link(reference: tuple[str, str | None, tuple[int, int]], targets: dict[str,
         return (f'<a class="item-ref item-ref-remote" href="{escapeHtml(url)}" data-item="{gid}" '
                 f'rel="nofollow noopener noreferrer">{escapeHtml(url)}</a>')
     resolutions.append(Resolution(gid, "unresolved", None))
-    return f'<span class="item-ref item-ref-unresolved" data-item="{gid}">{{item:{gid}}}</span>'
+    written = f"{{{gid}}}" if gid.startswith(ATTACHMENT) else f"{{item:{gid}}}"
+    return f'<span class="item-ref item-ref-unresolved" data-item="{gid}">{written}</span>'
 
 
 def _destination(attribute: str, reference: tuple[str, str | None, tuple[int, int]], targets: dict[str, Target],

@@ -9,9 +9,10 @@ conflicts, with the heads of the items a batch touched.
 
 from __future__ import annotations
 
+from domain.reference_scanner import ATTACHMENT
 from domain.references import targets
 from projections.heads import HeadRow
-from projections.store import Cursor
+from projections.store import Cursor, rows_by_key
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS item_references ("
@@ -24,11 +25,16 @@ TABLES = ["item_references"]
 def update(cur: Cursor, touched: dict[str, HeadRow]) -> None:
     if not touched:
         return
+    referred = {item_gid: targets(heads.primary["payload"]["markdown"]) for item_gid, heads in touched.items()
+                if not heads.effective[1]}
+    attached = {key.removeprefix(ATTACHMENT) for keys in referred.values() for key in keys
+                if key.startswith(ATTACHMENT)}
+    items_of = {gid: row["item_gid"]
+                for gid, row in rows_by_key(cur, "attachments", "attachment_gid", attached).items()}
     rows = []
-    for item_gid, heads in touched.items():
-        payload = heads.primary["payload"]
-        if not heads.effective[1]:
-            rows.extend((item_gid, target) for target in sorted(targets(payload["markdown"])) if target != item_gid)
+    for item_gid, keys in referred.items():  # an attachment's reference is one to its item
+        found = {items_of.get(key.removeprefix(ATTACHMENT)) if key.startswith(ATTACHMENT) else key for key in keys}
+        rows.extend((item_gid, target) for target in sorted(found - {None, item_gid}))
     cur.executemany("DELETE FROM item_references WHERE item_gid = ?", [(gid,) for gid in sorted(touched)])
     cur.executemany("INSERT INTO item_references (item_gid, target_gid) VALUES (?, ?)", rows)
 

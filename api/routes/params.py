@@ -21,6 +21,8 @@ TagGidPath = Annotated[str, Path(min_length=32, max_length=45, description="a ta
                        AfterValidator(canonical_gid)]
 ShareGidPath = Annotated[str, Path(min_length=32, max_length=45, description="a share gid (UUID)"),
                          AfterValidator(canonical_gid)]
+AttachmentGidPath = Annotated[str, Path(min_length=32, max_length=45, description="an attachment gid (UUID)"),
+                              AfterValidator(canonical_gid)]
 IncludeDeleted = Annotated[bool, Query(description="also find a deleted (tombstoned) item")]
 IfMatch = Annotated[str | None, Header(description='the head the change is based on: "<head gid>" (the ETag)',
                                        max_length=200)]

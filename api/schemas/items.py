@@ -123,6 +123,7 @@ class ItemVersion(BaseModel):
 
 class ReferenceOut(BaseModel):
     gid: str
+    kind: Literal["item", "attachment"] = "item"
     status: Literal["local", "fallback", "unresolved"]
     href: str | None
 

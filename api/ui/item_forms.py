@@ -16,9 +16,10 @@ from markupsafe import escape
 from starlette.concurrency import run_in_threadpool
 
 from api.library import Library
+from api.rendering import PAGE_LINKS
 from api.schemas.items import ForkCreate, ItemCreate, ItemEdit
 from api.ui import session
-from api.ui.item_pages import LINK, diff_lines
+from api.ui.item_pages import diff_lines
 from api.ui.render import error_page, first, form_of, item_gid, page, to_sign_in, validated
 from domain import references
 from domain.errors import DomainError, EntityNotFound, StaleHead
@@ -235,7 +236,7 @@ async def preview(request: Request) -> Response:
             return HTMLResponse("", 401)
         markdown = first(form, "markdown").replace("\r\n", "\n")
         references.check(markdown)
-        rendered = await run_in_threadpool(request.app.state.library.preview, editor, markdown, link=LINK)
+        rendered = await run_in_threadpool(request.app.state.library.preview, editor, markdown, links=PAGE_LINKS)
     except DomainError as error:
         return HTMLResponse(f'<p class="error">{escape(str(error))}</p>', error.status)
     return HTMLResponse(rendered.html, headers={"Cache-Control": "no-store"})

@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from api.library import ItemQuery, Library
+from api.rendering import PAGE_LINKS
 from api.schemas.common import canonical_gid
 from api.ui import session
 from api.ui.history_graph import graph
@@ -28,7 +29,7 @@ from domain.visibility import Editor
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 SCOPES = get_args(Scope)
-LINK = "/ui/items/"  # where a cross-reference on a page leads
+
 PAGE = 50
 
 
@@ -83,7 +84,7 @@ def item_context(library: Library, editor: Editor, gid: str) -> dict[str, Any]:
     sources = [library.item(editor, source, include_deleted=True) for source in doc["forked_from"]]
     return {
         "doc": doc,
-        "rendered": Markup(library.render(editor, gid, include_deleted=True, link=LINK)["html"]),
+        "rendered": Markup(library.render(editor, gid, include_deleted=True, links=PAGE_LINKS)["html"]),
         "sources": sources,
         "forks": library.lineage(editor, gid, include_deleted=doc["deleted"]),  # live forks of a live item
         "backlinks": library.backlinks(editor, gid, include_deleted=True),
@@ -103,7 +104,7 @@ def version_context(library: Library, editor: Editor, gid: str, tx_gid: str, aga
     tag_names = {row["tag_gid"]: row["name"] for row in library.tags(editor)}
     return {
         "doc": doc, "tx": tx, "base": base, "state": state,
-        "rendered": Markup(library.preview(editor, state["markdown"], link=LINK).html),
+        "rendered": Markup(library.preview(editor, state["markdown"], links=PAGE_LINKS).html),
         "diff": diff_lines(before["markdown"] if before else "", state["markdown"]),
         "title_before": before["title"] if before else None,
         "tags_added": [tag_names.get(t, t) for t in state["tags"] if not before or t not in before["tags"]],

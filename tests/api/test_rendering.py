@@ -35,7 +35,7 @@ def test_local_copy_wins_over_the_fallback_url(api: Api) -> None:
 
     rendered = api.get(f"/items/{item['gid']}/rendered", headers=ann).json()
 
-    assert rendered["references"] == [{"gid": local["gid"], "status": "local", "href": f"/items/{local['gid']}"}]
+    assert rendered["references"] == [{"gid": local["gid"], "kind": "item", "status": "local", "href": f"/items/{local['gid']}"}]
     assert "elsewhere" not in rendered["html"]
 
 
@@ -76,7 +76,7 @@ def test_received_javascript_fallback_renders_as_unresolved_text(api: Api) -> No
 
     rendered = api.get(f"/items/{item['gid']}/rendered", headers=ann).json()
 
-    assert rendered["references"] == [{"gid": target, "status": "unresolved", "href": None}]
+    assert rendered["references"] == [{"gid": target, "kind": "item", "status": "unresolved", "href": None}]
     assert "javascript" not in rendered["html"]
 
 

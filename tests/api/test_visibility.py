@@ -59,7 +59,7 @@ def test_hidden_item_is_404_everywhere_and_unlisted(api: Api, scope: str, intrud
     assert len({a.json()["detail"].replace(hidden["gid"], "X") for a in answers if a.request.method == "GET"}) <= 2
     assert is_problem(fork_with_hidden, 404)
     assert hidden["gid"] not in [i["gid"] for i in listed] and "secret" not in [i["title"] for i in listed]
-    assert rendered["references"] == [{"gid": hidden["gid"], "status": "unresolved", "href": None}]
+    assert rendered["references"] == [{"gid": hidden["gid"], "kind": "item", "status": "unresolved", "href": None}]
     assert "secret" not in rendered["html"]
     assert public_view["forked_from"] == []
     assert all(hidden["gid"] not in f["forked_from"] for f in lineage)
