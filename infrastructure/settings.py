@@ -43,6 +43,10 @@ class Settings(BaseModel):
     # SQLite, english stems and the others match words as written. None: the one the store keeps (a new
     # store: simple); another one than the store's re-indexes when the node opens.
     search_language: str | None = Field(None, pattern=r"^[a-z_]{1,40}$")
+    # where attachments' bytes live: "file" (<data dir>/blobs) or "s3://bucket[/prefix]" (boto3, the s3 extra)
+    blob_store: str = Field("file", pattern=r"^(file|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?)$")
+    s3_endpoint_url: str | None = None  # an S3-compatible server's URL (MinIO, ...); None: AWS itself
+    max_blob_bytes: int = Field(20 * 1024 * 1024, gt=0)  # largest attachment (upload or from a peer)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -59,7 +63,9 @@ class Settings(BaseModel):
                            ("anonymous_rate", "FEDSYNC_ANONYMOUS_RATE"),
                            ("anonymous_burst", "FEDSYNC_ANONYMOUS_BURST"),
                            ("cors_origins", "FEDSYNC_CORS_ORIGINS"),
-                           ("search_language", "FEDSYNC_SEARCH_LANGUAGE")):
+                           ("search_language", "FEDSYNC_SEARCH_LANGUAGE"),
+                           ("blob_store", "FEDSYNC_BLOB_STORE"), ("s3_endpoint_url", "FEDSYNC_S3_ENDPOINT_URL"),
+                           ("max_blob_bytes", "FEDSYNC_MAX_BLOB_BYTES")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
