@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 
 from api import errors
+from api.attachments import Attachments
 from api.conditional import ConditionalGet
 from api.docs import serve_docs
 from api.events import Streams
@@ -30,7 +31,7 @@ from api.limits import BodySizeLimit
 from api.metrics import NodeCollector, RequestMetrics
 from api.rate_limit import AnonymousRateLimit
 from api.responses import peer_statuses_of
-from api.routes import admin, conflicts, events, health, items, peers, search, shares, tags, tokens
+from api.routes import admin, attachments, conflicts, events, health, items, peers, search, shares, tags, tokens
 from api.schemas.common import Problem
 from api.search import ItemSearch
 from api.ui import serve_ui
@@ -77,15 +78,16 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     serve_docs(app)  # Swagger UI from a local package, not a CDN
     serve_ui(app)
     errors.install(app)
-    for router in (items.router, search.router, events.router, shares.router, tags.router, conflicts.router,
-                   admin.router, peers.router, tokens.router, health.router):
+    for router in (items.router, attachments.router, search.router, events.router, shares.router, tags.router,
+                   conflicts.router, admin.router, peers.router, tokens.router, health.router):
         app.include_router(router)
     mount_federation(app)
     app.state.metrics = CollectorRegistry(auto_describe=False)
     app.add_middleware(ConditionalGet)  # innermost: tags what the routes answer
     app.add_middleware(RequestMetrics, registry=app.state.metrics)  # sees the matched route and a 304
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
-                       federation_max_body_bytes=settings.federation_max_body_bytes)
+                       federation_max_body_bytes=settings.federation_max_body_bytes,
+                       upload_max_bytes=settings.max_blob_bytes)
     app.add_middleware(AnonymousRateLimit, rate=settings.anonymous_rate, burst=settings.anonymous_burst)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:  # outermost: a browser's preflight is answered before anything else looks at it
@@ -107,6 +109,8 @@ def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     app.state.library = library
     app.state.search = ItemSearch(node.db, node.projector.search)
     app.state.streams = Streams(node)
+    app.state.blobs = node.blobs
+    app.state.attachments = Attachments(library, node.blobs, fetch_missing=node.blob_fetcher.fetch_missing)
     gate = TokenGate(node.tokens, refresh_interval=settings.token_refresh_interval)
     app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(), gate)
     app.state.readiness = health.Readiness(node)

@@ -10,7 +10,8 @@ Who may send how much is settled before a byte of the body is read:
   flight at once (429 past that), so no caller can make the node buffer
   more than a few maximum-size bodies; the route takes the caller from here
   (a node token is good for one request);
-- an attachment's upload, once the editor's token verified (401 unread otherwise), gets the blob cap;
+- an attachment's upload, once the editor's token verified (401 unread otherwise), gets the blob cap; a web
+  page's form (``/ui/``, its session cookie verified the same way) the editors' ``max_body_bytes``;
 - every other request gets ``max_body_bytes``.
 
 A declared ``Content-Length`` over the limit is refused without reading the
@@ -35,7 +36,8 @@ from domain.errors import DomainError
 ANONYMOUS_MAX_BODY = 64 * 1024
 PEER_BODIES = 2
 MULTIPART_OVERHEAD = 64 * 1024  # an upload's form around the file's bytes
-_UPLOAD = re.compile(r"^/(items/[^/]+/attachments|attachments/[^/]+/content)$")  # where attachments' bytes come
+_UPLOAD = re.compile(r"^(/ui)?/(items/[^/]+/attachments|attachments/[^/]+/content)$")  # attachments' bytes
+_SESSION = re.compile(rb"(?:^|;)\s*fedsync_session=([^;\s]{1,4096})")
 CALLER = "fedsync.caller"  # where the authenticated calling node goes in the request's state
 
 
@@ -61,11 +63,13 @@ class BodySizeLimit:
         if length is None and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)  # no body
             return
-        authorization = headers.get(b"authorization")
+        path = scope.get("path", "")
+        authorization = headers.get(b"authorization") or _session(path, headers.get(b"cookie"))
         if authorization is None:
             await self._read(scope, receive, send, min(ANONYMOUS_MAX_BODY, self.max_body_bytes), length)
-        elif _UPLOAD.match(scope.get("path", "")):
-            await self._upload(scope, receive, send, authorization.decode("latin-1"), length)
+        elif _UPLOAD.match(path) or path.startswith("/ui/"):  # a web page's form: its session checked first
+            limit = self.upload_max_bytes + MULTIPART_OVERHEAD if _UPLOAD.match(path) else self.max_body_bytes
+            await self._verified(scope, receive, send, authorization.decode("latin-1"), length, limit)
         elif not scope.get("path", "").startswith("/federation/"):
             await self._read(scope, receive, send, self.max_body_bytes, length)
         else:
@@ -100,17 +104,21 @@ class BodySizeLimit:
                 if not self._in_flight[caller]:
                     del self._in_flight[caller]
 
-    async def _upload(self, scope: Scope, receive: Receive, send: Send, authorization: str,
-                      length: bytes | None) -> None:
-        """An attachment's bytes: up to the blob cap, and only once the editor's token verified."""
+    async def _verified(self, scope: Scope, receive: Receive, send: Send, authorization: str,
+                        length: bytes | None, limit: int) -> None:
+        """A body read only once the editor's token (or page session) verified: an attachment's bytes may be
+        large, and a page's form comes without the API's bearer token."""
         tokens = getattr(scope["app"].state, "tokens", None)
         if tokens is not None:
             try:
                 await to_thread.run_sync(tokens.verify, authorization.removeprefix("Bearer ").strip())
             except DomainError as e:
-                await _answer(scope, send, e.status, e.title, e.detail, e.type)
-                return
-        await self._read(scope, receive, send, self.upload_max_bytes + MULTIPART_OVERHEAD, length)
+                if scope.get("path", "").startswith("/ui/"):  # an expired session: the page sends it to sign in
+                    limit = min(ANONYMOUS_MAX_BODY, self.max_body_bytes)
+                else:
+                    await _answer(scope, send, e.status, e.title, e.detail, e.type)
+                    return
+        await self._read(scope, receive, send, limit, length)
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, limit: int, length: bytes | None) -> None:
         if length is not None and length.isdigit() and int(length) > limit:
@@ -159,3 +167,11 @@ async def _answer(scope: Scope, send: Send, status: int, title: str, detail: str
                     (b"connection", b"close"), *(headers or [])],
     })
     await send({"type": "http.response.body", "body": body})
+
+
+def _session(path: str, cookie: bytes | None) -> bytes | None:
+    """The web pages' session token (their cookie's), for a page's form under ``/ui/``."""
+    if not path.startswith("/ui/") or cookie is None:
+        return None
+    found = _SESSION.search(cookie)
+    return found[1] if found else None

@@ -61,6 +61,14 @@ class AccessReader:
             return {r["item_gid"]: set(json.loads(r["tags"]))
                     for r in _rows(cur, "SELECT item_gid, tags FROM documents WHERE item_gid IN ({marks})", items)}
 
+    def attachments_with(self, sha256: str) -> list[tuple[str, str]]:
+        """(attachment, item) of the live attachments whose bytes hash to ``sha256`` (made by the item's owner)."""
+        with self.db.read() as cur:
+            rows = cur.execute("SELECT a.attachment_gid, a.item_gid FROM attachments a JOIN documents d "
+                               "ON d.item_gid = a.item_gid WHERE a.sha256 = ? AND a.deleted = 0 "
+                               "AND a.origin = d.origin LIMIT 100", (sha256,)).fetchall()
+        return [(r["attachment_gid"], r["item_gid"]) for r in rows]
+
     def gid_at(self, seq: int) -> str | None:
         """The gid of the (projected) transaction at outbox position ``seq``."""
         with self.db.read() as cur:

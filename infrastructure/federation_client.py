@@ -129,6 +129,27 @@ class FederationClient:
         body = {"gids": list(gids), "ancestors": ancestors}
         return self._request("POST", f"{base_url}/federation/transactions:fetch", peer, body=body)["transactions"]
 
+    def blob(self, peer: str, base_url: str, sha256: str, max_bytes: int) -> bytes:
+        """An attachment's bytes from a peer, at most ``max_bytes`` (read as they come: a peer that sends more
+        is cut off, never buffered whole). The caller verifies the hash."""
+        url = f"{base_url}/federation/blobs/{sha256}"
+        headers = {"Authorization": f"Bearer {self.token_for(peer)}"}
+        try:
+            with self.http.stream("GET", url, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error("GET", url, response, True)
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BadAnswer(f"GET {url}: more than the {max_bytes} bytes an attachment may have",
+                                        response.status_code)
+                    chunks.append(chunk)
+        except httpx.HTTPError as e:
+            raise PeerError(f"GET {url}: {type(e).__name__}: {e}") from None
+        return b"".join(chunks)
+
     # --- push --------------------------------------------------------------
     def subscribe(self, peer: str, base_url: str, tags: Sequence[str] = ()) -> dict[str, Any]:
         return self._request("POST", f"{base_url}/federation/subscriptions", peer, body={"tags": list(tags)})

@@ -44,7 +44,8 @@ Slot = Callable[[], AbstractContextManager[Any]]
 class Inbox:
     def __init__(self, app: NodeApplication, peers: PeerStore, keys: KeyLearner, client: FederationClient,
                  on_share_request: Callable[[], Any] = lambda: None, *, pending_max: int = 5000,
-                 refusals: RefusalLog | None = None) -> None:
+                 refusals: RefusalLog | None = None,
+                 after_receive: Callable[[Peer, Sequence[Any], list[Outcome]], None] = lambda *_: None) -> None:
         self.app = app
         self.pending_max = pending_max
         self.peers = peers
@@ -53,6 +54,7 @@ class Inbox:
         self.on_share_request = on_share_request  # a reshare request may have arrived: answer it
         self.outcomes: Counter[tuple[str, str]] = Counter()  # (status, refusal type) -> count, for /metrics
         self.refusals = refusals if refusals is not None else RefusalLog()  # the recent ones, for the admin
+        self.after_receive = after_receive  # told of each batch's outcomes (attachments' bytes to fetch)
 
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None,
                      slot: Slot = contextlib.nullcontext) -> list[Outcome]:
@@ -80,6 +82,7 @@ class Inbox:
             merged.append(refused[i] if i in refused else next(it))
         self.outcomes.update((o.status, o.error.type if o.status == REFUSED and o.error else "") for o in merged)
         self.refusals.record(peer.name, txs, merged)
+        self.after_receive(peer, txs, merged)
         return merged
 
     def _room(self, peer: Peer) -> int:

@@ -82,7 +82,9 @@ class NodeProcess:
     @property
     def settings(self) -> Settings:
         return Settings(data_dir=self.data_dir, database_url=self.database_url,
-                        search_language=self.env.get("FEDSYNC_SEARCH_LANGUAGE"))
+                        search_language=self.env.get("FEDSYNC_SEARCH_LANGUAGE"),
+                        blob_store=self.env.get("FEDSYNC_BLOB_STORE", "file"),
+                        s3_endpoint_url=self.env.get("FEDSYNC_S3_ENDPOINT_URL"))
 
     def init(self) -> NodeProcess:
         init_node(self.settings, self.base_url, host=self.host)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from domain.application import NodeApplication
 from domain.transaction import is_node_name, normal_timestamp, utc_now
 from infrastructure.access import AccessReader
+from infrastructure.blob_fetch import BlobFetcher
+from infrastructure.blobs import blob_store_for
 from infrastructure.domains import same_domain
 from infrastructure.federation import Federation
 from infrastructure.federation_client import BadAnswer, FederationClient
@@ -137,8 +139,12 @@ class Node:
         self.tokens = TokenRegistry(self.db, config.name, lambda: self.keyring)  # editor tokens issued here
         self.tokens.create_tables()
         self.refusals = RefusalLog()  # what peers sent that was refused, since this process started
+        self.blobs = blob_store_for(settings)  # attachments' bytes, by SHA-256
+        self.blob_fetcher = BlobFetcher(self.blobs, self.client, self.peers, self.refusals,
+                                        max_bytes=settings.max_blob_bytes)
         inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process,
-                      pending_max=settings.pending_max_per_sender, refusals=self.refusals)
+                      pending_max=settings.pending_max_per_sender, refusals=self.refusals,
+                      after_receive=self.blob_fetcher.after_receive)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
         self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
@@ -273,6 +279,7 @@ class Node:
             listener()
 
     def close(self) -> None:
+        self.blob_fetcher.close()
         self.key_learner.close()
         self.client.close()
         self.app.close()

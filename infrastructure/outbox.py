@@ -229,6 +229,13 @@ class Outbox:
                 out.append(tx)
         return out
 
+    def may_have_blob(self, caller: str | None, sha256: str) -> bool:
+        """Whether the caller may see an attachment whose bytes hash to ``sha256`` (as visible as its item)."""
+        audience = self.audience(caller)
+        attached = [{"entity": "attachment", "entity_gid": gid, "payload": {"item": item}}
+                    for gid, item in self.access.attachments_with(sha256)]
+        return any(self.visible(audience, attached))
+
     def with_histories(self, gids: list[str]) -> list[str]:
         """The gids and the whole histories of their entities (first ``FETCH_MAX`` in outbox order)."""
         return list(dict.fromkeys(self.access.entity_histories(gids, FETCH_MAX) + gids))

@@ -74,7 +74,11 @@ async def read_content(request: Request, editor: CurrentEditor, attachment: Atta
                        range_: Annotated[str | None, Header(alias="range", max_length=100)] = None) -> Response:
     """The attachment's bytes with its media type, ``Content-Disposition`` (inline for images, plain text
     and PDF, else a download) and its SHA-256 as ``ETag``; one ``Range: bytes=a-b`` is answered 206."""
-    attachments = request.app.state.attachments
+    return await content_response(request.app.state.attachments, editor, attachment, range_)
+
+
+async def content_response(attachments: Any, editor: Any, attachment: str, range_: str | None) -> Response:
+    """An attachment's bytes as a response (the API's and the web pages')."""
     row = await _run(lambda: attachments.get(editor, attachment))
     size = int(row["size"])
     start, end = _range(range_, size)

@@ -7,10 +7,12 @@ anonymous callers, with PUBLIC items only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from api.deps import CallerDep, NodeDep, PeerDep
 from api.errors import federation_responses
@@ -27,6 +29,7 @@ from api.schemas.federation import (
     SubscriptionRequest,
     TransactionList,
 )
+from domain.errors import EntityNotFound
 from domain.transaction import NodeName
 
 router = APIRouter(tags=["federation"])
@@ -69,6 +72,26 @@ def fetch_transactions(node: NodeDep, caller: CallerDep, request: FetchRequest) 
     """The named transactions the caller may see (with their entities' histories on request)."""
     txs = node.federation.fetch(caller, request.gids, ancestors=request.ancestors)
     return fast_json({"transactions": txs})
+
+
+@router.get("/federation/blobs/{sha256}", responses={200: {"content": {"application/octet-stream": {}}},
+                                                    **PROBLEMS})
+def read_blob(request: Request, node: NodeDep, caller: CallerDep,
+              sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="the bytes' SHA-256 (hex)")]
+              ) -> Response:
+    """The bytes of an attachment the caller may see (as visible as its item), by their SHA-256: what a peer
+    fetches after an attachment transaction reached it. Not found: not held here, or not for the caller."""
+    blobs = request.app.state.blobs
+    if not node.federation.outbox.may_have_blob(caller, sha256) or not blobs.has(sha256):
+        raise EntityNotFound(f"no attachment bytes {sha256} here for {caller or 'an anonymous caller'}")
+    chunks = blobs.open_chunks(sha256)
+
+    def streamed() -> Iterator[bytes]:
+        with chunks:  # closed however the download ends (a caller that goes away too)
+            yield from chunks
+
+    return StreamingResponse(streamed(), media_type="application/octet-stream",
+                             headers={"X-Content-SHA256": sha256, "Cache-Control": "no-store"})
 
 
 @router.post("/federation/subscriptions", response_model=Subscription, status_code=201, responses=PROBLEMS)

@@ -8,10 +8,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.ui import conflict_pages, federation_pages, item_forms, item_pages, pages
+from api.ui import attachment_pages, conflict_pages, federation_pages, item_forms, item_pages, pages
 
 
 def serve_ui(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="ui-static")
-    for module in (pages, conflict_pages, federation_pages, item_forms, item_pages):
+    for module in (pages, conflict_pages, federation_pages, attachment_pages, item_forms, item_pages):
         app.include_router(module.router)

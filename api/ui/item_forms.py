@@ -60,6 +60,17 @@ async def posted(request: Request) -> tuple[Editor | None, dict[str, list[str]]]
     return editor, form
 
 
+async def signed_in_doc(request: Request, item: str) -> tuple[Editor, dict[str, Any]] | Response:
+    """The signed-in editor and the item as they see it, or the page to send instead (sign-in, not found)."""
+    editor = await session.editor_of(request)
+    if editor is None:
+        return to_sign_in()
+    try:
+        return editor, await run_in_threadpool(request.app.state.library.item, editor, item_gid(item))
+    except DomainError as error:
+        return error_page(request, error, editor)
+
+
 # --- create ---------------------------------------------------------------------------------------------
 @router.get("/items/new")
 async def new_item(request: Request) -> Response:
@@ -91,13 +102,10 @@ async def create_item(request: Request) -> Response:
 # --- edit -----------------------------------------------------------------------------------------------
 @router.get("/items/{item}/edit")
 async def edit_page(request: Request, item: str) -> Response:
-    editor = await session.editor_of(request)
-    if editor is None:
-        return to_sign_in()
-    try:
-        doc = await run_in_threadpool(request.app.state.library.item, editor, item_gid(item))
-    except DomainError as error:
-        return error_page(request, error, editor)
+    found = await signed_in_doc(request, item)
+    if isinstance(found, Response):
+        return found
+    editor, doc = found
     return await form_page(request, editor, "edit", draft_from(doc), doc=doc, parent=doc["head"])
 
 
@@ -147,13 +155,10 @@ async def stale_page(request: Request, editor: Editor, doc: dict[str, Any], draf
 # --- fork -----------------------------------------------------------------------------------------------
 @router.get("/items/{item}/fork")
 async def fork_page(request: Request, item: str) -> Response:
-    editor = await session.editor_of(request)
-    if editor is None:
-        return to_sign_in()
-    try:
-        doc = await run_in_threadpool(request.app.state.library.item, editor, item_gid(item))
-    except DomainError as error:
-        return error_page(request, error, editor)
+    found = await signed_in_doc(request, item)
+    if isinstance(found, Response):
+        return found
+    editor, doc = found
     return await form_page(request, editor, "fork", draft_from(doc), doc=doc)
 
 
@@ -182,13 +187,10 @@ async def fork_item(request: Request, item: str) -> Response:
 # --- delete ---------------------------------------------------------------------------------------------
 @router.get("/items/{item}/delete")
 async def delete_page(request: Request, item: str) -> Response:
-    editor = await session.editor_of(request)
-    if editor is None:
-        return to_sign_in()
-    try:
-        doc = await run_in_threadpool(request.app.state.library.item, editor, item_gid(item))
-    except DomainError as error:
-        return error_page(request, error, editor)
+    found = await signed_in_doc(request, item)
+    if isinstance(found, Response):
+        return found
+    editor, doc = found
     return page(request, "delete.html", editor=editor, doc=doc)
 
 

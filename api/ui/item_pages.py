@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
+from api.attachments import Attachments
 from api.library import ItemQuery, Library
 from api.rendering import PAGE_LINKS
 from api.schemas.common import canonical_gid
@@ -58,7 +59,8 @@ async def item(request: Request, item: str) -> Response:
     if editor is None:
         return to_sign_in()
     try:
-        context = await run_in_threadpool(item_context, request.app.state.library, editor, item_gid(item))
+        context = await run_in_threadpool(item_context, request.app.state.library, request.app.state.attachments,
+                                          editor, item_gid(item))
     except DomainError as error:
         return error_page(request, error, editor)
     return page(request, "item.html", editor=editor, saved=request.query_params.get("saved"), **context)
@@ -77,7 +79,7 @@ async def version(request: Request, item: str, tx: str, against: str = "") -> Re
     return page(request, "version.html", editor=editor, **context)
 
 
-def item_context(library: Library, editor: Editor, gid: str) -> dict[str, Any]:
+def item_context(library: Library, attachments: Attachments, editor: Editor, gid: str) -> dict[str, Any]:
     """Everything the item page shows, read as ``editor`` (deleted items too: their page says so)."""
     doc = library.item(editor, gid, include_deleted=True)
     history = library.history(editor, gid, include_deleted=True)
@@ -89,6 +91,7 @@ def item_context(library: Library, editor: Editor, gid: str) -> dict[str, Any]:
         "forks": library.lineage(editor, gid, include_deleted=doc["deleted"]),  # live forks of a live item
         "backlinks": library.backlinks(editor, gid, include_deleted=True),
         "shares": [] if doc["deleted"] else library.shares(editor, gid),
+        "attachments": [] if doc["deleted"] else attachments.of_item(editor, gid),
         "graph": graph(history["nodes"], history["heads"]),
     }
 

@@ -23,7 +23,8 @@ def test_every_editor_operation_has_summary_models_and_problem_responses(api: Ap
             assert "$ref" in str(op["responses"][success[0]]["content"]["application/json"]["schema"]), where
         bodiless = ("/retry", "/sync", ":grant", ":refuse", "/restore")
         if method in ("post", "patch") and not path.endswith(bodiless):
-            assert "$ref" in str(op["requestBody"]["content"]["application/json"]["schema"]), where
+            body = op["requestBody"]["content"]  # JSON, or a file upload's form
+            assert "$ref" in str((body.get("application/json") or body["multipart/form-data"])["schema"]), where
         assert "401" in op["responses"], where
         for status, response in op["responses"].items():
             if int(status) >= 400:

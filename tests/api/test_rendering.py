@@ -35,7 +35,8 @@ def test_local_copy_wins_over_the_fallback_url(api: Api) -> None:
 
     rendered = api.get(f"/items/{item['gid']}/rendered", headers=ann).json()
 
-    assert rendered["references"] == [{"gid": local["gid"], "kind": "item", "status": "local", "href": f"/items/{local['gid']}"}]
+    assert rendered["references"] == [{"gid": local["gid"], "kind": "item", "status": "local",
+                                       "href": f"/items/{local['gid']}"}]
     assert "elsewhere" not in rendered["html"]
 
 

@@ -136,3 +136,23 @@ def test_an_owner_item_of_another_editor_is_in_no_item_page(api: Api) -> None:
     assert [p.status_code for p in pages] == [200] * 4 + [404] * 5 + [200]
     for answer in pages:
         assert "private notes" not in answer.text and f'href="/ui/items/{private["gid"]}"' not in answer.text
+
+
+def test_a_file_is_attached_on_the_item_page_and_served_under_ui_and_a_large_form_fits(api: Api) -> None:
+    secret = sign_in(api, "ann", role="editor")
+    ann = {"Authorization": f"Bearer {secret}"}
+    item = api.create(ann, title="Les")
+
+    answer = api.post(f"/ui/items/{item['gid']}/attachments", data={"csrf": csrf_token(secret)},
+                      files={"file": ("notes.txt", b"plain notes\n", "text/plain")}, follow_redirects=False)
+    forged = api.post(f"/ui/items/{item['gid']}/attachments", data={"csrf": "0" * 64},
+                      files={"file": ("x.txt", b"x", "text/plain")}, follow_redirects=False)
+
+    assert answer.status_code == 303 and forged.status_code == 403
+    attached = api.get(f"/items/{item['gid']}/attachments", headers=ann).json()["attachments"]
+    assert [a["name"] for a in attached] == ["notes.txt"]
+    page = api.get(f"/ui/items/{item['gid']}").text
+    assert f'href="/ui/attachments/{attached[0]["gid"]}/content">notes.txt</a>' in page
+    assert api.get(f"/ui/attachments/{attached[0]['gid']}/content").content == b"plain notes\n"
+    big = "a line of a long lesson plan\n" * 8000  # about 230 KB: more than an anonymous body, a page's form fits
+    assert created(post(api, secret, "/ui/items/new", title="Long", markdown=big, scope="NETWORK"))

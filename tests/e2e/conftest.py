@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.transaction import ENTITY_TYPES
 from infrastructure.local_cluster import NodeProcess
 
 
@@ -69,8 +70,8 @@ def module_spawn(module_store: Callable[[], str | None],
     spawner.close()
 
 
-def peer(a: NodeProcess, b: NodeProcess, *, send: tuple[str, ...] = ("item", "tag", "share"),
-         accept: tuple[str, ...] = ("item", "tag", "share"), relay: bool = True) -> None:
+def peer(a: NodeProcess, b: NodeProcess, *, send: tuple[str, ...] = ENTITY_TYPES,
+         accept: tuple[str, ...] = ENTITY_TYPES, relay: bool = True) -> None:
     """Make ``a`` peer with ``b`` (a's side only); test nodes relay for each other unless a test says not."""
     node = a.admin()
     try:
