@@ -36,6 +36,7 @@ from infrastructure.settings import CONFIG_FILE, NodeConfig, Settings
 from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, CursorSeal, Keyring, KeySet, SigningKey, kid_of
 from infrastructure.sync import Syncer
 from infrastructure.token_registry import TokenRegistry
+from infrastructure.webhooks import WebhookStore
 from projections.projector import Projector
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,8 @@ class Node:
         self.reshares.create_tables()
         self.tokens = TokenRegistry(self.db, config.name, lambda: self.keyring)  # editor tokens issued here
         self.tokens.create_tables()
+        self.webhooks = WebhookStore(self.db)  # where notices are POSTed (webhook_delivery.py delivers)
+        self.webhooks.create_tables()
         self.refusals = RefusalLog()  # what peers sent that was refused, since this process started
         inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process,
                       pending_max=settings.pending_max_per_sender, refusals=self.refusals)

@@ -43,6 +43,9 @@ class Settings(BaseModel):
     # SQLite, english stems and the others match words as written. None: the one the store keeps (a new
     # store: simple); another one than the store's re-indexes when the node opens.
     search_language: str | None = Field(None, pattern=r"^[a-z_]{1,40}$")
+    webhook_timeout: float = 5.0  # seconds a webhook's receiver has to connect, take the body and answer (each)
+    webhook_retry_base: float = 1.0  # first wait after a failed delivery; doubled on every failure after it
+    webhook_retry_cap: float = 300.0  # longest wait between two attempts to deliver to a failing webhook
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -59,7 +62,10 @@ class Settings(BaseModel):
                            ("anonymous_rate", "FEDSYNC_ANONYMOUS_RATE"),
                            ("anonymous_burst", "FEDSYNC_ANONYMOUS_BURST"),
                            ("cors_origins", "FEDSYNC_CORS_ORIGINS"),
-                           ("search_language", "FEDSYNC_SEARCH_LANGUAGE")):
+                           ("search_language", "FEDSYNC_SEARCH_LANGUAGE"),
+                           ("webhook_timeout", "FEDSYNC_WEBHOOK_TIMEOUT"),
+                           ("webhook_retry_base", "FEDSYNC_WEBHOOK_RETRY_BASE"),
+                           ("webhook_retry_cap", "FEDSYNC_WEBHOOK_RETRY_CAP")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
