@@ -31,7 +31,20 @@ from api.limits import BodySizeLimit
 from api.metrics import NodeCollector, RequestMetrics
 from api.rate_limit import AnonymousRateLimit
 from api.responses import peer_statuses_of
-from api.routes import admin, attachments, conflicts, events, health, items, peers, search, shares, tags, tokens
+from api.routes import (
+    admin,
+    attachments,
+    conflicts,
+    events,
+    health,
+    items,
+    peers,
+    search,
+    shares,
+    tags,
+    tokens,
+    webhooks,
+)
 from api.schemas.common import Problem
 from api.search import ItemSearch
 from api.ui import serve_ui
@@ -40,6 +53,7 @@ from infrastructure.persistence import store_name
 from infrastructure.settings import Settings
 from infrastructure.token_registry import TokenGate
 from infrastructure.tokens import TokenVerifier
+from infrastructure.webhook_delivery import start_webhook_worker
 
 log = logging.getLogger("fedsync.serve")
 DESCRIPTION = """\
@@ -57,7 +71,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
             yield
             return
         opened = Node.open(settings)
-        workers = None
+        workers = webhooks = None
         try:
             attach(app, opened, settings)
             log.info("fedsync %s: node %s at %s, store %s, peers: %s", importlib.metadata.version("fedsync"),
@@ -65,8 +79,11 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
                      ", ".join(peer.name for peer in opened.peers.all()) or "none")
             app.state.tokens.gate.start()  # revocations made by other processes (the CLI)
             workers = start_workers(opened)
+            webhooks = start_webhook_worker(opened)
             yield
         finally:
+            if webhooks is not None:
+                webhooks.stop()
             if workers is not None:
                 workers.stop()
             if hasattr(app.state, "tokens"):
@@ -79,7 +96,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     serve_ui(app)
     errors.install(app)
     for router in (items.router, attachments.router, search.router, events.router, shares.router, tags.router,
-                   conflicts.router, admin.router, peers.router, tokens.router, health.router):
+                   conflicts.router, admin.router, peers.router, tokens.router, webhooks.router, health.router):
         app.include_router(router)
     mount_federation(app)
     app.state.metrics = CollectorRegistry(auto_describe=False)

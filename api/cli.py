@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api import cli_backup, cli_doctor, cli_federation, cli_requests, cli_tokens
+from api import cli_backup, cli_doctor, cli_federation, cli_requests, cli_tokens, cli_webhooks
 from api.cli_output import UserError, opened, report
 from api.logs import configure_logging
 from domain.errors import DomainError
@@ -245,6 +245,7 @@ def _open_node_of(data_dir: str | None, database_url: str | None = None) -> Node
 cli_federation.register(app, _open_node_of)
 cli_requests.register(app, _open_node_of)
 cli_tokens.register(app, _open_node_of)
+cli_webhooks.register(app, _open_node_of)
 cli_backup.register(app, open_node)
 cli_doctor.register(app, open_node)
 

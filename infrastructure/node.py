@@ -38,6 +38,7 @@ from infrastructure.settings import CONFIG_FILE, NodeConfig, Settings
 from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, CursorSeal, Keyring, KeySet, SigningKey, kid_of
 from infrastructure.sync import Syncer
 from infrastructure.token_registry import TokenRegistry
+from infrastructure.webhooks import WebhookStore
 from projections.projector import Projector
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,8 @@ class Node:
         self.reshares.create_tables()
         self.tokens = TokenRegistry(self.db, config.name, lambda: self.keyring)  # editor tokens issued here
         self.tokens.create_tables()
+        self.webhooks = WebhookStore(self.db)  # where notices are POSTed (webhook_delivery.py delivers)
+        self.webhooks.create_tables()
         self.refusals = RefusalLog()  # what peers sent that was refused, since this process started
         self.blobs = blob_store_for(settings)  # attachments' bytes, by SHA-256
         self.blob_fetcher = BlobFetcher(self.blobs, self.client, self.peers, self.refusals,

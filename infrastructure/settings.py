@@ -47,6 +47,9 @@ class Settings(BaseModel):
     blob_store: str = Field("file", pattern=r"^(file|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?)$")
     s3_endpoint_url: str | None = None  # an S3-compatible server's URL (MinIO, ...); None: AWS itself
     max_blob_bytes: int = Field(20 * 1024 * 1024, gt=0)  # largest attachment (upload or from a peer)
+    webhook_timeout: float = 5.0  # seconds a webhook's receiver has to connect, take the body and answer (each)
+    webhook_retry_base: float = 1.0  # first wait after a failed delivery; doubled on every failure after it
+    webhook_retry_cap: float = 300.0  # longest wait between two attempts to deliver to a failing webhook
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -65,7 +68,10 @@ class Settings(BaseModel):
                            ("cors_origins", "FEDSYNC_CORS_ORIGINS"),
                            ("search_language", "FEDSYNC_SEARCH_LANGUAGE"),
                            ("blob_store", "FEDSYNC_BLOB_STORE"), ("s3_endpoint_url", "FEDSYNC_S3_ENDPOINT_URL"),
-                           ("max_blob_bytes", "FEDSYNC_MAX_BLOB_BYTES")):
+                           ("max_blob_bytes", "FEDSYNC_MAX_BLOB_BYTES"),
+                           ("webhook_timeout", "FEDSYNC_WEBHOOK_TIMEOUT"),
+                           ("webhook_retry_base", "FEDSYNC_WEBHOOK_RETRY_BASE"),
+                           ("webhook_retry_cap", "FEDSYNC_WEBHOOK_RETRY_CAP")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.transaction import ENTITY_TYPES
+from infrastructure.notices import KINDS
+from infrastructure.webhooks import check_url, event_kinds
 
 
 class Key(BaseModel):
@@ -176,3 +178,42 @@ class RefusalList(BaseModel):
     kept: int = Field(description="at most this many are kept: older ones are dropped")
     total: int = Field(description="refusals since the process started, also those no longer kept")
     since: str = Field(description="when the process started: refusals before are not kept (restart empties it)")
+
+
+class WebhookAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000, description="where the notices are POSTed: http(s)://host[:port]/path")
+    events: list[str] = Field(default=list(KINDS), description=f"the notice kinds it is sent: {', '.join(KINDS)}")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return check_url(url)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, events: list[str]) -> list[str]:
+        return list(event_kinds(events))
+
+
+class WebhookStatus(BaseModel):
+    """A webhook and how its deliveries went (never its secret)."""
+
+    id: str
+    url: str
+    events: list[str]
+    position: int = Field(description="the outbox sequence up to which the receiver has what concerns it")
+    created_at: str
+    last_success: str | None = Field(description="when the receiver last acknowledged a delivery (2xx)")
+    last_error: str | None = Field(description="when and how the last failed attempt failed")
+    attempts: int = Field(description="failed attempts since the last success (0: all is well)")
+    next_attempt: str | None = Field(description="after a failure: not tried again before this time")
+    delivered: int = Field(description="notices the receiver acknowledged")
+
+
+class WebhookCreated(WebhookStatus):
+    secret: str = Field(description="the key of the body's HMAC (X-Fedsync-Signature): shown this once only")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookStatus]

@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from infrastructure.local_cluster import NodeProcess
+from infrastructure.local_cluster import NodeProcess, free_port
 from tests.conftest import PG_ADMIN_URL
 from tests.e2e.conftest import Spawner, peer
 from tests.reliability.digest import digest
@@ -35,7 +35,8 @@ class Admin:
     def __init__(self, hub: NodeProcess, east: NodeProcess, backups: Path) -> None:
         self.hub, self.east = hub, east
         self.words = {"https://hub.example.org": hub.base_url, "https://east.example.org": east.base_url,
-                      "/backups/hub-2026-12-03": str(backups), "/var/lib/fedsync": str(hub.data_dir)}
+                      "/backups/hub-2026-12-03": str(backups), "/var/lib/fedsync": str(hub.data_dir),
+                      "https://hooks.example.org/fedsync": f"http://127.0.0.1:{free_port()}/fedsync"}  # no one there
         self.outputs: dict[str, str] = {}  # the last output of each command, by its first two words as written
         self.ran: list[str] = []
 
@@ -88,6 +89,8 @@ def test_every_command_of_the_operations_doc_runs_as_written(spawn: Spawner, tmp
             peer(east, hub, relay=False)
         if "JTI" in line:
             admin.words["JTI"] = json.loads(admin.outputs["token list"])["tokens"][0]["jti"]
+        if line.split()[-1] == "ID":  # the webhook that add made
+            admin.words["ID"] = json.loads(admin.outputs["webhook list"])["webhooks"][0]["id"]
         if "KID" in line:  # the key that rotate retired
             keys = json.loads(admin.run("fedsync keys list --json"))["keys"]
             admin.words["KID"] = next(key["kid"] for key in keys if key["status"] == "retired")
@@ -107,6 +110,7 @@ def test_every_command_of_the_operations_doc_runs_as_written(spawn: Spawner, tmp
     assert set(admin.ran) >= set(COMMANDS) and len(COMMANDS) >= 15
     assert "FAIL" not in admin.outputs["doctor"]
     assert [p["name"] for p in json.loads(admin.outputs["peer list"])["peers"]] == [east.name]
+    assert json.loads(admin.run("fedsync webhook list --json")) == {"webhooks": []}  # the remove as written
     tokens = json.loads(admin.run("fedsync token list --all --json"))["tokens"]
     assert [token["status"] for token in tokens] == ["revoked"]  # the revoke as written revoked it
     keys = json.loads(admin.run("fedsync keys list --json"))["keys"]
