@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from infrastructure.blobs import BlobStore, sniff
-
 from api.library import Library, visible_item
 from domain.errors import DomainError, EntityNotFound
 from domain.visibility import Editor
+from infrastructure.blobs import BlobStore, sniff
 
 SELECT = ("SELECT a.* FROM attachments a JOIN documents d ON d.item_gid = a.item_gid "
           "WHERE a.deleted = 0 AND a.origin = d.origin")

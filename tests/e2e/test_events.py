@@ -122,3 +122,20 @@ def test_conflicts_edits_and_shares_reach_the_streams_of_those_they_concern(spaw
     with listening(a, "ann", last_event_id=edited_id) as resumed:  # resumes after the event it had
         _, _, _, later = next_of(resumed, "item.edited")
         assert later["title"] == "Plan B" and later["transaction"] != edited["transaction"]
+
+
+@pytest.mark.slow(10)
+def test_a_stream_needs_a_good_token_and_a_short_last_event_id(spawn: Spawner) -> None:
+    """The requests the API fuzzer leaves out (a good one never ends): a missing or forged token is a 401
+    problem, an over-long ``Last-Event-ID`` a 422, and one that is not a position starts the stream now."""
+    (a,) = spawn.many("a")
+    with httpx.Client(base_url=a.base_url, timeout=10) as client:
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+            refused = client.get("/events", headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["content-type"] == "application/problem+json"
+        too_long = client.get("/events", headers={"Authorization": f"Bearer {a.token('ann')}",
+                                                  "Last-Event-ID": "9" * 41})
+        assert too_long.status_code == 422 and too_long.headers["content-type"] == "application/problem+json"
+    with listening(a, "ann", last_event_id="not-a-position"):
+        pass  # listening asserts a 200 text/event-stream that opened

@@ -180,11 +180,11 @@ class InProcessClient:
                                  lambda node: node.federation.fetch(self.name, wanted, ancestors=ancestors))
 
     # --- push --------------------------------------------------------------
-    def subscribe(self, peer: str, base_url: str) -> dict[str, Any]:
+    def subscribe(self, peer: str, base_url: str, tags: Sequence[str] = ()) -> dict[str, Any]:
         def subscribe(node: Any) -> dict[str, Any]:
-            node.peers.subscribe(self.name)
+            node.peers.subscribe(self.name, tags=list(tags))
             node.wake_pusher()
-            return {"subscriber": self.name, "subscribed": True}
+            return {"subscriber": self.name, "subscribed": True, "tags": list(tags)}
 
         return self.network.call(self.name, base_url, "subscribe", subscribe)
 
