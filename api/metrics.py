@@ -16,7 +16,7 @@ is the one uvicorn takes from ``X-Forwarded-For``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.asgi import StatusWatch
+from api.schemas.admin import PeerStatus
 from infrastructure.node import Node
 
 LOOPBACK = ("127.0.0.1", "::1")
@@ -33,7 +34,7 @@ LOOPBACK = ("127.0.0.1", "::1")
 class NodeCollector(Collector):
     """The node's federation state, read at each scrape."""
 
-    def __init__(self, node: Node, peer_statuses: Any) -> None:
+    def __init__(self, node: Node, peer_statuses: Callable[[Node], list[PeerStatus]]) -> None:
         self.node = node
         self.peer_statuses = peer_statuses  # api.responses.peer_statuses_of: the same numbers as `peer list`
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from domain.visibility import EVERY_EDITOR_SCOPES, Editor, editor_may_see
+from infrastructure.persistence.database import Cursor, Database
 
 DDL = ["CREATE TABLE IF NOT EXISTS editor_teams (author TEXT PRIMARY KEY, team TEXT)"]
 _UNSET = object()
@@ -30,7 +31,7 @@ TAG_JOIN = "LEFT JOIN editor_teams t ON t.author = g.author"
 class EditorTeams:
     """The team of every editor who wrote on this node (as their last token said)."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self._known: dict[str, str | None] = {}
         self._lock = threading.Lock()
@@ -87,7 +88,7 @@ def tag_filter(editor: Editor) -> tuple[str, list[Any]]:
     return f"({condition})", params
 
 
-def visible_documents(cur: Any, gids: Iterable[str], editor: Editor, *,
+def visible_documents(cur: Cursor, gids: Iterable[str], editor: Editor, *,
                       include_deleted: bool = False) -> dict[str, dict[str, Any]]:
     """The documents rows (with ``team``) among ``gids`` that the editor may see."""
     wanted = sorted(set(gids))
@@ -109,14 +110,14 @@ def visible_documents(cur: Any, gids: Iterable[str], editor: Editor, *,
     return found
 
 
-def hidden_items(cur: Any, editor: Editor, gids: Iterable[str]) -> frozenset[str]:
+def hidden_items(cur: Cursor, editor: Editor, gids: Iterable[str]) -> frozenset[str]:
     """The gids among ``gids`` that name no item the editor may see (deleted ones count as seen): what a
     field naming other items (``forked_from``) leaves out, as for an item that does not exist."""
     wanted = set(gids)
     return frozenset(wanted - set(visible_documents(cur, wanted, editor, include_deleted=True)))
 
 
-def live_tags(cur: Any, gids: Iterable[str], editor: Editor | None = None) -> list[dict[str, Any]]:
+def live_tags(cur: Cursor, gids: Iterable[str], editor: Editor | None = None) -> list[dict[str, Any]]:
     """The not deleted tags (``tag_gid``, ``name``) among ``gids`` that the editor may see (None: all)."""
     condition, params = tag_filter(editor) if editor is not None else ("1 = 1", [])
     wanted = sorted(set(gids))
@@ -135,7 +136,7 @@ def may_see(row: dict[str, Any], editor: Editor, shared_with_teams: Iterable[str
     return editor_may_see(row["scope"], row["author"], row.get("team"), editor, tuple(shared_with_teams))
 
 
-def edit_grant(cur: Any, editor: Editor, item_gid: str) -> str | None:
+def edit_grant(cur: Cursor, editor: Editor, item_gid: str) -> str | None:
     """The share transaction that lets this editor's node edit another node's OWNER or TEAM item (a live
     ``edit`` share by the item's owner, for the editor's team or every editor), to name in the edit."""
     row = cur.execute(

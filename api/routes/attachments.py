@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from api.attachments import Attachments
 from api.deps import CurrentEditor, current_editor
 from api.errors import responses
 from api.routes.params import AttachmentGidPath, GidPath, json_response
 from api.schemas.attachments import AttachmentList, AttachmentOut
 from domain.errors import DomainError
+from domain.visibility import Editor
 
 router = APIRouter(tags=["attachments"], dependencies=[Depends(current_editor)], responses=responses(401))
 Name = Annotated[str | None, Form(max_length=255, description="the file's name (default: the upload's)")]
 INLINE = ("image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf")
+T = TypeVar("T")
 _RANGE = re.compile(r"^bytes=(\d{0,15})-(\d{0,15})$")
 
 
@@ -77,7 +81,7 @@ async def read_content(request: Request, editor: CurrentEditor, attachment: Atta
     return await content_response(request.app.state.attachments, editor, attachment, range_)
 
 
-async def content_response(attachments: Any, editor: Any, attachment: str, range_: str | None) -> Response:
+async def content_response(attachments: Attachments, editor: Editor, attachment: str, range_: str | None) -> Response:
     """An attachment's bytes as a response (the API's and the web pages')."""
     row = await _run(lambda: attachments.get(editor, attachment))
     size = int(row["size"])
@@ -126,5 +130,5 @@ def _range(header: str | None, size: int) -> tuple[int, int | None]:
     return start, min(last, size - 1) + 1
 
 
-async def _run(call: Any) -> Any:
+async def _run(call: Callable[[], T]) -> T:
     return await run_in_threadpool(call)
