@@ -23,6 +23,7 @@ from domain.errors import EntityNotFound, Forbidden, UnknownNode
 from domain.visibility import Editor
 from infrastructure.persistence import Cursor, Database
 from infrastructure.visibility import (
+    ACCESS,
     JOIN,
     TAG_JOIN,
     EditorTeams,
@@ -45,9 +46,11 @@ INDEX_DDL = [
 ]
 
 
-def visible_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool) -> dict[str, Any]:
-    """The item's documents row if the editor may see it, else the same ``EntityNotFound`` as a missing item."""
-    row = visible_documents(cur, [gid], editor, include_deleted=include_deleted).get(gid)
+def visible_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool,
+                 columns: str = ACCESS) -> dict[str, Any]:
+    """The item's documents row (``columns`` of it; by default only what the check reads) if the editor may
+    see it, else the same ``EntityNotFound`` as a missing item."""
+    row = visible_documents(cur, [gid], editor, include_deleted=include_deleted, columns=columns).get(gid)
     if row is None:
         raise EntityNotFound(f"no item {gid} on this node")
     return row
@@ -80,7 +83,7 @@ class Library:
     def item(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
         """The item's current state (documents row, JSON decoded), with known tags and visible sources."""
         with self.db.read() as cur:
-            row = visible_item(cur, editor, gid, include_deleted=include_deleted)
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted, columns="d.*")
             doc = document(row)
             self.name_tags(cur, editor, [doc])
             hidden = hidden_items(cur, editor, doc["forked_from"])
@@ -118,7 +121,7 @@ class Library:
 
     def history(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
         with self.db.read() as cur:
-            row = visible_item(cur, editor, gid, include_deleted=include_deleted)
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted, columns=f"{ACCESS}, d.heads")
             nodes = transactions.history(cur, gid)
         return {"item": gid, "heads": loads(row["heads"]), "nodes": nodes}
 
@@ -141,7 +144,7 @@ class Library:
                links: rendering.Links = rendering.API_LINKS) -> dict[str, Any]:
         """The item's markdown as HTML, each reference a link (``links``) when the editor may see its target."""
         with self.db.read() as cur:
-            row = visible_item(cur, editor, gid, include_deleted=include_deleted)
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted, columns="d.*")
             rendered = rendering.render(cur, editor, row["markdown"], links)
         return {"item": gid, "head": row["head"], "title": row["title"], "html": rendered.html,
                 "references": rendered.references}
