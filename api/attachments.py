@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from api.library import Library, visible_item
+from api.library import Library, check_item
 from domain.errors import DomainError, EntityNotFound
 from domain.visibility import Editor
 from infrastructure.blobs import BlobStore, sniff
@@ -38,7 +38,7 @@ class Attachments:
     # --- reads --------------------------------------------------------------------------------------------
     def of_item(self, editor: Editor, item_gid: str) -> list[dict[str, Any]]:
         with self.library.db.read() as cur:
-            visible_item(cur, editor, item_gid, include_deleted=False)
+            check_item(cur, editor, item_gid, include_deleted=False)
             return cur.execute(f"{SELECT} AND a.item_gid = ? ORDER BY a.created_at, a.attachment_gid",
                                (item_gid,)).fetchall()
 
@@ -48,7 +48,7 @@ class Attachments:
             if row is None:
                 raise EntityNotFound(f"no attachment {attachment_gid} on this node")
             try:
-                visible_item(cur, editor, row["item_gid"], include_deleted=False)
+                check_item(cur, editor, row["item_gid"], include_deleted=False)
             except EntityNotFound:
                 raise EntityNotFound(f"no attachment {attachment_gid} on this node") from None
         return row
@@ -66,7 +66,7 @@ class Attachments:
     def add(self, editor: Editor, item_gid: str, *, name: str, declared_type: str | None, data: bytes) -> str:
         """Store the bytes, then the attachment transaction; returns the attachment's gid."""
         with self.library.db.read() as cur:
-            visible_item(cur, editor, item_gid, include_deleted=False)
+            check_item(cur, editor, item_gid, include_deleted=False)
         blob = self.blobs.put(data)
         self.library.teams.record(editor)
         receipt = self.library.app.add_attachment(item_gid, author=editor.author, name=name,

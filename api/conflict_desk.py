@@ -52,7 +52,7 @@ class ConflictDesk:
     def review(self, editor: Editor, gid: str) -> tuple[Review, dict[str, Any]]:
         """The review of an item's conflict, and its list entry (title, since, the ``hidden`` sources)."""
         with self.db.read() as cur:
-            row = visible_item(cur, editor, gid, include_deleted=True, columns="d.*")
+            row = visible_item(cur, editor, gid, include_deleted=True)
             flagged = cur.execute("SELECT since FROM conflicts WHERE item_gid = ?", (gid,)).fetchone()
         if flagged is None:
             raise NoConflict(f"item {gid} has no open conflict")
@@ -67,7 +67,7 @@ class ConflictDesk:
         """Store the merge editor's resolution; returns the stored ``item.merged`` transaction and the
         sources in it the editor may not see."""
         with self.db.read() as cur:
-            row = visible_item(cur, editor, gid, include_deleted=True, columns="d.*")
+            row = visible_item(cur, editor, gid, include_deleted=True)
             grant = edit_grant(cur, editor, gid)
             current = self.app.transactions(loads(row["heads"])).values()
             hidden = hidden_items(cur, editor, {g for tx in current for g in tx["payload"]["forked_from"]})

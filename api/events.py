@@ -112,7 +112,7 @@ class Streams:
         if not found:
             return [], position
         with self.node.db.read() as cur:
-            visible = visible_documents(cur, {n.item for n in found}, editor, include_deleted=True)
+            visible = visible_documents(cur, {n.item for n in found}, editor, include_deleted=True, columns=())
         return [n for n in found if n.item in visible and _meant_for(n, editor)], position
 
 

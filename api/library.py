@@ -12,7 +12,7 @@ read asks for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,6 @@ from domain.errors import EntityNotFound, Forbidden, UnknownNode
 from domain.visibility import Editor
 from infrastructure.persistence import Cursor, Database
 from infrastructure.visibility import (
-    ACCESS,
     JOIN,
     TAG_JOIN,
     EditorTeams,
@@ -47,13 +46,18 @@ INDEX_DDL = [
 
 
 def visible_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool,
-                 columns: str = ACCESS) -> dict[str, Any]:
-    """The item's documents row (``columns`` of it; by default only what the check reads) if the editor may
+                 columns: Sequence[str] | None = None) -> dict[str, Any]:
+    """The item's documents row (whole, or only ``columns`` besides what the check reads) if the editor may
     see it, else the same ``EntityNotFound`` as a missing item."""
     row = visible_documents(cur, [gid], editor, include_deleted=include_deleted, columns=columns).get(gid)
     if row is None:
         raise EntityNotFound(f"no item {gid} on this node")
     return row
+
+
+def check_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool) -> None:
+    """``EntityNotFound`` unless the editor may see the item; reads none of its text."""
+    visible_item(cur, editor, gid, include_deleted=include_deleted, columns=())
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class Library:
     def item(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
         """The item's current state (documents row, JSON decoded), with known tags and visible sources."""
         with self.db.read() as cur:
-            row = visible_item(cur, editor, gid, include_deleted=include_deleted, columns="d.*")
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted)
             doc = document(row)
             self.name_tags(cur, editor, [doc])
             hidden = hidden_items(cur, editor, doc["forked_from"])
@@ -121,7 +125,7 @@ class Library:
 
     def history(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> dict[str, Any]:
         with self.db.read() as cur:
-            row = visible_item(cur, editor, gid, include_deleted=include_deleted, columns=f"{ACCESS}, d.heads")
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted, columns=("heads",))
             nodes = transactions.history(cur, gid)
         return {"item": gid, "heads": loads(row["heads"]), "nodes": nodes}
 
@@ -129,7 +133,7 @@ class Library:
         """One stored transaction of the item, as signed but for the sources (``forked_from``) the
         editor may not see, which are left out as in every other view."""
         with self.db.read() as cur:
-            visible_item(cur, editor, gid, include_deleted=True)
+            check_item(cur, editor, gid, include_deleted=True)
         tx = self.app.transaction(tx_gid)
         if tx["entity"] != "item" or tx["entity_gid"] != gid:
             raise EntityNotFound(f"no transaction {tx_gid} of item {gid}")
@@ -144,7 +148,7 @@ class Library:
                links: rendering.Links = rendering.API_LINKS) -> dict[str, Any]:
         """The item's markdown as HTML, each reference a link (``links``) when the editor may see its target."""
         with self.db.read() as cur:
-            row = visible_item(cur, editor, gid, include_deleted=include_deleted, columns="d.*")
+            row = visible_item(cur, editor, gid, include_deleted=include_deleted)
             rendered = rendering.render(cur, editor, row["markdown"], links)
         return {"item": gid, "head": row["head"], "title": row["title"], "html": rendered.html,
                 "references": rendered.references}
@@ -157,7 +161,7 @@ class Library:
 
     def backlinks(self, editor: Editor, gid: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         with self.db.read() as cur:
-            visible_item(cur, editor, gid, include_deleted=include_deleted)
+            check_item(cur, editor, gid, include_deleted=include_deleted)
             referring = visible_documents(cur, backlinks.referring(cur, gid), editor)
             docs = sorted((document(r) for r in referring.values()), key=lambda d: (d["created_at"], d["item_gid"]))
             self.name_tags(cur, editor, docs)
@@ -167,13 +171,14 @@ class Library:
         """Items forked from this one, transitively, through items the editor may see."""
         found: list[dict[str, Any]] = []
         with self.db.read() as cur:
-            visible_item(cur, editor, gid, include_deleted=include_deleted)
+            check_item(cur, editor, gid, include_deleted=include_deleted)
             seen, frontier, depth = {gid}, [gid], 0
             while frontier and len(seen) < MAX_LINEAGE:
                 depth += 1
                 edges = lineage.forks_of(cur, frontier)
                 children = sorted({fork for fork, _ in edges} - seen)
-                visible = visible_documents(cur, children, editor, include_deleted=True)
+                visible = visible_documents(cur, children, editor, include_deleted=True,
+                                             columns=("title", "forked_from"))
                 seen.update(visible)
                 frontier = [child for child in children if child in visible]
                 for child in frontier:
@@ -222,7 +227,7 @@ class Library:
                   tags: list[str] | None, scope: str | None) -> str:
         with self.db.read() as cur:
             for source in sources:
-                visible_item(cur, editor, source, include_deleted=False)
+                check_item(cur, editor, source, include_deleted=False)
         if markdown is not None:
             references.check(markdown)
         self.teams.record(editor)
@@ -233,7 +238,7 @@ class Library:
     # --- shares --------------------------------------------------------------------
     def shares(self, editor: Editor, gid: str, *, include_revoked: bool = False) -> list[dict[str, Any]]:
         with self.db.read() as cur:
-            visible_item(cur, editor, gid, include_deleted=False)
+            check_item(cur, editor, gid, include_deleted=False)
             sql = "SELECT * FROM shares WHERE item_gid = ?" + ("" if include_revoked else " AND revoked = 0")
             return cur.execute(sql + " ORDER BY created_at, share_gid", (gid,)).fetchall()
 
@@ -250,7 +255,7 @@ class Library:
     def request_share(self, editor: Editor, gid: str, *, peer: str, permission: str) -> dict[str, Any]:
         """Ask the item's owner to share it with ``peer`` (this node must hold an edit share of it)."""
         with self.db.read() as cur:
-            visible_item(cur, editor, gid, include_deleted=False)
+            check_item(cur, editor, gid, include_deleted=False)
             grant = edit_grant(cur, editor, gid)
         if grant is None:
             raise Forbidden(f"asking the owner to share item {gid} needs an edit share of it for this node")
@@ -320,7 +325,7 @@ class Library:
     def _check_writable(self, editor: Editor, gid: str, *, include_deleted: bool = True) -> None:
         # Edits find deleted items, so that a change to one gets the domain's clear refusal (409).
         with self.db.read() as cur:
-            visible_item(cur, editor, gid, include_deleted=include_deleted)
+            check_item(cur, editor, gid, include_deleted=include_deleted)
 
     @staticmethod
     def name_tags(cur: Cursor, editor: Editor, docs: list[dict[str, Any]]) -> None:

@@ -32,14 +32,14 @@ def render(cur: Cursor, editor: Editor, markdown: str, links: Links = API_LINKS)
     def resolve(keys: Sequence[str]) -> dict[str, references.Target]:
         items = [key for key in keys if not key.startswith(ATTACHMENT)]
         found = {g: references.Target(f"{links.item}{g}", r["title"])
-                 for g, r in visible_documents(cur, items, editor).items()}
+                 for g, r in visible_documents(cur, items, editor, columns=("title",)).items()}
         attached = {key.removeprefix(ATTACHMENT) for key in keys if key.startswith(ATTACHMENT)}
         if attached:
             marks = ",".join("?" * len(attached))
             rows = cur.execute("SELECT a.attachment_gid, a.item_gid, a.name FROM attachments a JOIN documents d "
                                "ON d.item_gid = a.item_gid WHERE a.deleted = 0 AND a.origin = d.origin "
                                f"AND a.attachment_gid IN ({marks})", sorted(attached)).fetchall()
-            seen = visible_documents(cur, {r["item_gid"] for r in rows}, editor)
+            seen = visible_documents(cur, {r["item_gid"] for r in rows}, editor, columns=())
             found |= {ATTACHMENT + r["attachment_gid"]: references.Target(
                 f"{links.attachment}{r['attachment_gid']}/content", r["name"]) for r in rows if r["item_gid"] in seen}
         return found

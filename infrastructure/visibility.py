@@ -14,7 +14,7 @@ own scope and author as an item does, and no share opens it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from domain.visibility import EVERY_EDITOR_SCOPES, Editor, editor_may_see
@@ -24,7 +24,7 @@ DDL = ["CREATE TABLE IF NOT EXISTS editor_teams (author TEXT PRIMARY KEY, team T
 _UNSET = object()
 # documents d LEFT JOIN editor_teams t: the columns a visibility check needs
 JOIN = "LEFT JOIN editor_teams t ON t.author = d.author"
-ACCESS = "d.item_gid, d.scope, d.author, d.deleted"  # what the visibility check reads of a documents row
+ACCESS = ("item_gid", "scope", "author", "deleted")  # what the visibility check reads of a documents row
 # tags g LEFT JOIN editor_teams t: the same for tags
 TAG_JOIN = "LEFT JOIN editor_teams t ON t.author = g.author"
 
@@ -90,15 +90,16 @@ def tag_filter(editor: Editor) -> tuple[str, list[Any]]:
 
 
 def visible_documents(cur: Cursor, gids: Iterable[str], editor: Editor, *, include_deleted: bool = False,
-                      columns: str = "d.*") -> dict[str, dict[str, Any]]:
-    """The documents rows (with ``team``) among ``gids`` that the editor may see: ``columns`` of them
-    (``ACCESS``, when only the check matters: an item's row holds its whole text and its other heads')."""
+                      columns: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The documents rows (with ``team``) among ``gids`` that the editor may see: whole, or only ``columns``
+    besides what the check reads (an item's row holds its whole text and its other heads')."""
+    select = "d.*" if columns is None else ", ".join(f"d.{column}" for column in (*ACCESS, *columns))
     wanted = sorted(set(gids))
     found: dict[str, dict[str, Any]] = {}
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        rows = cur.execute(f"SELECT {columns}, t.team AS team FROM documents d {JOIN} WHERE d.item_gid IN ({marks})",
+        rows = cur.execute(f"SELECT {select}, t.team AS team FROM documents d {JOIN} WHERE d.item_gid IN ({marks})",
                            chunk).fetchall()
         teams: dict[str, list[str | None]] = {}
         for share in cur.execute(
@@ -116,7 +117,7 @@ def hidden_items(cur: Cursor, editor: Editor, gids: Iterable[str]) -> frozenset[
     """The gids among ``gids`` that name no item the editor may see (deleted ones count as seen): what a
     field naming other items (``forked_from``) leaves out, as for an item that does not exist."""
     wanted = set(gids)
-    return frozenset(wanted - set(visible_documents(cur, wanted, editor, include_deleted=True)))
+    return frozenset(wanted - set(visible_documents(cur, wanted, editor, include_deleted=True, columns=())))
 
 
 def live_tags(cur: Cursor, gids: Iterable[str], editor: Editor | None = None) -> list[dict[str, Any]]:
