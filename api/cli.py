@@ -146,9 +146,10 @@ def list_keys(
         console.print(f"{jwk['kid']}  {jwk['alg']}  {jwk['status']}")
 
 
-@keys_app.command("revoke")
+# A kid is base64url, so one in 64 starts with "-": read such a word as the kid, not as an option.
+@keys_app.command("revoke", context_settings={"ignore_unknown_options": True})
 def revoke_key(
-    kid: str,
+    kid: Annotated[str, typer.Argument(help="The key's kid (fedsync keys list)")],
     compromised_since: Annotated[str | None, typer.Option(
         help="Refuse what the key signed from this time on (RFC 3339 UTC, e.g. 2026-12-01T00:00:00Z); "
              "default: now")] = None,

@@ -7,12 +7,15 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from api.cli import app as cli
 from infrastructure import tokens
 from infrastructure.node import Node
 from infrastructure.signing import Keyring
+from infrastructure.signing.jwk import public_jwk
 from tests.api.conftest import Api, is_problem
 
 
@@ -91,3 +94,20 @@ def test_editor_gets_403_on_admin_endpoints(api: Api) -> None:
 
     assert is_problem(api.get("/admin/keys", headers=ann), 403)
     assert is_problem(api.get("/admin/peers", headers=ann), 403)
+
+
+def test_a_kid_that_starts_with_a_dash_is_revoked_as_written(node: Node) -> None:
+    keys = (Ed25519PrivateKey.generate() for _ in range(5000))  # one in 64 kids starts with "-"
+    key = next(k for k in keys if public_jwk(k.public_key())["kid"].startswith("-"))
+    kid = public_jwk(key.public_key())["kid"]
+    pem = node.settings.data_dir / "dash.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    data_dir = ["--data-dir", str(node.settings.data_dir)]
+    assert CliRunner().invoke(cli, ["keys", "import", str(pem), *data_dir]).exit_code == 0
+
+    result = CliRunner().invoke(cli, ["keys", "revoke", kid, "--compromised-since", "2026-12-01T00:00:00Z", *data_dir])
+
+    assert result.exit_code == 0, result.output
+    statuses = {jwk["kid"]: jwk["status"] for jwk in Keyring.load(node.settings.keys_dir).jwks()["keys"]}
+    assert statuses[kid] == "revoked"
