@@ -19,7 +19,7 @@ from api.errors import InvalidCursor
 from api.library import ItemQuery, Library
 from domain.visibility import Editor
 from infrastructure.persistence import Database
-from infrastructure.visibility import JOIN, item_filter
+from infrastructure.visibility import JOIN, item_filter, visible_documents
 from projections.documents import document
 from projections.search import END, HIT, SearchIndex
 
@@ -37,32 +37,34 @@ class ItemSearch:
         if found is None:
             return [], None
         matches, params = found
+        # Rank, filter and cut the page in the index (it holds what the rule reads), then read the page's rows.
         condition, visibility = item_filter(editor)
-        where, extra = [condition, "d.deleted = 0"], []
+        where, extra = [condition], []
         if query.scope:
             where.append("d.scope = ?")
             extra.append(query.scope)
         if query.tag:
-            where.append("d.tags LIKE ?")
+            where.append("d.tag_gids LIKE ?")
             extra.append(f'%"{query.tag}"%')
         if query.cursor:
             rank, gid = _after(query.cursor)
-            where.append("(s.rank > ? OR (s.rank = ? AND d.item_gid > ?))")
+            where.append("(d.rank > ? OR (d.rank = ? AND d.item_gid > ?))")
             extra += [rank, rank, gid]
-        sql = (f"SELECT d.*, t.team AS team, s.rank AS rank FROM ({matches}) s "
-               f"JOIN documents d ON d.item_gid = s.item_gid {JOIN} WHERE {' AND '.join(where)} "
-               "ORDER BY s.rank, d.item_gid LIMIT ?")
+        sql = (f"SELECT d.item_gid, d.rank FROM ({matches}) d {JOIN} WHERE {' AND '.join(where)} "
+               "ORDER BY d.rank, d.item_gid LIMIT ?")
         with self.db.read() as cur:
-            rows = cur.execute(sql, [*params, *visibility, *extra, query.limit + 1]).fetchall()
-            page = rows[:query.limit]
-            docs = [document(row) | {"rank": float(row["rank"])} for row in page]
+            ranked = cur.execute(sql, [*params, *visibility, *extra, query.limit + 1]).fetchall()
+            page = ranked[:query.limit]
+            rows = visible_documents(cur, [row["item_gid"] for row in page], editor)
+            docs = [document(rows[row["item_gid"]]) | {"rank": float(row["rank"])}
+                    for row in page if row["item_gid"] in rows]  # (the index and the view agree: one snapshot)
             Library.name_tags(cur, editor, docs)
             marked = self.index.highlights(cur, query.text or "", [doc["item_gid"] for doc in docs])
         for doc in docs:
             title, body = marked.get(doc["item_gid"], (doc["title"], ""))
             doc["highlight"] = {"title": mark_up(title), "body": mark_up(body)}
-        next_cursor = (pagination.encode_cursor(repr(docs[-1]["rank"]), docs[-1]["item_gid"])
-                       if len(rows) > query.limit else None)
+        next_cursor = (pagination.encode_cursor(repr(float(page[-1]["rank"])), page[-1]["item_gid"])
+                       if len(ranked) > query.limit else None)
         return docs, next_cursor
 
 

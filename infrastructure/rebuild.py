@@ -32,7 +32,7 @@ from psycopg.rows import dict_row
 from infrastructure.persistence import Cursor, Database
 from infrastructure.persistence.postgres import PostgresCursor
 from infrastructure.persistence.sqlite import SQLiteCursor
-from projections.projector import REBUILD_BATCH, VIEW_TABLES, Projector, decode
+from projections.projector import REBUILD_BATCH, Projector, decode
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ def _swap(swap: _Connection, shadow: str, projector: Projector, position: int, b
     with swap.transaction() as cur:
         if swap.dialect == "postgres":  # what every insert of events takes: no event is stored meanwhile
             cur.execute(f"LOCK TABLE {swap.events_table} IN EXCLUSIVE MODE")
-        for table in VIEW_TABLES:
-            columns = ", ".join(cur.columns(table))
+        for table in projector.tables:  # (on SQLite with the rowids: the search index's rows name its rowids)
+            columns = ", ".join([*(["rowid"] if swap.dialect == "sqlite" else []), *cur.columns(table)])
             cur.execute(f"DELETE FROM {table}")
             cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {shadow}.{table}")
         while True:  # the events stored while the shadow was built (none can be stored now)

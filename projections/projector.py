@@ -47,10 +47,10 @@ TRACKING_DDL = [
     "CREATE TABLE IF NOT EXISTS view_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "INSERT INTO view_tracking (name, position) VALUES ('views', 0) ON CONFLICT (name) DO NOTHING",
 ]
-VIEWS_VERSION = 5  # raise it with every change to a view's tables or to what their rows mean
+VIEWS_VERSION = 6  # raise it with every change to a view's tables or to what their rows mean
 SCHEMA_DDL = "CREATE TABLE IF NOT EXISTS view_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"
 MODULES = (documents, tags, shares, attachments, conflicts, transactions, backlinks, lineage)
-VIEW_TABLES = (*(table for module in MODULES for table in module.TABLES), *search.TABLES)
+VIEW_TABLES = (*(table for module in MODULES for table in module.TABLES), *search.TABLES)  # of any store kind
 BATCH = 1000
 REBUILD_BATCH = 5000
 
@@ -193,10 +193,15 @@ class Projector:
         lineage.process(cur, events)
         self.search.update(cur, touched_items, touched_by["tag"])
 
+    @property
+    def tables(self) -> list[str]:
+        """The views' tables on this store."""
+        return [*(table for module in MODULES for table in module.TABLES), *self.search.tables]
+
     def reset(self) -> None:
         """Empty every view and the position, in one transaction."""
         with self._lock, self.db.transaction() as cur:
-            for table in VIEW_TABLES:
+            for table in self.tables:
                 cur.execute(f"DELETE FROM {table}")
             cur.execute("UPDATE view_tracking SET position = 0 WHERE name = 'views'")
             self._known = None

@@ -8,6 +8,13 @@ work: SQLite's FTS5 (``bm25`` ranking, ``snippet`` highlights) and PostgreSQL's 
 searches alike, and asking for another one re-indexes. SQLite has no Dutch stemmer: there, words match as
 written (case and accents folded) and, for English, with the Porter stemmer.
 
+Each item's row also holds what the visibility rule and the list filters read of it (``scope``, ``author``,
+``origin``, and the tag gids as ``tag_gids``, as the documents view keeps them): a search ranks, filters and
+cuts a page in the index, and reads the documents view only for the page (a common word matches thousands of
+items, and a lookup of each in ``documents`` cost most of the time of a search). On PostgreSQL these are
+columns of ``item_search``; on SQLite they are a plain table, ``item_search_rows``, whose ``id`` is the FTS5
+row's rowid: FTS5 reads a row's unindexed columns with its whole text, three times slower than a join.
+
 Tag names are indexed only for tags every editor may see (``DOMAIN``, ``NETWORK``, ``PUBLIC``): an
 ``OWNER`` or ``TEAM`` tag's name would otherwise find its items for editors who may not see the tag. A
 tag's rename or deletion re-indexes the items that carry it. Matches come back with the title and a
@@ -25,13 +32,14 @@ from domain.visibility import EVERY_EDITOR_SCOPES
 from projections.heads import HeadRow, loads
 from projections.store import Cursor, chunks, rows_by_key
 
-TABLES = ["item_search"]
+TABLES = ["item_search", "item_search_rows"]  # any store kind's: what a new layout drops
 CONFIG_DDL = "CREATE TABLE IF NOT EXISTS search_config (id INTEGER PRIMARY KEY, language TEXT NOT NULL)"
 DEFAULT = "simple"
 HIT, END = "\ue010", "\ue011"  # around each matched word in a highlight (private use: not in any text)
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 16  # of a query
 LANGUAGE = re.compile(r"^[a-z_]{1,40}$")  # a PostgreSQL text search configuration name
+_ACCESS = ("scope", "author", "origin", "tag_gids")  # of the item, for visibility and the filters
 
 
 def language_of(cur: Cursor, requested: str | None) -> tuple[str, bool]:
@@ -56,14 +64,22 @@ class SearchIndex:
             raise ValueError(f"not a text search configuration name: {language!r}")
         self.dialect, self.language = dialect, language
 
+    @property
+    def tables(self) -> list[str]:
+        """This store kind's tables of the index."""
+        return TABLES if self.dialect == "sqlite" else ["item_search"]
+
     def ddl(self) -> list[str]:
         if self.dialect == "sqlite":
             tokenizer = "porter unicode61 remove_diacritics 2" if self.language == "english" else (
                 "unicode61 remove_diacritics 2")
-            return ["CREATE VIRTUAL TABLE IF NOT EXISTS item_search USING fts5("
-                    f"item_gid UNINDEXED, title, body, tags, tokenize = '{tokenizer}')"]
+            return ["CREATE TABLE IF NOT EXISTS item_search_rows (id INTEGER PRIMARY KEY, item_gid TEXT NOT NULL "
+                    f"UNIQUE, {', '.join(f'{c} TEXT NOT NULL' for c in _ACCESS)})",
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS item_search USING fts5(title, body, tags, "
+                    f"tokenize = '{tokenizer}')"]
         return ["CREATE TABLE IF NOT EXISTS item_search (item_gid TEXT PRIMARY KEY, title TEXT NOT NULL, "
-                "body TEXT NOT NULL, tags TEXT NOT NULL, document TSVECTOR NOT NULL)",
+                f"body TEXT NOT NULL, tags TEXT NOT NULL, {', '.join(f'{c} TEXT NOT NULL' for c in _ACCESS)}, "
+                "document TSVECTOR NOT NULL)",
                 "CREATE INDEX IF NOT EXISTS item_search_document ON item_search USING GIN (document)"]
 
     # --- keeping it in step ------------------------------------------------------------------------------
@@ -74,18 +90,33 @@ class SearchIndex:
             return
         docs = rows_by_key(cur, "documents", "item_gid", gids)
         names = self._tag_names(cur, {tag for doc in docs.values() for tag in loads(doc["tags"])})
-        for chunk in chunks(gids):
-            cur.execute(f"DELETE FROM item_search WHERE item_gid IN ({','.join('?' * len(chunk))})", chunk)
-        rows = [(gid, doc["title"], doc["markdown"], " ".join(names[t] for t in loads(doc["tags"]) if t in names))
+        rows = [(gid, doc["title"], doc["markdown"], " ".join(names[t] for t in loads(doc["tags"]) if t in names),
+                 doc["scope"], doc["author"], doc["origin"], doc["tags"])
                 for gid, doc in sorted(docs.items()) if not doc["deleted"]]
         if self.dialect == "sqlite":
-            cur.executemany("INSERT INTO item_search (item_gid, title, body, tags) VALUES (?, ?, ?, ?)", rows)
-        else:
-            cur.executemany(
-                "INSERT INTO item_search (item_gid, title, body, tags, document) VALUES (?, ?, ?, ?, "
-                f"setweight(to_tsvector('{self.language}', ?), 'A') || setweight(to_tsvector('{self.language}', ?), "
-                f"'B') || setweight(to_tsvector('{self.language}', ?), 'C'))",
-                [(gid, title, body, tags, title, tags, body) for gid, title, body, tags in rows])
+            self._write_sqlite(cur, gids, rows)
+            return
+        for chunk in chunks(gids):
+            cur.execute(f"DELETE FROM item_search WHERE item_gid IN ({','.join('?' * len(chunk))})", chunk)
+        cur.executemany(
+            f"INSERT INTO item_search (item_gid, title, body, tags, {', '.join(_ACCESS)}, document) VALUES "
+            f"(?, ?, ?, ?, ?, ?, ?, ?, setweight(to_tsvector('{self.language}', ?), 'A') || "
+            f"setweight(to_tsvector('{self.language}', ?), 'B') || setweight(to_tsvector('{self.language}', ?), 'C'))",
+            [(*row, row[1], row[3], row[2]) for row in rows])
+
+    @staticmethod
+    def _write_sqlite(cur: Cursor, gids: set[str], rows: list[tuple[str, ...]]) -> None:
+        for chunk in chunks(gids):
+            marks = ",".join("?" * len(chunk))
+            cur.execute(f"DELETE FROM item_search WHERE rowid IN (SELECT id FROM item_search_rows WHERE item_gid IN "
+                        f"({marks}))", chunk)
+            cur.execute(f"DELETE FROM item_search_rows WHERE item_gid IN ({marks})", chunk)
+        cur.executemany(f"INSERT INTO item_search_rows (item_gid, {', '.join(_ACCESS)}) VALUES (?, ?, ?, ?, ?)",
+                        [(gid, *access) for gid, _, _, _, *access in rows])
+        ids = {gid: row["id"] for gid, row in rows_by_key(cur, "item_search_rows", "item_gid",
+                                                           [row[0] for row in rows]).items()}
+        cur.executemany("INSERT INTO item_search (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
+                        [(ids[gid], title, body, tags) for gid, title, body, tags, *_ in rows])
 
     @staticmethod
     def _carrying(cur: Cursor, tags: set[str]) -> set[str]:
@@ -106,19 +137,21 @@ class SearchIndex:
 
     # --- searching ---------------------------------------------------------------------------------------
     def matches(self, text: str) -> tuple[str, list[Any]] | None:
-        """A query over ``item_search`` giving ``item_gid`` and ``rank`` (lower is better) of the items that
-        match ``text`` (every word, each also as a prefix), or None when ``text`` has no word."""
+        """A query over ``item_search`` giving ``item_gid``, ``rank`` (lower is better), ``scope``, ``author``,
+        ``origin`` and ``tag_gids`` of the items that match ``text`` (every word, each also as a prefix), or None
+        when ``text`` has no word."""
         words = _WORD.findall(text)[:MAX_WORDS]
         if not words:
             return None
         if self.dialect == "sqlite":
             query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
-            return ("SELECT item_gid, bm25(item_search, 0.0, 10.0, 1.0, 5.0) AS rank FROM item_search "
-                    "WHERE item_search MATCH ?", [query])
+            return (f"SELECT r.item_gid, bm25(item_search, 10.0, 1.0, 5.0) AS rank, "
+                    f"{', '.join(f'r.{c}' for c in _ACCESS)} FROM item_search JOIN item_search_rows r "
+                    "ON r.id = item_search.rowid WHERE item_search MATCH ?", [query])
         query = " & ".join(f"{word}:*" for word in (w.replace("'", "") for w in words) if word)
         tsquery = f"to_tsquery('{self.language}', ?)"  # ranks as doubles: a real would not round-trip a cursor
-        return (f"SELECT item_gid, -CAST(ts_rank(document, {tsquery}) AS DOUBLE PRECISION) AS rank "
-                f"FROM item_search WHERE document @@ {tsquery}", [query, query])
+        return (f"SELECT item_gid, -CAST(ts_rank(document, {tsquery}) AS DOUBLE PRECISION) AS rank, "
+                f"{', '.join(_ACCESS)} FROM item_search WHERE document @@ {tsquery}", [query, query])
 
     def highlights(self, cur: Cursor, text: str, gids: list[str]) -> dict[str, tuple[str, str]]:
         """(title, body fragment) of each of ``gids`` with the words of ``text`` marked (HIT ... END)."""
@@ -128,9 +161,10 @@ class SearchIndex:
         marks = ",".join("?" * len(gids))
         if self.dialect == "sqlite":
             rows = cur.execute(
-                f"SELECT item_gid, highlight(item_search, 1, '{HIT}', '{END}') AS title, "
-                f"snippet(item_search, 2, '{HIT}', '{END}', '…', 24) AS body FROM item_search "
-                f"WHERE item_search MATCH ? AND item_gid IN ({marks})", [found[1][0], *gids]).fetchall()
+                f"SELECT r.item_gid, highlight(item_search, 0, '{HIT}', '{END}') AS title, "
+                f"snippet(item_search, 1, '{HIT}', '{END}', '…', 24) AS body FROM item_search JOIN item_search_rows r "
+                f"ON r.id = item_search.rowid WHERE item_search MATCH ? AND r.item_gid IN ({marks})",
+                [found[1][0], *gids]).fetchall()
         else:
             options = f"StartSel={HIT}, StopSel={END}, MaxWords=24, MinWords=8, MaxFragments=1"
             query = f"to_tsquery('{self.language}', ?)"

@@ -4,6 +4,7 @@ what the editor may not see."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from domain.visibility import Editor, editor_may_see
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
 from tests.api.conftest import Api, is_problem
@@ -90,6 +92,37 @@ def test_search_never_finds_what_the_editor_may_not_see(api: Api) -> None:
 
     assert search(api, bo, "zebra")["items"] == []  # neither the OWNER item nor the OWNER tag's name
     assert titles(search(api, ann, "zebra")) == ["Ann's zebra notes"]
+
+
+def test_search_and_the_domain_rule_agree_for_every_scope_and_team_and_after_a_scope_change(api: Api) -> None:
+    people = {"ann": "red", "bob": "blue", "cy": None}
+    made: dict[str, tuple[str, str, str | None]] = {}
+    items = {}
+    for (name, team), scope in itertools.product(people.items(), ["OWNER", "TEAM", "DOMAIN", "NETWORK", "PUBLIC"]):
+        item = api.create(api.auth(name, team=team), title=f"{name} {scope}", markdown="apple pie\n", scope=scope)
+        made[item["gid"]], items[item["gid"]] = (scope, f"{name}@{api.node.name}", team), item
+    viewers = [Editor(n, f"{n}@{api.node.name}", "editor", t) for n, t in [*people.items(), ("dee", "red")]]
+    viewers.append(Editor("root", f"root@{api.node.name}", "admin", None))
+
+    def check() -> None:
+        for viewer in viewers:
+            headers = api.auth(viewer.name, role=viewer.role, team=viewer.team)
+            found = {hit["gid"] for hit in search(api, headers, "apple", limit=100)["items"]}
+            expected = {gid for gid, (scope, author, team) in made.items()
+                        if editor_may_see(scope, author, team, viewer)}
+            assert found == expected, viewer
+            for scope in ("TEAM", "PUBLIC"):
+                only = {hit["gid"] for hit in search(api, headers, "apple", limit=100, scope=scope)["items"]}
+                assert only == {gid for gid in expected if made[gid][0] == scope}, (viewer, scope)
+
+    check()
+    for gid, (scope, author, team) in list(made.items()):  # every public item becomes its owner's, and back
+        name = author.split("@")[0]
+        new = {"PUBLIC": "OWNER", "OWNER": "PUBLIC"}.get(scope)
+        if new:
+            api.edit(api.auth(name, team=team), items[gid], scope=new)
+            made[gid] = (new, author, team)
+    check()
 
 
 @pytest.mark.parametrize("language, stored, asked", [

@@ -9,6 +9,10 @@ import threading
 
 import pytest
 
+from api.library import ItemQuery
+from api.search import ItemSearch
+from domain.visibility import Editor
+from infrastructure.visibility import EditorTeams
 from projections.projector import VIEWS_VERSION, Projector
 from tests.factory import AUTHOR, SigningPeer, history
 
@@ -22,7 +26,15 @@ def dump_views(node) -> dict[str, list[dict]]:
                 for table, key in VIEW_KEYS.items()}
 
 
-def mixed_store(node, peer: SigningPeer, items: int, edits: int) -> None:
+def searched(node, text: str) -> list[tuple[str, str, str]]:
+    """Every item matching ``text`` as an admin finds it: gid, marked title, marked body fragment."""
+    admin = Editor("root", f"root@{node.name}", "admin", None)
+    EditorTeams(node.db).create_tables()  # (the API's table, which the visibility rule reads)
+    found, _ = ItemSearch(node.db, node.projector.search).search(admin, ItemQuery(text=text, limit=5000))
+    return [(hit["item_gid"], hit["highlight"]["title"], hit["highlight"]["body"]) for hit in found]
+
+
+def mixed_store(node, peer: SigningPeer, items: int, edits: int) -> list[dict]:
     """Received histories with conflicts, tags, shares, plus local edits, forks and merges."""
     txs = history(peer, items, edits)
     tag = peer.create_tag("shared")
@@ -36,12 +48,15 @@ def mixed_store(node, peer: SigningPeer, items: int, edits: int) -> None:
     edit = node.app.edit_item(local.entity_gid, parent=local.gid, author=AUTHOR, markdown="two\n")
     node.app.fork_item([local.entity_gid, txs[0]["entity_gid"]], author=AUTHOR)
     node.app.delete_item(local.entity_gid, parent=edit.gid, author=AUTHOR)
+    return txs
 
 
 def test_rebuild_command_on_ten_thousand_transactions_gives_the_incremental_views(node, peer):
-    mixed_store(node, peer, items=1000, edits=9)
+    txs = mixed_store(node, peer, items=1000, edits=9)
+    node.app.receive([peer.edit(txs[9], markdown="edit 8, last of all\n")])  # item 0, indexed again at the end
     incremental = dump_views(node)
-    assert len(incremental["transactions"]) >= 10_000
+    found = searched(node, "edit 8")
+    assert len(incremental["transactions"]) >= 10_000 and len(found) == 1000
     assert len(incremental["conflicts"]) == 1
     env = dict(os.environ, FEDSYNC_DATA_DIR=str(node.settings.data_dir))
     if node.settings.database_url:
@@ -53,6 +68,7 @@ def test_rebuild_command_on_ten_thousand_transactions_gives_the_incremental_view
     assert result.returncode == 0, result.stderr
     assert "events/s" in result.stdout
     assert dump_views(node) == incremental
+    assert searched(node, "edit 8") == found  # the search index too, its rows and text in step
 
 
 def test_a_crash_after_storing_before_projecting_is_repaired_on_restart(make_node, node, peer):
