@@ -93,28 +93,25 @@ class NodeApplication(LocalCommands, Application):
                                                              attempts=SAVE_ATTEMPTS)
 
     def _take_snapshots(self, processing_event: Any) -> None:
-        """Snapshot from the aggregate in memory when the save left it at the snapshot's version.
-
-        The library rebuilds the aggregate from the store for every snapshot
-        (up to ``interval`` events read back while the write lock is held: a
-        latency spike for every writer waiting). A failed snapshot is logged,
-        not raised: the save's events are stored, and snapshots only speed up
-        later loads.
-        """
+        """Snapshot from the aggregate in memory, once per save, each aggregate whose events in the save pass a
+        multiple of its interval and end at its version (a save of one chunk of a page's events leaves it for
+        the chunk with its last event). The library would rebuild it from the store for each multiple while
+        the write lock is held: a long history's length every ``interval`` events. A failed snapshot is
+        logged, not raised: the save's events are stored, and snapshots only speed up later loads."""
+        spans: dict[Any, tuple[int, int]] = {}  # the first and last version of its events in this save
         for event in processing_event.events:
-            aggregate = processing_event.aggregates.get(event.originator_id)
+            first = spans.get(event.originator_id, (event.originator_version, 0))[0]
+            spans[event.originator_id] = (first, event.originator_version)
+        for originator_id, (first, last) in spans.items():
+            aggregate = processing_event.aggregates.get(originator_id)
             interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
-            if interval is None or event.originator_version % interval:
+            if interval is None or aggregate.version != last or last // interval == (first - 1) // interval:
                 continue
             try:
-                if aggregate.version == event.originator_version:
-                    snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
-                    self.snapshots.put([snapshot_class.take(aggregate)])
-                else:  # later events of the same save moved it on: the library's way
-                    self.take_snapshot(event.originator_id, version=event.originator_version)
+                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                self.snapshots.put([snapshot_class.take(aggregate)])
             except Exception:
-                log.exception("snapshot of %s at version %d failed (its events are stored)",
-                              event.originator_id, event.originator_version)
+                log.exception("snapshot of %s at version %d failed (its events are stored)", originator_id, last)
 
     # --- reading the store ---------------------------------------------
     def entity(self, entity_gid: str, cls: type[Entity] | None = None) -> Entity:

@@ -45,6 +45,11 @@ def ancestors(parents: Parents, gid: str) -> set[str]:
     return _walk(parents, [gid])
 
 
+def ancestors_of(parents: Parents, gids: Iterable[str]) -> set[str]:
+    """``gids`` and every transaction any of them descends from (a gid ``parents`` does not hold has none)."""
+    return _walk(parents, gids)
+
+
 def is_ancestor(parents: Parents, a: str, b: str) -> bool:
     """True when ``a`` is ``b`` or one of its ancestors."""
     _check_known(parents, [a, b])

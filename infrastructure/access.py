@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain import history
 from infrastructure.persistence import Cursor, Database
 
 CHUNK = 500  # values per ``IN (...)``: under SQLite's variable limit
@@ -81,8 +82,10 @@ class AccessReader:
             rows = _rows(cur, "SELECT seq, gid FROM transactions WHERE gid IN ({marks})", gids)
         return [r["gid"] for r in sorted(rows, key=lambda r: r["seq"])]
 
-    def entity_histories(self, gids: Iterable[str], limit: int) -> list[str]:
-        """The first ``limit`` gids (in outbox order) of the histories of these transactions' entities.
+    def entity_histories(self, gids: Iterable[str], limit: int, have: Iterable[str] = ()) -> list[str]:
+        """The first ``limit`` gids (in outbox order) of the histories of these transactions' entities, but
+        for the transactions in ``have`` and their ancestors (the caller holds them): a history longer than
+        ``limit`` comes a part at a time, each asked with what the caller holds by then.
 
         An item's history includes its shares and attachments, and theirs include the item: each becomes
         visible to a peer together with the others.
@@ -93,8 +96,9 @@ class AccessReader:
             items |= set(_column(cur, "SELECT item_gid FROM attachments WHERE attachment_gid IN ({marks})", entities))
             entities |= items | set(_column(cur, "SELECT share_gid FROM shares WHERE item_gid IN ({marks})", items))
             entities |= set(_column(cur, "SELECT attachment_gid FROM attachments WHERE item_gid IN ({marks})", items))
-            rows = _rows(cur, "SELECT seq, gid FROM transactions WHERE entity_gid IN ({marks})", entities)
-        return [r["gid"] for r in sorted(rows, key=lambda r: r["seq"])[:limit]]
+            rows = _rows(cur, "SELECT seq, gid, parents FROM transactions WHERE entity_gid IN ({marks})", entities)
+        held = history.ancestors_of({r["gid"]: json.loads(r["parents"]) for r in rows}, have) if have else set()
+        return [r["gid"] for r in sorted(rows, key=lambda r: r["seq"]) if r["gid"] not in held][:limit]
 
 
 def _rows(cur: Cursor, sql: str, values: Iterable[str]) -> list[dict[str, Any]]:

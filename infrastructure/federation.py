@@ -25,7 +25,7 @@ from domain.errors import BatchRefused, Overloaded, TooLarge
 from domain.receiving import REFUSED, Outcome
 from infrastructure.inbox import Inbox
 from infrastructure.key_directory import KeyDirectory
-from infrastructure.outbox import FETCH_MAX, GIDS_COUNT, OUTBOX_BYTES, OUTBOX_COUNT, Outbox
+from infrastructure.outbox import FETCH_MAX, GIDS_COUNT, HAVE_MAX, OUTBOX_BYTES, OUTBOX_COUNT, Outbox
 from infrastructure.peers import PeerStore
 
 INBOX_MAX = 1000
@@ -51,10 +51,11 @@ class Federation:
         page = self.outbox.page(caller, after, max_count=GIDS_COUNT, max_bytes=1 << 62)
         return {"gids": [e.gid for e in page.entries], "more": page.more, "last": page.last}
 
-    def fetch(self, caller: str | None, gids: Sequence[str], ancestors: bool = False) -> list[dict[str, Any]]:
-        if len(gids) > FETCH_MAX:
-            raise TooLarge(f"at most {FETCH_MAX} gids per fetch")
-        return self.outbox.fetch(caller, gids, ancestors)
+    def fetch(self, caller: str | None, gids: Sequence[str], ancestors: bool = False,
+              have: Sequence[str] = ()) -> list[dict[str, Any]]:
+        if len(gids) > FETCH_MAX or len(have) > HAVE_MAX:
+            raise TooLarge(f"at most {FETCH_MAX} gids and {HAVE_MAX} held gids per fetch")
+        return self.outbox.fetch(caller, gids, ancestors, have)
 
     def keys_for(self, origin: str) -> dict[str, Any]:
         """The keys this node uses to verify ``origin`` (for peers that get its relays)."""

@@ -125,8 +125,9 @@ class FederationClient:
             raise PeerError(f"GET {url}: the answer is not a page with a cursor a node gives: {str(page)[:100]!r}")
         return page
 
-    def fetch(self, peer: str, base_url: str, gids: Sequence[str], *, ancestors: bool = False) -> list[dict[str, Any]]:
-        body = {"gids": list(gids), "ancestors": ancestors}
+    def fetch(self, peer: str, base_url: str, gids: Sequence[str], *, ancestors: bool = False,
+              have: Sequence[str] = ()) -> list[dict[str, Any]]:
+        body = {"gids": list(gids), "ancestors": ancestors, **({"have": list(have)} if have else {})}
         return self._request("POST", f"{base_url}/federation/transactions:fetch", peer, body=body)["transactions"]
 
     def blob(self, peer: str, base_url: str, sha256: str, max_bytes: int) -> bytes:

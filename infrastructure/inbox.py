@@ -30,10 +30,11 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from domain.application import NodeApplication
-from domain.errors import Forbidden
+from domain.errors import EntityNotFound, Forbidden
 from domain.receiving import PENDING, REFUSED, STORED, Outcome
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_learning import KeyLearner
+from infrastructure.outbox import HAVE_MAX
 from infrastructure.peers import Peer, PeerStore
 from infrastructure.refusals import RefusalLog
 
@@ -96,24 +97,41 @@ class Inbox:
         return Outcome(outcome.gid, STORED) if stored else outcome
 
     def _fetch_ancestors(self, peer: Peer, gids: list[str], slot: Slot = contextlib.nullcontext) -> None:
-        """Fetch the histories of held transactions from the sender and retry them."""
+        """Fetch the histories of held transactions from the sender and retry them.
+
+        An answer holds at most ``FETCH_MAX`` transactions, oldest first, so each round names the heads of
+        what this node holds of those entities (``have``) and gets the next part; rounds go on while one
+        brings something new or settles a held transaction, at most ``ANCESTOR_ROUNDS``.
+        """
         wanted = set(gids)
         for _ in range(ANCESTOR_ROUNDS):
             pending = [p for p in self.peers.pending(peer.name, self.pending_max) if p["gid"] in wanted]
             if not pending:
                 return
             try:
-                fetched = self.client.fetch(peer.name, peer.base_url, [p["gid"] for p in pending], ancestors=True)
+                fetched = self.client.fetch(peer.name, peer.base_url, [p["gid"] for p in pending], ancestors=True,
+                                            have=self._held_heads([p["tx"] for p in pending]))
             except PeerError:
                 return  # stays pending; retried later
             self.keys.learn(peer, fetched)
             before = self.peers.pending_count()
             with slot():
-                self.refusals.record(peer.name, fetched,
-                                     self.app.receive(fetched, sender=peer.name, room=self._room(peer)))
+                outcomes = self.app.receive(fetched, sender=peer.name, room=self._room(peer))
+                self.refusals.record(peer.name, fetched, outcomes)
                 self.retry_pending()
-            if self.peers.pending_count() >= before:
+            if self.peers.pending_count() >= before and not any(o.status == STORED for o in outcomes):
                 return
+
+    def _held_heads(self, txs: Sequence[dict[str, Any]]) -> list[str]:
+        """The heads of what this node holds of these transactions' entities and of the items they belong to
+        (a share's, an attachment's), at most ``HAVE_MAX``."""
+        payloads = [tx.get("payload") for tx in txs]
+        entities = {tx.get("entity_gid") for tx in txs} | {p.get("item") for p in payloads if isinstance(p, dict)}
+        heads: list[str] = []
+        for gid in sorted(g for g in entities if isinstance(g, str))[:HAVE_MAX]:
+            with contextlib.suppress(EntityNotFound):
+                heads += self.app.entity(gid).heads
+        return heads[:HAVE_MAX]
 
     def fetch_pending(self, peer: Peer) -> None:
         """Ask a peer again for the ancestors of what it sent that still waits for them.

@@ -39,6 +39,7 @@ OUTBOX_BYTES = 4 * 1024 * 1024
 GIDS_COUNT = 5000
 SCAN_LIMIT = 20_000  # outbox entries examined per request, visible or not
 FETCH_MAX = 5000
+HAVE_MAX = 1000  # gids a fetch may name as held (the heads of what the caller holds of those histories)
 FETCH_BYTES = 2 * OUTBOX_BYTES  # a fetch answers at most this much (oldest first), whatever the count
 READ_CHUNK = 100  # stored transactions read at a time while a fetch is answered
 UNKNOWN_AFTER = ("unknown 'after' gid {}: no transaction of this node's outbox that you may see; "
@@ -202,12 +203,15 @@ class Outbox:
         return self.access.gid_at(seq) if seq else None
 
     # --- fetch ----------------------------------------------------------------
-    def fetch(self, caller: str | None, gids: Sequence[str], ancestors: bool = False) -> list[dict[str, Any]]:
+    def fetch(self, caller: str | None, gids: Sequence[str], ancestors: bool = False,
+              have: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The named transactions the caller may see; with ``ancestors``, their entities' histories too, less
+        what ``have`` and its ancestors hold; oldest first, bounded (``FETCH_MAX``, ``FETCH_BYTES``)."""
         audience = self.audience(caller)
         wanted = list(dict.fromkeys(gids))
         if ancestors:
             # Only histories of what the caller may see: a hidden entity's must not take up the bound.
-            wanted = self.with_histories([tx["gid"] for tx in self._read_visible(audience, wanted, None)])
+            wanted = self.with_histories([tx["gid"] for tx in self._read_visible(audience, wanted, None)], have)
         return self._read_visible(audience, wanted, FETCH_BYTES)
 
     def _read_visible(self, audience: Audience, gids: list[str], max_bytes: int | None) -> list[dict[str, Any]]:
@@ -236,9 +240,10 @@ class Outbox:
                     for gid, item in self.access.attachments_with(sha256)]
         return any(self.visible(audience, attached))
 
-    def with_histories(self, gids: list[str]) -> list[str]:
-        """The gids and the whole histories of their entities (first ``FETCH_MAX`` in outbox order)."""
-        return list(dict.fromkeys(self.access.entity_histories(gids, FETCH_MAX) + gids))
+    def with_histories(self, gids: list[str], have: Sequence[str] = ()) -> list[str]:
+        """The gids and the histories of their entities but for ``have`` and its ancestors (first ``FETCH_MAX``
+        in outbox order)."""
+        return list(dict.fromkeys(self.access.entity_histories(gids, FETCH_MAX, have) + gids))
 
 
 def _skipped(entry: OutboxEntry, audience: Audience, skip_origin: bool) -> bool:

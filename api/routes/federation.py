@@ -70,7 +70,7 @@ def read_outbox_gids(node: NodeDep, caller: CallerDep,
 @router.post("/federation/transactions:fetch", response_model=TransactionList, responses=PROBLEMS)
 def fetch_transactions(node: NodeDep, caller: CallerDep, request: FetchRequest) -> Response:
     """The named transactions the caller may see (with their entities' histories on request)."""
-    txs = node.federation.fetch(caller, request.gids, ancestors=request.ancestors)
+    txs = node.federation.fetch(caller, request.gids, ancestors=request.ancestors, have=request.have)
     return fast_json({"transactions": txs})
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.schemas.common import WireGid
-from infrastructure.federation import FETCH_MAX
+from infrastructure.federation import FETCH_MAX, HAVE_MAX
 
 _CURSOR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|c1\.[A-Za-z0-9_-]{1,250}")
 
@@ -53,6 +53,9 @@ class FetchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     gids: list[WireGid] = Field(max_length=FETCH_MAX)
     ancestors: bool = False
+    have: list[WireGid] = Field(default_factory=list, max_length=HAVE_MAX, description=(
+        "With ancestors: transactions the caller holds; they and their ancestors are left out, so a history "
+        "longer than one answer comes a part at a time"))
 
 
 class TransactionList(BaseModel):
