@@ -174,10 +174,11 @@ class InProcessClient:
         return self.network.call(self.name, base_url, "gids",
                                  lambda node: node.federation.gids_page(self.name, after))
 
-    def fetch(self, peer: str, base_url: str, gids: Sequence[str], *, ancestors: bool = False) -> list[dict[str, Any]]:
-        wanted = wire(list(gids))
+    def fetch(self, peer: str, base_url: str, gids: Sequence[str], *, ancestors: bool = False,
+              have: Sequence[str] = ()) -> list[dict[str, Any]]:
+        wanted, held = wire(list(gids)), wire(list(have))
         return self.network.call(self.name, base_url, "fetch",
-                                 lambda node: node.federation.fetch(self.name, wanted, ancestors=ancestors))
+                                 lambda node: node.federation.fetch(self.name, wanted, ancestors=ancestors, have=held))
 
     # --- push --------------------------------------------------------------
     def subscribe(self, peer: str, base_url: str, tags: Sequence[str] = ()) -> dict[str, Any]:
