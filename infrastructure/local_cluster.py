@@ -16,9 +16,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psycopg
@@ -26,6 +27,36 @@ from psycopg.rows import dict_row
 
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
+
+
+class Launched(Protocol):
+    """A started node process, as ``subprocess.Popen`` is one."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+
+
+Launcher = Callable[[list[str], dict[str, str], Path], Launched]
+
+
+def popen(argv: list[str], env: dict[str, str], log_path: Path) -> Launched:
+    """``python -m api <argv>`` in a fresh interpreter, its output appended to ``log_path``."""
+    with open(log_path, "ab") as log:  # the child holds its own copy
+        return subprocess.Popen([sys.executable, "-m", "api", *argv], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+_launch: Launcher = popen
+
+
+def use_launcher(launcher: Launcher) -> None:
+    """Start node processes with ``launcher`` from now on (the tests fork them from a warmed-up process)."""
+    global _launch
+    _launch = launcher
+
 
 _PORTS_GIVEN: set[int] = set()
 _PORTS_LOW = 10000  # below the kernel's ephemeral range, so outgoing connections never take a port we picked
@@ -68,7 +99,7 @@ class NodeProcess:
     port: int = field(default_factory=free_port)
     pull_interval: float = 3600.0
     env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
+    process: Launched | None = None
     log_path: Path | None = None
 
     @property
@@ -96,9 +127,7 @@ class NodeProcess:
         if self.database_url:
             env["FEDSYNC_DATABASE_URL"] = self.database_url
         self.log_path = self.data_dir / "serve.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        self.process = subprocess.Popen([sys.executable, "-m", "api", "serve"], env=env, stdout=log,
-                                        stderr=subprocess.STDOUT)
+        self.process = _launch(["serve"], env, self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # bounded readiness wait
             if self.process.poll() is not None:

@@ -19,9 +19,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from infrastructure import local_cluster
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
 from tests.factory import SigningPeer, trust
+from tests.forkserver import ForkServer
 
 PG_ADMIN_URL = os.environ.get("FEDSYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 STORES = [s for s in os.environ.get("FEDSYNC_TEST_STORES", "sqlite,postgres").split(",") if s]
@@ -79,6 +81,20 @@ def _template(admin_url: str) -> str:
             with psycopg.connect(_url(admin_url, name), autocommit=True) as conn:
                 conn.execute("DELETE FROM token_registry")  # its epoch is each copy's first opening
         return _templates[admin_url]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fork_nodes() -> Iterator[None]:
+    """Node processes fork from a process that imported ``fedsync serve`` once (tests/forkserver.py), unless
+    ``FEDSYNC_TEST_FORK=0``: the same server, without a second of imports per start."""
+    if os.environ.get("FEDSYNC_TEST_FORK", "1") == "0":
+        yield
+        return
+    server = ForkServer()
+    local_cluster.use_launcher(server)
+    yield
+    local_cluster.use_launcher(local_cluster.popen)
+    server.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
