@@ -22,6 +22,7 @@ import pytest
 from infrastructure import local_cluster
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
+from tests import forkserver
 from tests.factory import SigningPeer, trust
 from tests.forkserver import ForkServer
 
@@ -92,7 +93,9 @@ def _fork_nodes() -> Iterator[None]:
         return
     server = ForkServer()
     local_cluster.use_launcher(server)
+    forkserver.activate(server)
     yield
+    forkserver.activate(None)
     local_cluster.use_launcher(local_cluster.popen)
     server.close()
 

@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -85,6 +86,21 @@ class ForkServer:
             raise RuntimeError("the fork server exited (its stderr is in the test output)")
         return json.loads(line)
 
+    def run(self, argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+        """``python -m api <argv>`` to its end, as ``subprocess.run(..., capture_output=True, text=True)``."""
+        with tempfile.TemporaryDirectory(prefix="fedsync-cli-") as where:
+            out, err = Path(where, "stdout"), Path(where, "stderr")
+            answer = self.call({"op": "start", "argv": argv, "env": env, "log": str(out), "errors": str(err),
+                                "cwd": os.getcwd()})
+            child = ForkedProcess(self, answer["pid"])
+            try:
+                code = child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(10)
+                raise
+            return subprocess.CompletedProcess(["fedsync", *argv], code, out.read_text(), err.read_text())
+
     def close(self) -> None:
         with self._lock:
             if self._process is not None:
@@ -92,6 +108,23 @@ class ForkServer:
                 self._process.stdin.close()  # the server ends at the end of its input
                 self._process.wait(timeout=10)
                 self._process = None
+
+
+_active: list[ForkServer] = []  # the session's server, while the tests fork (tests/conftest.py)
+
+
+def activate(server: ForkServer | None) -> None:
+    _active[:] = [server] if server else []
+
+
+def fedsync(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The CLI (``python -m api <args>``) in a child process to its end, output captured as text: forked from
+    the session's fork server when there is one, else a fresh interpreter."""
+    environment = dict(os.environ if env is None else env)
+    if _active:
+        return _active[0].run(list(args), environment, timeout)
+    return subprocess.run([sys.executable, "-m", "api", *args], env=environment, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def _returncode(status: int) -> int:
@@ -102,10 +135,10 @@ def _child(request: dict[str, Any]) -> None:
     """In the forked child: become ``python -m api <argv>`` with the request's environment; never returns."""
     code = 1
     try:
-        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
+        for fd, path in ((1, request["log"]), (2, request.get("errors", request["log"]))):
+            opened = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.dup2(opened, fd)
+            os.close(opened)
         nothing = os.open(os.devnull, os.O_RDONLY)
         os.dup2(nothing, 0)  # not the server's requests
         os.close(nothing)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,6 +12,7 @@ import pytest
 
 from infrastructure.local_cluster import NodeProcess
 from tests.e2e.conftest import Spawner
+from tests.forkserver import fedsync as run_cli
 from tests.reliability.digest import digest
 
 
@@ -22,8 +21,7 @@ def fedsync(node: NodeProcess, *args: str, database_url: str | None = None) -> s
     env["FEDSYNC_DATA_DIR"] = str(node.data_dir)
     if database_url or node.database_url:
         env["FEDSYNC_DATABASE_URL"] = database_url or node.database_url or ""
-    result = subprocess.run([sys.executable, "-m", "api", *args], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = run_cli(*args, env=env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -85,8 +83,7 @@ def test_restore_refuses_a_data_dir_that_holds_a_node_and_a_directory_that_is_no
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
     for args in (["restore", str(tmp_path), "--data-dir", str(a.data_dir)],
                  ["backup", str(a.data_dir), "--data-dir", str(a.data_dir)]):  # not empty
-        result = subprocess.run([sys.executable, "-m", "api", *args], env=env, capture_output=True, text=True,
-                                timeout=120)
+        result = run_cli(*args, env=env, timeout=120)
         assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -97,8 +94,8 @@ def test_a_restore_without_a_database_url_goes_where_the_node_was_and_never_over
     before = digest(a.query)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
 
-    result = subprocess.run([sys.executable, "-m", "api", "restore", str(tmp_path / "backup"), "--data-dir",
-                             str(tmp_path / "elsewhere")], env=env, capture_output=True, text=True, timeout=120)
+    result = run_cli("restore", str(tmp_path / "backup"), "--data-dir", str(tmp_path / "elsewhere"), env=env,
+                     timeout=120)
 
     if a.database_url:  # the database the node had, which still holds it: refused, nothing touched
         assert result.returncode == 1 and "is not empty" in result.stderr, result.stdout + result.stderr

@@ -21,14 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.conftest import PG_ADMIN_URL
 from tests.e2e.conftest import Spawner, link
+from tests.forkserver import fedsync as run_cli
 
 
 def fedsync(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The CLI in a child process, with no FEDSYNC_* variable but the data dir, at 80 columns."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
-    return subprocess.run([sys.executable, "-m", "api", *args],
-                          env={**clean, "FEDSYNC_DATA_DIR": str(data_dir), "COLUMNS": "80", **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    return run_cli(*args, env={**clean, "FEDSYNC_DATA_DIR": str(data_dir), "COLUMNS": "80", **(env or {})},
+                   timeout=120)
 
 
 def on_a_terminal(data_dir: Path, *args: str, columns: int = 80) -> str:

@@ -21,13 +21,13 @@ import httpx
 import pytest
 
 from infrastructure.local_cluster import free_port
+from tests.forkserver import fedsync as run_cli
 
 READY_TIMEOUT = 30.0
 
 
 def fedsync(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "api", *args], env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = run_cli(*args, env=env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

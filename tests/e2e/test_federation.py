@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 
@@ -14,6 +12,7 @@ from infrastructure.local_cluster import NodeProcess
 from infrastructure.signing import Keyring, kid_of
 from tests import factory
 from tests.e2e.conftest import link
+from tests.forkserver import fedsync
 
 VIEWS = {"documents": "item_gid", "tags": "tag_gid", "shares": "share_gid"}
 
@@ -251,8 +250,7 @@ def test_keys_rotated_while_serving_sign_at_once_and_peers_learn_them(spawn):
         assert created.status_code == 201, created.text
         old_kid = Keyring.load(a.settings.keys_dir).active.kid
 
-        rotated = subprocess.run([sys.executable, "-m", "api", "keys", "rotate", "--data-dir", str(a.data_dir)],
-                                 capture_output=True, text=True, timeout=60, check=False)
+        rotated = fedsync("keys", "rotate", "--data-dir", str(a.data_dir), timeout=60)
         assert rotated.returncode == 0, rotated.stderr
         new_kid = Keyring.load(a.settings.keys_dir).active.kid
         signed_out = api.get("/items")  # a rotation signs every editor out (docs/api.md)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -24,6 +23,7 @@ from tests import factory
 from tests.e2e.conftest import Spawner, link, peer
 from tests.e2e.test_authority import forge, made_on
 from tests.e2e.test_federation_guards import deliver
+from tests.forkserver import fedsync
 
 
 def creation_as(hostile: NodeProcess, origin: str) -> dict:
@@ -54,7 +54,7 @@ def cli(node: NodeProcess, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, FEDSYNC_DATA_DIR=str(node.data_dir), COLUMNS="400")
     if node.database_url:
         env["FEDSYNC_DATABASE_URL"] = node.database_url
-    return subprocess.run([sys.executable, "-m", "api", *args], capture_output=True, text=True, timeout=60, env=env)
+    return fedsync(*args, env=env, timeout=60)
 
 
 def admin_get(node: NodeProcess, path: str) -> dict:

@@ -11,8 +11,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -22,6 +20,7 @@ import pytest
 from infrastructure.local_cluster import NodeProcess, free_port
 from tests.conftest import PG_ADMIN_URL
 from tests.e2e.conftest import Spawner, peer
+from tests.forkserver import fedsync
 from tests.reliability.digest import digest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,8 +45,7 @@ class Admin:
             at = words.index("--database-url")
             words[at:at + 2] = ["--database-url", self.hub.database_url] if self.hub.database_url else []
         env = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
-        result = subprocess.run([sys.executable, "-m", "api", *words], capture_output=True, text=True, timeout=300,
-                                env={**env, "FEDSYNC_DATA_DIR": str(self.hub.data_dir)})
+        result = fedsync(*words, env={**env, "FEDSYNC_DATA_DIR": str(self.hub.data_dir)}, timeout=300)
         assert result.returncode == 0, f"{line!r} as {words}: {result.stdout}{result.stderr}"
         self.outputs[" ".join(shlex.split(line, comments=True)[1:3])] = result.stdout
         self.ran.append(line)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 
 import httpx
 
 from infrastructure.local_cluster import NodeProcess
 from tests.e2e.conftest import Spawner
+from tests.forkserver import fedsync
 
 VIEWS = {"documents": "item_gid", "tags": "tag_gid", "shares": "share_gid", "conflicts": "item_gid",
          "transactions": "gid", "item_references": "item_gid, target_gid", "forks": "item_gid, source_gid"}
@@ -21,8 +21,7 @@ def rebuild(node: NodeProcess) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, FEDSYNC_DATA_DIR=str(node.data_dir))
     if node.database_url:
         env["FEDSYNC_DATABASE_URL"] = node.database_url
-    return subprocess.run([sys.executable, "-m", "api", "projections", "rebuild"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    return fedsync("projections", "rebuild", env=env, timeout=300)
 
 
 def views(node: NodeProcess) -> dict[str, list[dict]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -15,6 +13,7 @@ from domain.visibility import Editor
 from infrastructure.visibility import EditorTeams
 from projections.projector import VIEWS_VERSION, Projector
 from tests.factory import AUTHOR, SigningPeer, history
+from tests.forkserver import fedsync
 
 VIEW_KEYS = {"documents": "item_gid", "tags": "tag_gid", "shares": "share_gid",
              "conflicts": "item_gid", "transactions": "seq"}
@@ -62,8 +61,7 @@ def test_rebuild_command_on_ten_thousand_transactions_gives_the_incremental_view
     if node.settings.database_url:
         env["FEDSYNC_DATABASE_URL"] = node.settings.database_url
 
-    result = subprocess.run([sys.executable, "-m", "api", "projections", "rebuild"],
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = fedsync("projections", "rebuild", env=env, timeout=600)
 
     assert result.returncode == 0, result.stderr
     assert "events/s" in result.stdout

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +26,7 @@ from domain.federation import Breaker
 from infrastructure.node import Node
 from infrastructure.peers import Peer
 from tests.api.conftest import Api, is_problem
+from tests.forkserver import fedsync
 
 SECRET = "SECRET-BODY"  # in every answer of the server: it must never reach an error
 ANSWERS: dict[str, tuple[int, str, bytes]] = {  # path prefix -> status, content type, body (for every path)
@@ -101,8 +100,7 @@ def test_cli_peer_add_prints_one_line_and_exits_1_without_quoting_the_answer(nod
     if node.settings.database_url:
         env["FEDSYNC_DATABASE_URL"] = node.settings.database_url
 
-    result = subprocess.run([sys.executable, "-m", "api", "peer", "add", f"{server}/{answer}"],
-                            capture_output=True, text=True, timeout=60, env=env)
+    result = fedsync("peer", "add", f"{server}/{answer}", env=env, timeout=60)
 
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 1, output
@@ -120,8 +118,7 @@ def test_cli_peer_list_shows_a_peers_error_text_as_text(node: Node) -> None:
     if node.settings.database_url:
         env["FEDSYNC_DATABASE_URL"] = node.settings.database_url
 
-    result = subprocess.run([sys.executable, "-m", "api", "peer", "list"], capture_output=True, text=True, timeout=60,
-                            env=env)
+    result = fedsync("peer", "list", env=env, timeout=60)
 
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "401 [/] [bold]shouting[/bold]" in result.stdout

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from infrastructure.settings import Settings
 from infrastructure.signing import KeySet
 from tests.api.conftest import Api, is_problem
 from tests.e2e.conftest import Spawner
+from tests.forkserver import fedsync as run_cli
 
 HOUR = 3600
 
@@ -247,8 +247,7 @@ def command(node: NodeProcess, *args: str) -> subprocess.CompletedProcess[str]:
     env.pop("FEDSYNC_DATABASE_URL", None)
     if node.database_url:
         env["FEDSYNC_DATABASE_URL"] = node.database_url
-    result = subprocess.run([sys.executable, "-m", "api", *args], capture_output=True, text=True, timeout=60,
-                            env=env)
+    result = run_cli(*args, env=env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
