@@ -70,7 +70,9 @@ class Streams:
     async def _events(self, request: Request, editor: Editor, event: asyncio.Event,
                       position: int) -> AsyncIterator[bytes]:
         try:
-            yield b"retry: 3000\n: connected\n\n"
+            # The position as the first id: a client that reconnects before any event (an EventSource keeps the
+            # id of a block without data too) resumes there, and misses nothing saved meanwhile.
+            yield f"retry: 3000\nid: {position}\n: connected\n\n".encode()
             idle = 0.0
             while not await request.is_disconnected():
                 found, position = await run_in_threadpool(self._for, editor, position)

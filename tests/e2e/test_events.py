@@ -50,9 +50,10 @@ def listening(node: NodeProcess, name: str, last_event_id: str | None = None, **
                             elif line.startswith(("id: ", "event: ", "data: ")):
                                 key, _, value = line.partition(": ")
                                 fields[key] = value
-                            elif line == "" and "data" in fields:
-                                last = fields["id"]
-                                arrived.put((time.monotonic(), last, fields["event"], json.loads(fields["data"])))
+                            elif line == "":  # as an EventSource: a block's id is kept, with data or not
+                                last = fields.get("id", last)
+                                if "data" in fields:
+                                    arrived.put((time.monotonic(), last, fields["event"], json.loads(fields["data"])))
                                 fields = {}
                 except httpx.ReadTimeout:
                     continue  # quiet: reconnect after the last event
