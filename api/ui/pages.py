@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.ui import i18n, session
 from api.ui.render import error_page, first, form_of, page
@@ -34,7 +35,7 @@ async def sign_in(request: Request) -> Response:
     if editor is None:
         return page(request, "sign_in.html", 401, refused=True)
     response = RedirectResponse("/ui/conflicts", status_code=303)
-    session.start(response, request, token)
+    await run_in_threadpool(session.start, response, request, editor, token)
     return response
 
 
@@ -45,7 +46,7 @@ async def sign_out(request: Request) -> Response:
     except DomainError as error:
         return error_page(request, error, None)
     response = RedirectResponse("/ui/sign-in", status_code=303)
-    session.end(response)
+    await run_in_threadpool(session.end, response, request, await session.editor_of(request))
     return response
 
 

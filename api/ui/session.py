@@ -1,19 +1,26 @@
 """Signing in to the pages with the same editor tokens the API takes.
 
-The editor pastes a token once; the node checks it as the API would and keeps it in a cookie the page's
-scripts cannot read (``HttpOnly``), that no other site's request carries (``SameSite=Strict``) and, on
-HTTPS, that travels over HTTPS only (``Secure``). Every form also carries a CSRF token derived from the
-session's token (HMAC), which no other site can know, and every POST must come from this node's own pages
-(``Origin``, when the browser sends it). Signing out deletes the cookie; revoking the token (``fedsync
-token revoke``) ends the session everywhere, as for the API.
+The editor pastes a token once; the node checks it as the API would and hands the browser a token of the
+session's own (the same editor, role and team, recorded as a ``web session``, living at most
+``SESSION_LIFETIME`` and never past the pasted one), so the pasted token is not kept in the browser. The
+session's token sits in a cookie the page's scripts cannot read (``HttpOnly``), that no other site's request
+carries (``SameSite=Strict``) and, on HTTPS, that travels over HTTPS only (``Secure``). Every form also
+carries a CSRF token derived from the session's token (HMAC), which no other site can know, and every POST
+must come from this node's own pages (``Origin``, when the browser sends it). Signing out revokes the
+session's token, so a copy of the cookie is worth nothing after it; revoking the pasted token does not end
+the session (``fedsync token revoke --all-for NAME`` ends every one of the editor's).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +28,8 @@ from domain.errors import DomainError
 from domain.visibility import Editor
 
 SESSION_COOKIE = "fedsync_session"
+SESSION_LIFETIME = timedelta(hours=8)
+SESSION_LABEL = "web session"
 MAX_TOKEN = 4096
 
 
@@ -67,10 +76,28 @@ def check_form(request: Request, csrf: str) -> None:
         raise CsrfRefused("this form is not from this session (sign in again and resend it)")
 
 
-def start(response: Response, request: Request, token: str) -> None:
+def _claims(token: str) -> dict[str, Any]:
+    """The claims of a token this node verified already."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def start(response: Response, request: Request, editor: Editor, pasted: str) -> None:
+    """Sign the browser in as ``editor`` (whose good token is ``pasted``) with a token of the session's own."""
+    left = timedelta(seconds=max(1.0, float(_claims(pasted)["exp"]) - time.time()))
+    token = request.app.state.node.tokens.issue(editor.name, role=editor.role, team=editor.team,
+                                                lifetime=min(SESSION_LIFETIME, left), label=SESSION_LABEL)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/ui",
-                        secure=request.url.scheme == "https")
+                        secure=request.url.scheme == "https", max_age=int(min(SESSION_LIFETIME, left).total_seconds()))
 
 
-def end(response: Response) -> None:
+def end(response: Response, request: Request, editor: Editor | None) -> None:
+    """Sign the browser out: revoke the session's token (one of a session, not a token the editor pasted in
+    a version that kept it) and delete the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if editor is not None and token:
+        registry = request.app.state.node.tokens
+        record = registry.find(_claims(token)["jti"])
+        if record is not None and record.label == SESSION_LABEL:
+            registry.revoke(record.jti, by=editor.author)
+            request.app.state.tokens.gate.refresh()  # refused here at once, elsewhere within the refresh interval
     response.delete_cookie(SESSION_COOKIE, path="/ui", httponly=True, samesite="strict")

@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jwt
 import pytest
 from babel.messages.pofile import read_po
 
 from api.ui import conflict_pages
 from api.ui.i18n import CATALOGS
 from api.ui.session import SESSION_COOKIE, csrf_token
-from tests.api.conftest import Api
+from tests.api.conftest import Api, is_problem
 from tests.factory import SigningPeer, document, trust
 
 BASE = "# Plan\n\nintro\n\nbody\n\noutro\n"
@@ -41,10 +42,11 @@ def split(api: Api) -> Split:
 
 
 def sign_in(api: Api, name: str = "mia", role: str = "merge", **token: Any) -> str:
+    """Sign the client in with a new token; the session's own token (the cookie's), a token as good."""
     secret = api.token(name, role=role, **token)
     answer = api.post("/ui/sign-in", data={"token": secret}, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/ui/conflicts", answer.text
-    return secret
+    return api.client.cookies[SESSION_COOKIE]
 
 
 def resolve(api: Api, split: Split, secret: str, markdown: str, **extra: Any) -> Any:
@@ -70,6 +72,26 @@ def test_sign_in_sets_a_cookie_scripts_and_other_sites_cannot_use(api: Api) -> N
     assert cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert "Path=/ui" in cookie
     assert "Content-Security-Policy" in api.get("/ui/conflicts").headers
+
+
+def test_the_cookie_holds_a_session_token_that_signing_out_revokes_and_the_pasted_token_lives_on(api: Api) -> None:
+    pasted = api.token("mia", role="merge", team="maths")
+    api.post("/ui/sign-in", data={"token": pasted}, follow_redirects=False)
+    session_token = api.client.cookies[SESSION_COOKIE]
+    assert session_token != pasted
+    record = api.node.tokens.find(jwt.decode(session_token, options={"verify_signature": False})["jti"])
+    assert record is not None and (record.subject, record.role, record.team, record.label) == (
+        "mia", "merge", "maths", "web session")
+    assert record.expires_at - record.issued_at <= 8 * 3600
+    assert api.get("/ui/conflicts", follow_redirects=False).status_code == 200
+
+    signed_out = api.post("/ui/sign-out", data={"csrf": csrf_token(session_token)}, follow_redirects=False)
+
+    assert signed_out.status_code == 303 and SESSION_COOKIE not in api.client.cookies
+    api.client.cookies.set(SESSION_COOKIE, session_token, path="/ui")  # a copy of the cookie, kept
+    assert api.get("/ui/conflicts", follow_redirects=False).headers["location"] == "/ui/sign-in"
+    assert is_problem(api.get("/items", headers={"Authorization": f"Bearer {session_token}"}), 401)
+    assert api.get("/items", headers={"Authorization": f"Bearer {pasted}"}).status_code == 200
 
 
 def test_a_merge_editor_resolves_through_the_form_and_the_item_has_one_head(api: Api, split: Split) -> None:
