@@ -26,10 +26,10 @@ def postgres_env(database_url: str) -> dict[str, str]:
         "POSTGRES_PORT": str(url.port or 5432),
         "POSTGRES_USER": unquote(url.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(url.password or ""),
-        # 2 connections held open, up to 16 while busy: a node process (or a command, or a test's handle on a
+        # 4 connections held open, up to 16 while busy: a node process (or a command, or a test's handle on a
         # store) that held 8 open from its start made a few dozen processes fill PostgreSQL's 100
-        "POSTGRES_POOL_SIZE": "2",
-        "POSTGRES_MAX_OVERFLOW": "14",
+        "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_MAX_OVERFLOW": "12",
         "POSTGRES_LOCK_TIMEOUT": "30",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
         "APPLICATION_RECORDER_TOPIC": "infrastructure.persistence.postgres:PostgresRecorder",
