@@ -16,6 +16,8 @@ from typing import Any
 from domain import history
 from infrastructure.persistence import Cursor, Database
 
+_ENTITY_VIEWS = (("documents", "item_gid"), ("shares", "share_gid"), ("attachments", "attachment_gid"),
+                 ("tags", "tag_gid"))
 CHUNK = 500  # values per ``IN (...)``: under SQLite's variable limit
 
 
@@ -69,6 +71,16 @@ class AccessReader:
                                "ON d.item_gid = a.item_gid WHERE a.sha256 = ? AND a.deleted = 0 "
                                "AND a.origin = d.origin LIMIT 100", (sha256,)).fetchall()
         return [(r["attachment_gid"], r["item_gid"]) for r in rows]
+
+    def heads_of(self, entities: Iterable[str]) -> list[str]:
+        """The current heads of those of these entities stored here, read from their views (no aggregate is
+        loaded: a sender names the entities)."""
+        wanted, heads = set(entities), []
+        with self.db.read() as cur:
+            for table, key in _ENTITY_VIEWS:
+                heads += [gid for r in _rows(cur, f"SELECT heads FROM {table} WHERE {key} IN ({{marks}})", wanted)
+                          for gid in json.loads(r["heads"])]
+        return heads
 
     def gid_at(self, seq: int) -> str | None:
         """The gid of the (projected) transaction at outbox position ``seq``."""

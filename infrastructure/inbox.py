@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from domain.application import NodeApplication
-from domain.errors import EntityNotFound, Forbidden
+from domain.errors import Forbidden
 from domain.receiving import PENDING, REFUSED, STORED, Outcome
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_learning import KeyLearner
@@ -46,7 +46,8 @@ class Inbox:
     def __init__(self, app: NodeApplication, peers: PeerStore, keys: KeyLearner, client: FederationClient,
                  on_share_request: Callable[[], Any] = lambda: None, *, pending_max: int = 5000,
                  refusals: RefusalLog | None = None,
-                 after_receive: Callable[[Peer, Sequence[Any], list[Outcome]], None] = lambda *_: None) -> None:
+                 after_receive: Callable[[Peer, Sequence[Any], list[Outcome]], None] = lambda *_: None,
+                 heads_of: Callable[[Sequence[str]], list[str]] = lambda _: []) -> None:
         self.app = app
         self.pending_max = pending_max
         self.peers = peers
@@ -56,6 +57,7 @@ class Inbox:
         self.outcomes: Counter[tuple[str, str]] = Counter()  # (status, refusal type) -> count, for /metrics
         self.refusals = refusals if refusals is not None else RefusalLog()  # the recent ones, for the admin
         self.after_receive = after_receive  # told of each batch's outcomes (attachments' bytes to fetch)
+        self.heads_of = heads_of  # the current heads of stored entities (AccessReader.heads_of)
 
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None,
                      slot: Slot = contextlib.nullcontext) -> list[Outcome]:
@@ -127,11 +129,7 @@ class Inbox:
         (a share's, an attachment's), at most ``HAVE_MAX``."""
         payloads = [tx.get("payload") for tx in txs]
         entities = {tx.get("entity_gid") for tx in txs} | {p.get("item") for p in payloads if isinstance(p, dict)}
-        heads: list[str] = []
-        for gid in sorted(g for g in entities if isinstance(g, str))[:HAVE_MAX]:
-            with contextlib.suppress(EntityNotFound):
-                heads += self.app.entity(gid).heads
-        return heads[:HAVE_MAX]
+        return self.heads_of(sorted(g for g in entities if isinstance(g, str))[:HAVE_MAX])[:HAVE_MAX]
 
     def fetch_pending(self, peer: Peer) -> None:
         """Ask a peer again for the ancestors of what it sent that still waits for them.

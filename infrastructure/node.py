@@ -132,7 +132,8 @@ class Node:
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.
         self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer))
-        outbox = Outbox(self.app, self.app.recorder, AccessReader(self.db), self.peers, self.projector.position,
+        access = AccessReader(self.db)
+        outbox = Outbox(self.app, self.app.recorder, access, self.peers, self.projector.position,
                         CursorSeal.load_or_create(settings.keys_dir), own_host=config.host, same_domain=same_domain)
         self.key_learner = KeyLearner(self.keys, self.peers, self.client, own_name=config.name)
         self.reshares = Reshares(self.db, self.app)
@@ -147,7 +148,7 @@ class Node:
                                         max_bytes=settings.max_blob_bytes)
         inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process,
                       pending_max=settings.pending_max_per_sender, refusals=self.refusals,
-                      after_receive=self.blob_fetcher.after_receive)
+                      after_receive=self.blob_fetcher.after_receive, heads_of=access.heads_of)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
         self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(

@@ -83,11 +83,11 @@ def _claims(token: str) -> dict[str, Any]:
 
 def start(response: Response, request: Request, editor: Editor, pasted: str) -> None:
     """Sign the browser in as ``editor`` (whose good token is ``pasted``) with a token of the session's own."""
-    left = timedelta(seconds=max(1.0, float(_claims(pasted)["exp"]) - time.time()))
+    lifetime = min(SESSION_LIFETIME, timedelta(seconds=max(1.0, float(_claims(pasted)["exp"]) - time.time())))
     token = request.app.state.node.tokens.issue(editor.name, role=editor.role, team=editor.team,
-                                                lifetime=min(SESSION_LIFETIME, left), label=SESSION_LABEL)
+                                                lifetime=lifetime, label=SESSION_LABEL)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/ui",
-                        secure=request.url.scheme == "https", max_age=int(min(SESSION_LIFETIME, left).total_seconds()))
+                        secure=request.url.scheme == "https", max_age=int(lifetime.total_seconds()))
 
 
 def end(response: Response, request: Request, editor: Editor | None) -> None:
