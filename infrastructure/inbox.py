@@ -110,9 +110,10 @@ class Inbox:
             pending = [p for p in self.peers.pending(peer.name, self.pending_max) if p["gid"] in wanted]
             if not pending:
                 return
+            entities = _entities_of([p["tx"] for p in pending])
             try:
                 fetched = self.client.fetch(peer.name, peer.base_url, [p["gid"] for p in pending], ancestors=True,
-                                            have=self._held_heads([p["tx"] for p in pending]))
+                                            have=self.heads_of(entities[:HAVE_MAX])[:HAVE_MAX])
             except PeerError:
                 return  # stays pending; retried later
             self.keys.learn(peer, fetched)
@@ -121,15 +122,12 @@ class Inbox:
                 outcomes = self.app.receive(fetched, sender=peer.name, room=self._room(peer))
                 self.refusals.record(peer.name, fetched, outcomes)
                 self.retry_pending()
-            if self.peers.pending_count() >= before and not any(o.status == STORED for o in outcomes):
+            # Progress is a held entity's history stored, not anything new a sender chose to send.
+            held = set(entities)
+            brought = any(o.status == STORED and isinstance(tx, dict) and tx.get("entity_gid") in held
+                          for tx, o in zip(fetched, outcomes, strict=False))
+            if self.peers.pending_count() >= before and not brought:
                 return
-
-    def _held_heads(self, txs: Sequence[dict[str, Any]]) -> list[str]:
-        """The heads of what this node holds of these transactions' entities and of the items they belong to
-        (a share's, an attachment's), at most ``HAVE_MAX``."""
-        payloads = [tx.get("payload") for tx in txs]
-        entities = {tx.get("entity_gid") for tx in txs} | {p.get("item") for p in payloads if isinstance(p, dict)}
-        return self.heads_of(sorted(g for g in entities if isinstance(g, str))[:HAVE_MAX])[:HAVE_MAX]
 
     def fetch_pending(self, peer: Peer) -> None:
         """Ask a peer again for the ancestors of what it sent that still waits for them.
@@ -153,3 +151,10 @@ class Inbox:
         if share_request:
             self.on_share_request()
         return settled
+
+
+def _entities_of(txs: Sequence[dict[str, Any]]) -> list[str]:
+    """The entities of these transactions and the items they belong to (a share's, an attachment's), sorted."""
+    payloads = [tx.get("payload") for tx in txs]
+    entities = {tx.get("entity_gid") for tx in txs} | {p.get("item") for p in payloads if isinstance(p, dict)}
+    return sorted(g for g in entities if isinstance(g, str))
