@@ -71,6 +71,18 @@ async def signed_in_doc(request: Request, item: str) -> tuple[Editor, dict[str, 
         return error_page(request, error, editor)
 
 
+async def posted_doc(request: Request, item: str) -> tuple[Editor, dict[str, list[str]], dict[str, Any]] | Response:
+    """The signed-in editor, their checked form and the item as they see it, or the page to send instead."""
+    editor = None
+    try:
+        editor, form = await posted(request)
+        if editor is None:
+            return to_sign_in()
+        return editor, form, await run_in_threadpool(request.app.state.library.item, editor, item_gid(item))
+    except DomainError as error:
+        return error_page(request, error, editor)
+
+
 # --- create ---------------------------------------------------------------------------------------------
 @router.get("/items/new")
 async def new_item(request: Request) -> Response:
@@ -112,15 +124,11 @@ async def edit_page(request: Request, item: str) -> Response:
 @router.post("/items/{item}/edit")
 async def edit_item(request: Request, item: str) -> Response:
     library: Library = request.app.state.library
-    editor = None
-    try:
-        editor, form = await posted(request)
-        if editor is None:
-            return to_sign_in()
-        gid = item_gid(item)
-        doc = await run_in_threadpool(library.item, editor, gid)
-    except DomainError as error:
-        return error_page(request, error, editor)
+    found = await posted_doc(request, item)
+    if isinstance(found, Response):
+        return found
+    editor, form, doc = found
+    gid = doc["item_gid"]
     draft, parent = draft_of(form), first(form, "parent")
     changed = {name: draft[name] for name in FIELDS if draft[name] != draft_from(doc)[name]}
     if not changed:
@@ -165,15 +173,11 @@ async def fork_page(request: Request, item: str) -> Response:
 @router.post("/items/{item}/fork")
 async def fork_item(request: Request, item: str) -> Response:
     library: Library = request.app.state.library
-    editor = None
-    try:
-        editor, form = await posted(request)
-        if editor is None:
-            return to_sign_in()
-        gid = item_gid(item)
-        doc = await run_in_threadpool(library.item, editor, gid)
-    except DomainError as error:
-        return error_page(request, error, editor)
+    found = await posted_doc(request, item)
+    if isinstance(found, Response):
+        return found
+    editor, form, doc = found
+    gid = doc["item_gid"]
     draft = draft_of(form)
     try:
         body = validated(ForkCreate, {name: draft[name] for name in ("title", "markdown", "tags", "scope")})
