@@ -107,9 +107,10 @@ class WebhookSender:
 class WebhookWorker:
     """The background thread of ``fedsync serve`` that runs the senders' steps."""
 
-    def __init__(self, sender: WebhookSender, *, poll: float = 1.0) -> None:
+    def __init__(self, sender: WebhookSender, *, poll: float = 1.0, settle: float = 0.05) -> None:
         self.sender = sender
         self.poll = poll
+        self.settle = settle  # after an idle round: saves in a burst wake one round, not one each
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="fedsync-webhooks", daemon=True)
@@ -145,6 +146,8 @@ class WebhookWorker:
             self.wake.clear()
             if self.round():
                 self.wake.set()  # more may be waiting: go again at once
+            else:
+                self.stopping.wait(self.settle)
 
 
 def start_webhook_worker(node: Node) -> WebhookWorker:
