@@ -199,14 +199,14 @@ class Library:
 
     def edit_item(self, editor: Editor, gid: str, *, parent: str, title: str | None, markdown: str | None,
                   tags: list[str] | None, scope: str | None, owner_edits_only: bool | None = None) -> str:
-        self._check_writable(editor, gid)
-        if markdown is not None:
-            references.check(markdown)
-        self.teams.record(editor)
-        with self.db.read() as cur:
+        with self.db.read() as cur:  # one read: may the editor see it, which share lets it edit, hidden tags
+            check_item(cur, editor, gid, include_deleted=True)
             grant = edit_grant(cur, editor, gid)
             if tags is not None:
                 tags = [*tags, *self._hidden_tags(cur, editor, gid)]
+        if markdown is not None:
+            references.check(markdown)
+        self.teams.record(editor)
         self.app.edit_item(gid, parent=parent, author=editor.author, title=title, markdown=markdown,
                            tags=tags, scope=scope, grant=grant, owner_edits_only=owner_edits_only)
         return gid

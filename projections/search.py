@@ -106,15 +106,17 @@ class SearchIndex:
 
     @staticmethod
     def _write_sqlite(cur: Cursor, gids: set[str], rows: list[tuple[str, ...]]) -> None:
-        for chunk in chunks(gids):
+        # The FTS rows go by rowid: a delete naming rowids is a lookup, one with a subquery a slower plan.
+        ids = {gid: row["id"] for gid, row in rows_by_key(cur, "item_search_rows", "item_gid", gids).items()}
+        for chunk in chunks(ids.values()):
             marks = ",".join("?" * len(chunk))
-            cur.execute(f"DELETE FROM item_search WHERE rowid IN (SELECT id FROM item_search_rows WHERE item_gid IN "
-                        f"({marks}))", chunk)
-            cur.execute(f"DELETE FROM item_search_rows WHERE item_gid IN ({marks})", chunk)
-        cur.executemany(f"INSERT INTO item_search_rows (item_gid, {', '.join(_ACCESS)}) VALUES (?, ?, ?, ?, ?)",
-                        [(gid, *access) for gid, _, _, _, *access in rows])
-        ids = {gid: row["id"] for gid, row in rows_by_key(cur, "item_search_rows", "item_gid",
-                                                           [row[0] for row in rows]).items()}
+            cur.execute(f"DELETE FROM item_search WHERE rowid IN ({marks})", chunk)
+            cur.execute(f"DELETE FROM item_search_rows WHERE id IN ({marks})", chunk)
+        cur.executemany(f"INSERT INTO item_search_rows (id, item_gid, {', '.join(_ACCESS)}) VALUES (?, ?, ?, ?, ?, ?)",
+                        [(ids.get(gid), gid, *access) for gid, _, _, _, *access in rows])  # an item keeps its id
+        new = [row[0] for row in rows if row[0] not in ids]
+        if new:
+            ids.update((gid, row["id"]) for gid, row in rows_by_key(cur, "item_search_rows", "item_gid", new).items())
         cur.executemany("INSERT INTO item_search (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
                         [(ids[gid], title, body, tags) for gid, title, body, tags, *_ in rows])
 

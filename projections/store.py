@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 
 class Cursor(Protocol):
@@ -36,10 +36,11 @@ class Database(Protocol):
     def read(self) -> AbstractContextManager[Cursor]: ...
 
 
+Key = TypeVar("Key", str, int)
 CHUNK = 500  # keys per IN (...) list, well under SQLite's bound on parameters
 
 
-def chunks(values: Iterable[str]) -> list[list[str]]:
+def chunks(values: Iterable[Key]) -> list[list[Key]]:
     """The values sorted and cut into lists of at most CHUNK, for IN (...) queries."""
     ordered = sorted(values)
     return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
