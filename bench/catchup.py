@@ -92,6 +92,8 @@ def catch_up(store: str, count: int, tmp: Path) -> None:
             raise RuntimeError(done.stdout + done.stderr)
         peak_kib = int(done.stderr.strip().splitlines()[-1].split()[-1])
         stored = b.query("SELECT COUNT(*) AS n FROM transactions")[0]["n"]
+        if stored < count:
+            print(f"{store}: B stored only {stored} of {count}; the sync said:\n{done.stdout}{done.stderr}")
         print(f"{store}: {count:>7} tx: B stored {stored} in {elapsed:.1f} s = {stored / elapsed:,.0f} tx/s "
               f"end to end; B peak RSS {peak_kib / 1024:.0f} MiB")
     finally:

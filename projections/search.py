@@ -112,9 +112,11 @@ class SearchIndex:
             marks = ",".join("?" * len(chunk))
             cur.execute(f"DELETE FROM item_search WHERE rowid IN ({marks})", chunk)
             cur.execute(f"DELETE FROM item_search_rows WHERE id IN ({marks})", chunk)
-        cur.executemany(f"INSERT INTO item_search_rows (id, item_gid, {', '.join(_ACCESS)}) VALUES (?, ?, ?, ?, ?, ?)",
-                        [(ids.get(gid), gid, *access) for gid, _, _, _, *access in rows])  # an item keeps its id
         new = [row[0] for row in rows if row[0] not in ids]
+        # An item keeps its id; new ones are numbered after those are back in (not into an id just freed).
+        cur.executemany(f"INSERT INTO item_search_rows (id, item_gid, {', '.join(_ACCESS)}) VALUES (?, ?, ?, ?, ?, ?)",
+                        [(ids.get(gid), gid, *access) for gid, _, _, _, *access in
+                         sorted(rows, key=lambda row: row[0] not in ids)])
         if new:
             ids.update((gid, row["id"]) for gid, row in rows_by_key(cur, "item_search_rows", "item_gid", new).items())
         cur.executemany("INSERT INTO item_search (rowid, title, body, tags) VALUES (?, ?, ?, ?)",

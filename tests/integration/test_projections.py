@@ -222,3 +222,19 @@ def test_views_of_another_layout_are_dropped_and_rebuilt_when_the_store_opens(no
     with reopened.db.read() as cur:
         assert cur.execute("SELECT version FROM view_schema").fetchone()["version"] == VIEWS_VERSION
     reopened.close()
+
+
+def test_one_batch_re_indexes_the_newest_item_and_indexes_a_new_one(node, peer):
+    # The newest item's search row is replaced while a new item is indexed in the same commit: the
+    # new one must not be numbered into the id the newest one is about to take back.
+    first, second = peer.create_item(markdown="alpha\n"), peer.create_item(markdown="beta\n")
+    node.app.receive([first])
+    node.app.receive([second])  # the newest search row
+    # (rows are written in gid order: the new item must come first, as it would half of the time)
+    new = next(tx for tx in (peer.create_item(markdown="gamma delta\n") for _ in range(200))
+               if tx["entity_gid"] < second["entity_gid"])
+    node.app.receive([peer.edit(second, markdown="beta gamma\n"), new])
+
+    assert node.projector.position() == node.app.recorder.max_notification_id() == 4
+    assert len(searched(node, "gamma")) == 2
+    assert [gid for gid, _, _ in searched(node, "alpha")] == [first["entity_gid"]]
