@@ -75,6 +75,7 @@ class NodeApplication(LocalCommands, Application):
         node: str,
         signer: Callable[[bytes], str],
         verifier: receiving.Verify,
+        verify_all: receiving.VerifyAll | None = None,
         clock: Callable[[], str] = utc_now,
         after_save: Callable[[], None] | None = None,
     ) -> None:
@@ -85,7 +86,7 @@ class NodeApplication(LocalCommands, Application):
         self.index: TransactionIndex = self.recorder
         self.node = node
         self.signer = signer
-        self.verifier = verifier
+        self.verify_all = verify_all or receiving.one_by_one(verifier)
         self.clock = clock
         self.after_save = after_save or (lambda: None)
         self._write_lock = threading.RLock()
@@ -178,10 +179,12 @@ class NodeApplication(LocalCommands, Application):
         position committed with them; ``from_pending`` clears the pending rows of what is now settled.
         """
         references.prepare(batch)  # backlinks are extracted before the write lock, looked up inside it
+        now = self.clock()
+        checked = receiving.check(batch, verify_all=self.verify_all, now=now)  # writers do not wait for it
         for attempt in range(SAVE_ATTEMPTS):
             try:
                 with self._write_lock:
-                    outcomes = self._receive(batch, sender, cursor, from_pending, room)
+                    outcomes = self._receive(batch, checked, now, sender, cursor, from_pending, room)
                 break
             except IntegrityError:
                 # Another process stored something meanwhile: start again from the store.
@@ -196,10 +199,9 @@ class NodeApplication(LocalCommands, Application):
             raise outcome.error
         return outcome
 
-    def _receive(self, batch: Sequence[Any], sender: str | None, cursor: tuple[str, str] | None,
-                 from_pending: bool, room: int | None) -> list[Outcome]:
-        now = self.clock()
-        plan = receiving.triage(batch, stored=self.transactions, verify=self.verifier, now=now)
+    def _receive(self, batch: Sequence[Any], checked: Sequence[receiving.Checked], now: str, sender: str | None,
+                 cursor: tuple[str, str] | None, from_pending: bool, room: int | None) -> list[Outcome]:
+        plan = receiving.triage(batch, checked, stored=self.transactions)
         aggregates: dict[str, Entity] = {}
         try:
             recorded = self._record_received(plan, aggregates)

@@ -4,8 +4,9 @@ A received batch goes through three steps; the first and the last are pure
 functions here, the middle one is the application's (it loads aggregates
 and records the transactions on them):
 
-1. ``triage``: each transaction is validated, its signature checked (the
-   ``verify`` port) and its ``created_at`` compared with the clock. A gid
+1. ``check`` validates each transaction, checks its signature (the
+   ``verify`` port) and compares its ``created_at`` with the clock; then
+   ``triage`` decides what needs the store but no aggregate. A gid
    sent twice in the batch, or already stored (the ``stored`` lookup), is a
    duplicate when the content is the same and equivocation otherwise. What
    is left is put in an order where every transaction comes after the
@@ -39,6 +40,7 @@ from domain.transaction import CREATION_KINDS, check_created_at, content_key, si
 Transaction = dict[str, Any]
 Verify = Callable[[Transaction, bytes], None]
 StoredLookup = Callable[[Sequence[str]], Mapping[str, Transaction]]
+VerifyAll = Callable[[Sequence[tuple[Transaction, bytes]]], list[DomainError | None]]  # a batch at a time
 
 STORED = "stored"
 DUPLICATE = "duplicate"
@@ -79,17 +81,57 @@ class BatchPlan:
         return {tx["entity_gid"] for _, tx in self.order if tx["kind"] in CREATION_KINDS}
 
 
-def triage(batch: Sequence[Any], *, stored: StoredLookup, verify: Verify, now: str) -> BatchPlan:
-    """Decide what can be decided about a received batch before any aggregate is loaded."""
-    decided: dict[int, Outcome] = {}
-    accepted: dict[str, tuple[int, Transaction]] = {}
+Checked = Transaction | DomainError  # a received transaction, validated and verified, or why not
+
+
+def one_by_one(verify: Verify) -> VerifyAll:
+    """``verify`` applied to each (transaction, signing input) in turn: the refusal of each, or None."""
+    def verify_all(signed: Sequence[tuple[Transaction, bytes]]) -> list[DomainError | None]:
+        errors: list[DomainError | None] = []
+        for tx, data in signed:
+            try:
+                verify(tx, data)
+            except DomainError as e:
+                errors.append(e)
+            else:
+                errors.append(None)
+        return errors
+    return verify_all
+
+
+def check(batch: Sequence[Any], *, verify_all: VerifyAll, now: str) -> list[Checked]:
+    """Validate each received transaction, check its signature and its ``created_at``: what needs no store,
+    so it runs before the write lock is taken. The signatures are checked together (``verify_all`` may
+    spread them over several cores) after every transaction was validated and canonicalised."""
+    checked: list[Checked | None] = [None] * len(batch)
+    signed: list[tuple[int, Transaction, bytes]] = []
     for i, data in enumerate(batch):
         try:
             tx = validate(data)
-            verify(tx, signing_input(tx))
+            signed.append((i, tx, signing_input(tx)))
+        except DomainError as e:
+            checked[i] = e
+    errors = verify_all([(tx, data) for _, tx, data in signed])
+    for (i, tx, _), error in zip(signed, errors, strict=True):
+        try:
+            if error is not None:
+                raise error
             check_created_at(tx, now)
         except DomainError as e:
-            decided[i] = Outcome.refused(_gid_of(data), e)
+            checked[i] = e
+        else:
+            checked[i] = tx
+    return [c for c in checked if c is not None]
+
+
+def triage(batch: Sequence[Any], checked: Sequence[Checked], *, stored: StoredLookup) -> BatchPlan:
+    """Decide what can be decided about a received batch (``checked`` by ``check``) before any aggregate is
+    loaded."""
+    decided: dict[int, Outcome] = {}
+    accepted: dict[str, tuple[int, Transaction]] = {}
+    for i, (data, tx) in enumerate(zip(batch, checked, strict=True)):
+        if isinstance(tx, DomainError):
+            decided[i] = Outcome.refused(_gid_of(data), tx)
             continue
         first = accepted.get(tx["gid"])
         if first is None:

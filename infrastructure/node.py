@@ -38,6 +38,7 @@ from infrastructure.settings import CONFIG_FILE, NodeConfig, Settings
 from infrastructure.signing import DEFAULT_ALGORITHM, KEYRING_FILE, CursorSeal, Keyring, KeySet, SigningKey, kid_of
 from infrastructure.sync import Syncer
 from infrastructure.token_registry import TokenRegistry
+from infrastructure.verification import ParallelVerify, verify_workers
 from infrastructure.webhooks import WebhookStore
 from projections.projector import Projector
 
@@ -117,9 +118,11 @@ class Node:
             node=config.name,
             signer=lambda data: self.keyring.active.sign(data),
             verifier=self._verify,
+            verify_all=(verify_all := ParallelVerify(self._verify, verify_workers(settings.verify_workers))),
             after_save=self._project,
         )
         self.db = database_for(self.app.recorder)
+        self._verify_all = verify_all
         self.peers = PeerStore(self.db)
         self.peers.create_tables()
         self.keys = KeyDirectory(self.db, config.name, lambda: self.keyring,
@@ -287,5 +290,6 @@ class Node:
         self.key_learner.close()
         self.client.close()
         self.app.close()
+        self._verify_all.close()
 
 

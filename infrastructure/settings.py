@@ -50,6 +50,7 @@ class Settings(BaseModel):
     webhook_timeout: float = 5.0  # seconds a webhook's receiver has to connect, take the body and answer (each)
     webhook_retry_base: float = 1.0  # first wait after a failed delivery; doubled on every failure after it
     webhook_retry_cap: float = 300.0  # longest wait between two attempts to deliver to a failing webhook
+    verify_workers: int = Field(0, ge=0, le=64)  # threads verifying a received batch's signatures (0: one per core)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -71,7 +72,8 @@ class Settings(BaseModel):
                            ("max_blob_bytes", "FEDSYNC_MAX_BLOB_BYTES"),
                            ("webhook_timeout", "FEDSYNC_WEBHOOK_TIMEOUT"),
                            ("webhook_retry_base", "FEDSYNC_WEBHOOK_RETRY_BASE"),
-                           ("webhook_retry_cap", "FEDSYNC_WEBHOOK_RETRY_CAP")):
+                           ("webhook_retry_cap", "FEDSYNC_WEBHOOK_RETRY_CAP"),
+                           ("verify_workers", "FEDSYNC_VERIFY_WORKERS")):
             if env.get(var):
                 values[field] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})

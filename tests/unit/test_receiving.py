@@ -61,8 +61,8 @@ def history(length: int) -> list[dict[str, Any]]:
 
 def triage(batch: list[Any], stored: dict[str, dict[str, Any]] | None = None) -> receiving.BatchPlan:
     known = stored or {}
-    return receiving.triage(batch, stored=lambda gids: {g: known[g] for g in gids if g in known},
-                            verify=fake_verify, now=NOW)
+    return receiving.triage(batch, receiving.check(batch, verify_all=receiving.one_by_one(fake_verify), now=NOW),
+                            stored=lambda gids: {g: known[g] for g in gids if g in known})
 
 
 def statuses(plan: receiving.BatchPlan) -> dict[int, str]:
