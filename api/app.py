@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,9 +26,10 @@ from api.attachments import Attachments
 from api.conditional import ConditionalGet
 from api.docs import serve_docs
 from api.events import Streams
-from api.federation_mount import mount_federation, start_workers
+from api.federation_mount import mount_federation, start_duties
 from api.library import Library
 from api.limits import BodySizeLimit
+from api.logs import configure_logging
 from api.metrics import NodeCollector, RequestMetrics
 from api.rate_limit import AnonymousRateLimit
 from api.responses import peer_statuses_of
@@ -48,12 +50,12 @@ from api.routes import (
 from api.schemas.common import Problem
 from api.search import ItemSearch
 from api.ui import serve_ui
+from infrastructure.duties import Duties
 from infrastructure.node import Node
-from infrastructure.persistence import store_name
+from infrastructure.persistence import postgres_url, store_name
 from infrastructure.settings import Settings
 from infrastructure.token_registry import TokenGate
 from infrastructure.tokens import TokenVerifier
-from infrastructure.webhook_delivery import start_webhook_worker
 
 log = logging.getLogger("fedsync.serve")
 DESCRIPTION = """\
@@ -71,21 +73,19 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
             yield
             return
         opened = Node.open(settings)
-        workers = webhooks = None
+        duties = None
         try:
             attach(app, opened, settings)
             log.info("fedsync %s: node %s at %s, store %s, peers: %s", importlib.metadata.version("fedsync"),
                      opened.name, opened.config.base_url, store_name(settings.database_url),
                      ", ".join(peer.name for peer in opened.peers.all()) or "none")
             app.state.tokens.gate.start()  # revocations made by other processes (the CLI)
-            workers = start_workers(opened)
-            webhooks = start_webhook_worker(opened)
+            duties = Duties(postgres_url(settings.database_url), lambda: start_duties(opened), opened.wake_pusher)
+            duties.start()
             yield
         finally:
-            if webhooks is not None:
-                webhooks.stop()
-            if workers is not None:
-                workers.stop()
+            if duties is not None:
+                duties.stop()
             if hasattr(app.state, "tokens"):
                 app.state.tokens.gate.stop()
             opened.close()
@@ -115,6 +115,12 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     if node is not None:
         attach(app, node, settings)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of ``fedsync serve --workers N``: settings from the environment."""
+    configure_logging(os.environ.get("FEDSYNC_LOG_LEVEL", "info"))
+    return create_app(Settings.from_env())
 
 
 def attach(app: FastAPI, node: Node, settings: Settings) -> None:

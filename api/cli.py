@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import sys
 import time
 from contextlib import closing
@@ -20,7 +21,7 @@ from api.logs import configure_logging
 from domain.errors import DomainError
 from domain.transaction import normal_timestamp, utc_now
 from infrastructure.node import Node, init_node
-from infrastructure.persistence import StoreUnreachable, check_store, store_name
+from infrastructure.persistence import StoreUnreachable, check_store, postgres_url, store_name
 from infrastructure.settings import InvalidConfig, Settings
 from infrastructure.signing import ALGORITHMS, DEFAULT_ALGORITHM, Keyring
 
@@ -225,6 +226,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port [env FEDSYNC_PORT, default 8000]")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request")] = True,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Serving processes (PostgreSQL only); "
+                                         "one of them runs push, pull, key refresh and webhooks")] = 1,
 ) -> None:
     """Serve the editor API (OpenAPI at /docs) and the federation protocol."""
     import uvicorn
@@ -232,11 +235,20 @@ def serve(
     from api.app import create_app
 
     settings = settings_from(data_dir, database_url, host=host, port=port)
+    if workers > 1 and not postgres_url(settings.database_url):
+        raise UserError(f"--workers {workers}: a SQLite store is served by one process; several need PostgreSQL "
+                        "(FEDSYNC_DATABASE_URL or --database-url)")
     open_node(settings).close()  # a clear message when the data dir was not initialised
     configure_logging(log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                access_log=access_log, workers=1, log_config=None,
-                timeout_graceful_shutdown=3)  # event streams never end by themselves: a stop cuts them after 3 s
+    options = {"host": settings.host, "port": settings.port, "log_level": log_level, "access_log": access_log,
+               "log_config": None, "timeout_graceful_shutdown": 3}  # a stop cuts event streams after 3 s
+    if workers == 1:
+        uvicorn.run(create_app(settings), workers=1, **options)
+        return
+    # Each worker process builds its app from the environment (uvicorn imports the factory there).
+    os.environ.update(FEDSYNC_DATA_DIR=str(settings.data_dir), FEDSYNC_DATABASE_URL=str(settings.database_url),
+                      FEDSYNC_LOG_LEVEL=log_level)
+    uvicorn.run("api.app:app_from_env", factory=True, workers=workers, **options)
 
 
 def _open_node_of(data_dir: str | None, database_url: str | None = None) -> Node:

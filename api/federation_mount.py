@@ -1,8 +1,9 @@
 """Mounting the federation protocol and its background workers on the app.
 
-``create_app`` calls ``mount_federation``; ``start_workers`` runs in the
-app's lifespan (``fedsync serve``) so the node pushes to subscribers and
-pulls from peers while it serves.
+``create_app`` calls ``mount_federation``; ``start_duties`` runs in the
+app's lifespan (``fedsync serve``), in the one process of the node that
+holds its duties (``infrastructure/duties.py``), so the node pushes to
+subscribers, pulls from peers and delivers webhooks while it serves.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.routes import federation
+from infrastructure.duties import Stop
 from infrastructure.node import Node
 from infrastructure.sync import SyncWorkers
+from infrastructure.webhook_delivery import start_webhook_worker
 
 
 def mount_federation(app: FastAPI) -> None:
@@ -25,3 +28,20 @@ def start_workers(node: Node) -> SyncWorkers:
     node.listeners.append(workers.notify)
     workers.start()
     return workers
+
+
+def start_duties(node: Node) -> Stop:
+    """Start the node's background duties; the answer stops them."""
+    workers = start_workers(node)
+    webhooks = start_webhook_worker(node)
+    node.runs_duties = True
+
+    def stop() -> None:
+        node.runs_duties = False
+        for listener in (workers.notify, webhooks.notify):
+            if listener in node.listeners:
+                node.listeners.remove(listener)
+        webhooks.stop()
+        workers.stop()
+
+    return stop

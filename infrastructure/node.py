@@ -21,6 +21,7 @@ from infrastructure.access import AccessReader
 from infrastructure.blob_fetch import BlobFetcher
 from infrastructure.blobs import blob_store_for
 from infrastructure.domains import same_domain
+from infrastructure.duties import notify_saved
 from infrastructure.federation import Federation
 from infrastructure.federation_client import BadAnswer, FederationClient
 from infrastructure.inbox import Inbox
@@ -29,7 +30,7 @@ from infrastructure.key_learning import KeyLearner
 from infrastructure.node_auth import NodeAuthenticator, issue
 from infrastructure.outbox import Outbox
 from infrastructure.peers import Peer, PeerStore
-from infrastructure.persistence import database_for, store_env, store_name
+from infrastructure.persistence import database_for, postgres_url, store_env, store_name
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
 from infrastructure.rebuild import RebuildReport, rebuild
 from infrastructure.refusals import RefusalLog
@@ -131,6 +132,9 @@ class Node:
         self.projector = Projector(self.db, self.app.recorder, search_language=settings.search_language)
         self.projector.create_tables()
         self.app.recorder.commit_hooks += [write_pending, write_pull_cursor]  # tables of PeerStore
+        if postgres_url(settings.database_url):  # wake the other processes serving this store
+            self.app.recorder.commit_hooks.append(notify_saved)
+        self.runs_duties = False  # push, pull, keys, webhooks run here (infrastructure/duties.py)
         self.app.recorder.in_commit = self.projector.project_in_commit
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.
@@ -207,7 +211,8 @@ class Node:
         """Does the store answer, and how far are the read models behind it (``/readyz``)?"""
         events = self.app.recorder.max_notification_id() or 0
         views = self.projector.position()
-        return {"store": "ok", "events": events, "views": views, "behind": max(0, events - views)}
+        return {"store": "ok", "events": events, "views": views, "behind": max(0, events - views),
+                "duties": "held" if self.runs_duties else "standby"}
 
     def rebuild_views(self, progress: Callable[[int], None] | None = None) -> RebuildReport:
         """Rebuild the read models beside the live ones and swap them in (safe while the node serves)."""

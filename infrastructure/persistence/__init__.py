@@ -34,8 +34,8 @@ from infrastructure.persistence.database import CommitHook, Cursor, Database
 from infrastructure.persistence.postgres import PostgresDatabase, PostgresRecorder, postgres_env
 from infrastructure.persistence.sqlite import SQLiteDatabase, SQLiteRecorder, sqlite_env
 
-__all__ = ["CommitHook", "Cursor", "Database", "StoreUnreachable", "check_store", "database_for", "store_env",
-           "store_name"]
+__all__ = ["CommitHook", "Cursor", "Database", "StoreUnreachable", "check_store", "database_for", "postgres_url",
+           "store_env", "store_name"]
 
 
 class StoreUnreachable(Exception):
@@ -49,11 +49,16 @@ def store_name(database_url: str | None) -> str:
     return re.sub(r"//[^@/]*@", "//", database_url)
 
 
+def postgres_url(database_url: str | None) -> str | None:
+    """The URL if it names a PostgreSQL store, None for SQLite (several processes need PostgreSQL)."""
+    return None if not database_url or database_url.startswith("sqlite") else database_url
+
+
 def check_store(database_url: str | None, timeout: int = 5) -> None:
     """Connect once to a PostgreSQL store, within ``timeout`` seconds: a wrong URL is one clear line,
     not a 30-second wait for the connection pool. SQLite needs no check."""
     store_env(database_url, "")  # the scheme
-    if not database_url or database_url.startswith("sqlite"):
+    if not postgres_url(database_url):
         return
     try:
         psycopg.connect(database_url, connect_timeout=timeout).close()

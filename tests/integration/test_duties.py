@@ -1,0 +1,71 @@
+"""Background duties held by one process of those sharing a store, and saves waking the others."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from infrastructure.duties import Duties
+from tests.conftest import STORES, database_urls
+from tests.factory import AUTHOR
+
+
+@pytest.fixture
+def postgres() -> Iterator:
+    yield from database_urls("postgres")
+
+
+class Holder:
+    """A Duties whose duty only records that it runs."""
+
+    def __init__(self, url: str | None) -> None:
+        self.running = threading.Event()
+        self.woken = threading.Event()
+        self.duties = Duties(url, self._start, self.woken.set)
+
+    def _start(self):
+        self.running.set()
+        return self.running.clear
+
+
+def test_on_sqlite_the_duties_start_at_once_in_the_only_process():
+    holder = Holder(None)
+    holder.duties.start()
+    assert holder.running.is_set() and holder.duties.held
+    holder.duties.stop()
+    assert not holder.running.is_set()
+
+
+@pytest.mark.skipif("postgres" not in STORES, reason="several processes share a PostgreSQL store only")
+def test_one_of_two_holds_the_duties_and_the_other_takes_them_when_it_stops(postgres):
+    url = postgres()
+    first, second = Holder(url), Holder(url)
+    first.duties.start()
+    assert first.running.wait(10)
+    second.duties.start()
+    try:
+        assert not second.running.wait(1.5)  # the lock is held: the second waits
+        first.duties.stop()
+        assert not first.running.is_set()
+        assert second.running.wait(10)
+    finally:
+        first.duties.stop()
+        second.duties.stop()
+
+
+@pytest.mark.skipif("postgres" not in STORES, reason="several processes share a PostgreSQL store only")
+def test_a_save_in_one_process_wakes_the_others(make_node, store):
+    node = make_node()
+    if node.settings.database_url is None:
+        pytest.skip("PostgreSQL only")
+    other = Holder(node.settings.database_url)
+    other.duties.start()
+    try:
+        assert other.running.wait(10)
+        other.woken.clear()
+        node.app.create_item(author=AUTHOR, title="t", markdown="m\n")
+        assert other.woken.wait(10)
+    finally:
+        other.duties.stop()
