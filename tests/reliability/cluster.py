@@ -20,7 +20,7 @@ from infrastructure.federation_client import PeerError
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
 from infrastructure.sync import PullResult
-from tests.reliability.transport import Network
+from tests.reliability.transport import Alternating, Network
 
 # Two registrable domains, so DOMAIN scope matters between some pairs and not others.
 HOSTS = ("n0.alpha.org", "n1.beta.net", "n2.alpha.org", "n3.beta.net", "n4.alpha.org")
@@ -41,8 +41,11 @@ def edges_of(kind: str, count: int, parents: list[int]) -> set[tuple[int, int]]:
 
 class Cluster:
     def __init__(self, root: Path, count: int, edges: Iterable[tuple[int, int]], network: Network,
-                 database_urls: list[str | None] | None = None, *, relay: bool = True) -> None:
-        """``relay``: every node marks its peers as relays (keys of nodes two hops away, shared items)."""
+                 database_urls: list[str | None] | None = None, *, relay: bool = True,
+                 twins: Iterable[int] = ()) -> None:
+        """``relay``: every node marks its peers as relays (keys of nodes two hops away, shared items).
+        ``twins``: nodes served by two instances on their one store, as by two ``fedsync serve`` processes
+        (each its own caches and write lock); commands and requests alternate between the two."""
         self.network = network
         self.nodes: list[Node] = []
         for i, host in enumerate(HOSTS[:count]):
@@ -59,6 +62,12 @@ class Cluster:
         for a, b in self.edges:
             self.nodes[a].subscribe_to(self.nodes[b].name)
             self.nodes[b].subscribe_to(self.nodes[a].name)
+        self.twins: dict[int, Node] = {}
+        self.twin_turns = 0  # commands the twins ran
+        for i in twins:
+            node = self.nodes[i]
+            self.twins[i] = Node.open(node.settings, client=network.endpoint(node.name))
+            network.register(Alternating(node, self.twins[i]))
 
     @property
     def links(self) -> dict[str, set[str]]:
@@ -71,8 +80,16 @@ class Cluster:
     def peers_of(self, index: int) -> list[str]:
         return sorted(self.links[self.nodes[index].name])
 
+    def instance(self, index: int, turn: int) -> Node:
+        """The node at ``index``, or on its ``turn``, its twin."""
+        twin = self.twins.get(index)
+        if twin is not None and turn % 2:
+            self.twin_turns += 1
+            return twin
+        return self.nodes[index]
+
     def close(self) -> None:
-        for node in self.nodes:
+        for node in (*self.nodes, *self.twins.values()):
             node.close()
 
     # --- sync steps (a failure of the network is an outcome, not an error) -----

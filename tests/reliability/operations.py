@@ -50,7 +50,7 @@ class Runner:
     # --- what a node holds ---------------------------------------------------
     def node(self, a: int) -> tuple[int, Node]:
         index = a % len(self.cluster.nodes)
-        return index, self.cluster.nodes[index]
+        return index, self.cluster.instance(index, self.step)
 
     @staticmethod
     def entities(node: Node, entity: str) -> list[str]:

@@ -18,8 +18,11 @@ conflicts its transactions imply (the same on every node that holds the
 same transactions of an item), and read models equal to a rebuild from its
 own store. A failure shrinks to a short schedule, printed with its faults.
 
-This is the protocol property, run on SQLite only: the storage code is the
-same on PostgreSQL and is exercised there by the crash and corpus tests.
+The nodes keep their stores in SQLite files, except that when the run has
+PostgreSQL one node keeps its store there and is served by two instances
+(as by two ``fedsync serve`` processes: each its own aggregate cache and
+write lock, ``Cluster(twins=...)``): its commands, and the requests other
+nodes send it, alternate between them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from hypothesis import strategies as st
 
 from infrastructure.domains import same_domain
 from infrastructure.node import Node
+from tests.conftest import PG_ADMIN_URL, STORES, PostgresDatabases
 from tests.reliability.cluster import Cluster, edges_of
 from tests.reliability.conftest import LONG, count, record
 from tests.reliability.digest import node_query, views
@@ -137,7 +141,9 @@ def test_nodes_converge_to_what_each_may_see_after_faults_stop(scenario: dict, t
     note(f"schedule: {scenario}")
     root: Path = tmp_path_factory.mktemp("convergence")
     network = Network(scenario["seed"], scenario["faults"])
-    cluster = Cluster(root, scenario["size"], scenario["edges"], network)
+    postgres = PostgresDatabases(PG_ADMIN_URL) if "postgres" in STORES else None
+    urls = [postgres.create(), *[None] * (scenario["size"] - 1)] if postgres else None
+    cluster = Cluster(root, scenario["size"], scenario["edges"], network, urls, twins=[0] if postgres else ())
     try:
         runner = Runner(cluster)
         network.faulty = True
@@ -166,7 +172,9 @@ def test_nodes_converge_to_what_each_may_see_after_faults_stop(scenario: dict, t
         RUN.update({"examples": 1, "operations": len(scenario["operations"]), "exact": int(exact),
                     **Counter(f"refused: {what}" for what, _ in runner.hostile.values()),
                     "faults injected": sum(v for k, v in network.stats.items() if k in FAULTS),
-                    "transactions received": relayed})
+                    "transactions received": relayed, "commands run by a twin instance": cluster.twin_turns})
     finally:
         cluster.close()
+        if postgres is not None:
+            postgres.drop_all()
         shutil.rmtree(root, ignore_errors=True)

@@ -24,6 +24,7 @@ replayed (and shrunk) from its seed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import threading
 from collections import Counter
@@ -57,6 +58,18 @@ class Message:
 def wire(value: Any) -> Any:
     """What the other side of an HTTP exchange would get: a JSON copy."""
     return orjson.loads(orjson.dumps(value))
+
+
+class Alternating:
+    """One node served by several instances on its one store (several processes behind a load balancer):
+    each use of it goes to the next instance in turn."""
+
+    def __init__(self, *instances: Any) -> None:
+        self.instances = instances
+        self._turn = itertools.count()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.instances[next(self._turn) % len(self.instances)], name)
 
 
 class Network:
