@@ -16,7 +16,7 @@ by default each client is a plain ``http.client`` keep-alive connection
 instead (about 0.5 ms per request, which shows in the figures). Usage:
 
     python bench/api.py [--edits 20000] [--items 100] [--clients 16] [--client http.client|httpx]
-                        [--database-url postgresql://...]
+                        [--database-url postgresql://...] [--workers N]
 """
 
 from __future__ import annotations
@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument("--client", choices=["http.client", "httpx"], default="http.client",
                         help="the load generator's HTTP client")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL of an empty database (default SQLite)")
+    parser.add_argument("--workers", type=int, default=1, help="serving processes (PostgreSQL only)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="fedsync-bench-"))
@@ -172,7 +173,8 @@ def main() -> None:
     try:
         fedsync(env, "init", "--base-url", f"http://127.0.0.1:{port}")
         token = fedsync(env, "token", "create", "bench", "--expires", "1d").strip()
-        process = subprocess.Popen([sys.executable, "-m", "api", "serve", "--no-access-log", "--log-level", "warning"],
+        process = subprocess.Popen([sys.executable, "-m", "api", "serve", "--no-access-log", "--log-level", "warning",
+                                    "--workers", str(args.workers)],
                                    env=env, cwd=ROOT)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -185,8 +187,8 @@ def main() -> None:
         else:
             raise SystemExit("fedsync serve did not start")
         store = "PostgreSQL" if args.database_url else "SQLite"
-        print(f"fedsync serve on {store}, {os.cpu_count()} CPUs; markdown {len(MARKDOWN)} bytes per edit; "
-              f"client {args.client}")
+        print(f"fedsync serve on {store}, {args.workers} process(es), {os.cpu_count()} CPUs; "
+              f"markdown {len(MARKDOWN)} bytes per edit; client {args.client}")
         sequential(url, token, args.edits, args.items, args.client)
         concurrent(url, token, args.edits, args.items, args.clients, args.client)
     finally:
