@@ -30,7 +30,7 @@ from infrastructure.key_learning import KeyLearner
 from infrastructure.node_auth import NodeAuthenticator, issue
 from infrastructure.outbox import Outbox
 from infrastructure.peers import Peer, PeerStore
-from infrastructure.persistence import database_for, postgres_url, store_env, store_name
+from infrastructure.persistence import database_for, postgres_url, setup_lock, store_env, store_name
 from infrastructure.persistence.hooks import write_pending, write_pull_cursor
 from infrastructure.rebuild import RebuildReport, rebuild
 from infrastructure.refusals import RefusalLog
@@ -174,7 +174,8 @@ class Node:
     def open(cls, settings: Settings, client: FederationClient | None = None) -> Node:
         config = NodeConfig.load(settings.data_dir)
         keyring = Keyring.load(settings.keys_dir)
-        return cls(settings, config, keyring, client)
+        with setup_lock(settings.database_url):  # processes opening one store together take turns
+            return cls(settings, config, keyring, client)
 
     @property
     def name(self) -> str:

@@ -26,6 +26,8 @@ placeholders, rewritten to ``%s`` for psycopg. One module per store:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import psycopg
@@ -35,7 +37,7 @@ from infrastructure.persistence.postgres import PostgresDatabase, PostgresRecord
 from infrastructure.persistence.sqlite import SQLiteDatabase, SQLiteRecorder, sqlite_env
 
 __all__ = ["CommitHook", "Cursor", "Database", "StoreUnreachable", "check_store", "database_for", "postgres_url",
-           "store_env", "store_name"]
+           "setup_lock", "store_env", "store_name"]
 
 
 class StoreUnreachable(Exception):
@@ -52,6 +54,23 @@ def store_name(database_url: str | None) -> str:
 def postgres_url(database_url: str | None) -> str | None:
     """The URL if it names a PostgreSQL store, None for SQLite (several processes need PostgreSQL)."""
     return None if not database_url or database_url.startswith("sqlite") else database_url
+
+
+SETUP_LOCK_KEY = 0x66656473796E6301  # advisory lock: one process at a time sets up a store's tables
+
+
+@contextmanager
+def setup_lock(database_url: str | None) -> Iterator[None]:
+    """Hold, on PostgreSQL, the lock under which a process opening the store creates or checks its tables:
+    processes starting together (``serve --workers N``) otherwise race in ``CREATE ... IF NOT EXISTS`` and
+    one fails with 'tuple concurrently updated'. SQLite needs none (one process)."""
+    url = postgres_url(database_url)
+    if url is None:
+        yield
+        return
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK_KEY,))
+        yield  # the lock goes with the connection, whatever happens inside
 
 
 def check_store(database_url: str | None, timeout: int = 5) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from infrastructure.duties import Duties
+from infrastructure.node import Node, init_node
+from infrastructure.settings import Settings
 from tests.conftest import STORES, database_urls
 from tests.factory import AUTHOR
 
@@ -69,3 +72,16 @@ def test_a_save_in_one_process_wakes_the_others(make_node, store):
         assert other.woken.wait(10)
     finally:
         other.duties.stop()
+
+
+@pytest.mark.skipif("postgres" not in STORES, reason="several processes share a PostgreSQL store only")
+def test_processes_opening_a_new_store_together_take_turns_creating_its_tables(postgres, tmp_path):
+    # Node.open creates the tables it misses; several at once raced in PostgreSQL's catalog
+    # ('tuple concurrently updated') and a worker of `serve --workers N` failed to start.
+    init_node(Settings(data_dir=tmp_path, database_url=postgres()), "https://a.example.org")
+    fresh = Settings(data_dir=tmp_path, database_url=postgres(empty=True))
+    with ThreadPoolExecutor(4) as pool:
+        nodes = list(pool.map(lambda _: Node.open(fresh), range(4)))
+    for node in nodes:
+        assert node.readiness()["store"] == "ok"
+        node.close()
