@@ -41,6 +41,7 @@ from infrastructure.inbox import Inbox
 from infrastructure.outbox import OUTBOX_BYTES, OUTBOX_COUNT, Outbox
 from infrastructure.peers import Peer, PeerStore
 
+PUSH_CONCURRENCY = 16  # subscribers pushed to at once (each at most one push at a time)
 RECONCILE_EVERY = 20  # pull rounds between two gid-diffs with every peer (10 min at the 30 s default)
 log = logging.getLogger("fedsync.sync")
 Progress = Callable[[int], None]
@@ -198,6 +199,12 @@ class SyncWorkers:
                         threading.Thread(target=self._pull_loop, name="fedsync-pull", daemon=True)]
         if refresh_keys is not None:
             self.threads.append(threading.Thread(target=self._key_loop, name="fedsync-keys", daemon=True))
+        # Pushes run on a pool, at most one per subscriber at a time: a slow or unreachable subscriber
+        # holds one thread until its timeout, never the others' pushes (nor the next round's).
+        self._pushers = ThreadPoolExecutor(PUSH_CONCURRENCY, thread_name_prefix="fedsync-push-to")
+        self._pushing: set[str] = set()
+        self._again: set[str] = set()
+        self._pushing_lock = threading.Lock()
 
     def start(self) -> None:
         for thread in self.threads:
@@ -208,6 +215,7 @@ class SyncWorkers:
         self.wake.set()
         for thread in self.threads:
             thread.join(timeout=10)
+        self._pushers.shutdown(wait=True, cancel_futures=True)
 
     def notify(self) -> None:
         self.wake.set()
@@ -225,17 +233,30 @@ class SyncWorkers:
                 continue
             peers = [peer for peer in self.syncer.peers.all() if peer.subscribed]
             idle_since = None if peers else (self.syncer.peers.changes, time.monotonic())
-            busy = False
             for peer in peers:
                 if self.syncer.due(peer) and not self.stopping.is_set():
-                    try:
-                        busy |= self.syncer.push(peer.name) > 0
-                    except PeerError as e:
-                        _log_failure("push to", peer, e)
-                    except Exception:  # keep the worker alive, but say what broke
-                        log.exception("push to %s crashed", peer.name)
-            if busy:
-                self.wake.set()  # more may be queued: go again at once
+                    with self._pushing_lock:
+                        if peer.name in self._pushing:
+                            self._again.add(peer.name)  # what was saved since its scan: once it is done
+                            continue
+                        self._pushing.add(peer.name)
+                    self._pushers.submit(self._push_to, peer)
+
+    def _push_to(self, peer: Peer) -> None:
+        busy = False
+        try:
+            busy = self.syncer.push(peer.name) > 0
+        except PeerError as e:
+            _log_failure("push to", peer, e)
+        except Exception:  # keep the worker alive, but say what broke
+            log.exception("push to %s crashed", peer.name)
+        finally:
+            with self._pushing_lock:
+                self._pushing.discard(peer.name)
+                again = peer.name in self._again
+                self._again.discard(peer.name)
+        if busy or again:
+            self.wake.set()  # more may be queued: go again at once
 
     def _key_loop(self) -> None:
         assert self.refresh_keys is not None
