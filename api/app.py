@@ -80,7 +80,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
                      opened.name, opened.config.base_url, store_name(settings.database_url),
                      ", ".join(peer.name for peer in opened.peers.all()) or "none")
             app.state.tokens.gate.start()  # revocations made by other processes (the CLI)
-            duties = Duties(postgres_url(settings.database_url), lambda: start_duties(opened), opened.wake_pusher)
+            duties = Duties(postgres_url(settings.database_url), lambda: start_duties(opened), opened.wake_pusher,
+                            instance=opened.instance)
             duties.start()
             yield
         finally:

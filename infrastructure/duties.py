@@ -31,6 +31,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -45,18 +46,23 @@ LOCK_KEY = 0x66656473796E63  # "fedsync": one lock per database, that is per nod
 Stop = Callable[[], None]
 
 
-def notify_saved(cursor: Cursor, extras: CommitExtras) -> None:
-    """A commit hook (PostgreSQL): tell every process of this node, on commit, that transactions were stored."""
-    if extras.index:
-        cursor.execute(f"NOTIFY {CHANNEL}")
+def notify_saved(instance: str) -> Callable[[Cursor, CommitExtras], None]:
+    """A commit hook (PostgreSQL): tell every process of this node, on commit, that transactions were stored
+    (``instance`` names this process, whose own listeners the save wakes already)."""
+    def hook(cursor: Cursor, extras: CommitExtras) -> None:
+        if extras.index:
+            cursor.execute("SELECT pg_notify(?, ?)", (CHANNEL, instance))
+    return hook
 
 
 class Duties:
     """Runs ``start`` (which returns how to stop what it started) while this process holds the duties."""
 
     def __init__(self, database_url: str | None, start: Callable[[], Stop], wake: Callable[[], None], *,
-                 retry: float = 0.5) -> None:
+                 instance: str = "", retry: float = 0.5) -> None:
         self.database_url = database_url
+        self.instance = instance  # saves announced under this name are this process's own: not woken again
+        self._next_check = 0.0
         self._start = start
         self._wake = wake
         self.retry = retry
@@ -95,15 +101,22 @@ class Duties:
         if self._connection is None:
             self._connection = psycopg.connect(self.database_url, autocommit=True, connect_timeout=10)
             self._connection.execute(f"LISTEN {CHANNEL}")
-        if self._stop is None:
-            row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-            if row and row[0]:
-                log.info("process %d now runs the node's background duties (push, pull, keys, webhooks)", os.getpid())
-                self._stop = self._start()
-        # Wait for a save's notice (or ``retry``); a broken connection raises here or at the next query.
-        for _ in self._connection.notifies(timeout=self.retry, stop_after=1):
-            self._wake()
-        self._connection.execute("SELECT 1")
+            self._next_check = 0.0
+        now = time.monotonic()
+        if now >= self._next_check:  # every ``retry``, however many saves are announced meanwhile
+            self._next_check = now + self.retry
+            if self._stop is None:
+                row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+                if row and row[0]:
+                    log.info("process %d now runs the node's background duties (push, pull, keys, webhooks)",
+                             os.getpid())
+                    self._stop = self._start()
+            else:
+                self._connection.execute("SELECT 1")  # a broken connection raises: the lock is gone with it
+        # Wait for another process's save (or the next check); a broken connection raises here too.
+        for notice in self._connection.notifies(timeout=max(0.0, self._next_check - now), stop_after=1):
+            if notice.payload != self.instance:
+                self._wake()
 
     def _give_up(self) -> None:
         """Stop the duties (if this process ran them) and close the connection (which frees the lock)."""

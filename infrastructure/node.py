@@ -11,6 +11,7 @@ two), so read models are complete before the first request.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -132,8 +133,9 @@ class Node:
         self.projector = Projector(self.db, self.app.recorder, search_language=settings.search_language)
         self.projector.create_tables()
         self.app.recorder.commit_hooks += [write_pending, write_pull_cursor]  # tables of PeerStore
+        self.instance = secrets.token_hex(8)  # this process among those serving the store
         if postgres_url(settings.database_url):  # wake the other processes serving this store
-            self.app.recorder.commit_hooks.append(notify_saved)
+            self.app.recorder.commit_hooks.append(notify_saved(self.instance))
         self.runs_duties = False  # push, pull, keys, webhooks run here (infrastructure/duties.py)
         self.app.recorder.in_commit = self.projector.project_in_commit
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
