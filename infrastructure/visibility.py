@@ -99,16 +99,20 @@ def visible_documents(cur: Cursor, gids: Iterable[str], editor: Editor, *, inclu
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        rows = cur.execute(f"SELECT {select}, t.team AS team FROM documents d {JOIN} WHERE d.item_gid IN ({marks})",
-                           chunk).fetchall()
+        rows = [row for row in cur.execute(f"SELECT {select}, t.team AS team FROM documents d {JOIN} "
+                                           f"WHERE d.item_gid IN ({marks})", chunk).fetchall()
+                if include_deleted or not row["deleted"]]
+        # A share only ever adds editors who may see an item: it is looked up for the rows the rest hides.
+        hidden = [row["item_gid"] for row in rows if not may_see(row, editor)]
         teams: dict[str, list[str | None]] = {}
-        for share in cur.execute(
-                "SELECT s.item_gid, s.team FROM shares s JOIN documents d ON d.item_gid = s.item_gid WHERE "
-                f"s.peer = ? AND s.revoked = 0 AND s.origin = d.origin AND s.item_gid IN ({marks})",
-                [node_of(editor), *chunk]).fetchall():
-            teams.setdefault(share["item_gid"], []).append(share["team"])
+        if hidden:
+            for share in cur.execute(
+                    "SELECT s.item_gid, s.team FROM shares s JOIN documents d ON d.item_gid = s.item_gid WHERE "
+                    "s.peer = ? AND s.revoked = 0 AND s.origin = d.origin "
+                    f"AND s.item_gid IN ({','.join('?' * len(hidden))})", [node_of(editor), *hidden]).fetchall():
+                teams.setdefault(share["item_gid"], []).append(share["team"])
         for row in rows:
-            if (include_deleted or not row["deleted"]) and may_see(row, editor, teams.get(row["item_gid"], ())):
+            if may_see(row, editor, teams.get(row["item_gid"], ())):
                 found[row["item_gid"]] = row
     return found
 
