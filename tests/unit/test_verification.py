@@ -23,8 +23,8 @@ def batch_with_faults(peer: SigningPeer, size: int) -> list[Any]:
     return txs
 
 
-def test_a_batch_verified_in_parts_gives_what_one_thread_gives_in_batch_order():
-    peer = SigningPeer()
+def recording_verifier(peer: SigningPeer) -> tuple[receiving.Verify, set[str]]:
+    """A verifier of the peer's signatures, and the names of the threads it ran on."""
     keys = KeySet.from_jwks(peer.jwks)
     threads: set[str] = set()
 
@@ -32,6 +32,12 @@ def test_a_batch_verified_in_parts_gives_what_one_thread_gives_in_batch_order():
         threads.add(threading.current_thread().name)
         keys.verify(tx["signature"], signed)
 
+    return verify, threads
+
+
+def test_a_batch_verified_in_parts_gives_what_one_thread_gives_in_batch_order():
+    peer = SigningPeer()
+    verify, threads = recording_verifier(peer)
     batch = batch_with_faults(peer, 6 * MIN_PART + 5)
     serial = receiving.check(batch, verify_all=receiving.one_by_one(verify), now=NOW)
     threads.clear()
@@ -54,13 +60,7 @@ def test_a_batch_verified_in_parts_gives_what_one_thread_gives_in_batch_order():
 
 def test_a_short_batch_stays_on_the_calling_thread():
     peer = SigningPeer()
-    keys = KeySet.from_jwks(peer.jwks)
-    threads: set[str] = set()
-
-    def verify(tx: dict[str, Any], signed: bytes) -> None:
-        threads.add(threading.current_thread().name)
-        keys.verify(tx["signature"], signed)
-
+    verify, threads = recording_verifier(peer)
     verify_all = ParallelVerify(verify, workers=4)
     try:
         checked = receiving.check(history(peer, items=10, edits=2), verify_all=verify_all, now=NOW)
