@@ -215,7 +215,7 @@ class SyncWorkers:
         self.wake.set()
         for thread in self.threads:
             thread.join(timeout=10)
-        self._pushers.shutdown(wait=True, cancel_futures=True)
+        self._pushers.shutdown(wait=False, cancel_futures=True)  # a push under way ends with the client
 
     def notify(self) -> None:
         self.wake.set()
