@@ -94,8 +94,12 @@ class Duties:
             except psycopg.Error as error:
                 log.warning("the store connection that holds or awaits the duties failed (%s); retrying in %g s",
                             " ".join(str(error).split())[:200], self.retry)
-                self._give_up()
-                self._stopping.wait(self.retry)
+            except Exception:  # never hold the lock without running the duties: let another process have them
+                log.exception("the background duties failed; this process lets them go and tries again")
+            else:
+                continue
+            self._give_up()
+            self._stopping.wait(self.retry)
 
     def _step(self) -> None:
         if self._connection is None:

@@ -85,3 +85,30 @@ def test_processes_opening_a_new_store_together_take_turns_creating_its_tables(p
     for node in nodes:
         assert node.readiness()["store"] == "ok"
         node.close()
+
+
+@pytest.mark.skipif("postgres" not in STORES, reason="several processes share a PostgreSQL store only")
+def test_a_process_whose_duties_fail_to_start_lets_them_go(postgres):
+    url = postgres()
+    broken, healthy = Holder(url), Holder(url)
+    failures = []
+
+    def fail_once():
+        if not failures:
+            failures.append("start failed")
+            raise RuntimeError("the duties could not start")
+        return broken._start()
+
+    broken.duties._start = fail_once
+    broken.duties.start()
+    healthy.duties.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(100):  # bounded: 10 s
+            if broken.running.is_set() or healthy.running.is_set():
+                break
+            deadline.wait(0.1)
+        assert failures and (broken.running.is_set() or healthy.running.is_set())
+    finally:
+        broken.duties.stop()
+        healthy.duties.stop()
