@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 
 import httpx
 
@@ -65,6 +66,12 @@ def test_a_rebuild_while_editors_write_and_read_loses_nothing_and_hides_nothing(
     for thread in threads:
         thread.start()
     try:
+        # The rebuild starts once both write and read (a short rebuild could end before a busy machine
+        # ran either thread's first request, and then nothing was tried during it).
+        for _ in range(300):  # bounded: 30 s
+            if writes and reads:
+                break
+            time.sleep(0.1)
         result = rebuild(node)
     finally:
         stop.set()

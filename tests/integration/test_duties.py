@@ -100,14 +100,18 @@ def test_a_process_whose_duties_fail_to_start_lets_them_go(postgres):
         return broken._start()
 
     broken.duties._start = fail_once
-    broken.duties.start()
+    broken.duties.start()  # takes the lock first, fails to start the duties
+    pause = threading.Event()
+    for _ in range(100):  # bounded: 10 s
+        if failures:
+            break
+        pause.wait(0.1)
     healthy.duties.start()
     try:
-        deadline = threading.Event()
         for _ in range(100):  # bounded: 10 s
             if broken.running.is_set() or healthy.running.is_set():
                 break
-            deadline.wait(0.1)
+            pause.wait(0.1)
         assert failures and (broken.running.is_set() or healthy.running.is_set())
     finally:
         broken.duties.stop()
