@@ -47,11 +47,12 @@ def test_concurrent_local_and_received_writes_page_in_commit_order_without_misse
     def reader() -> None:
         after = None
         for _ in range(200_000):  # bounded; a reader that follows the writers live
+            done = stop.is_set()  # before the read: an empty page read after the writers ended is the end
             page = node.app.outbox_after(after, 50)
             reader_seen.extend(page)
             if page:
                 after = page[-1][1]["gid"]
-            elif stop.is_set():
+            elif done:
                 return
 
     threads = [threading.Thread(target=local_writer, args=(167,)) for _ in range(2)]
