@@ -59,11 +59,11 @@ def test_one_of_two_holds_the_duties_and_the_other_takes_them_when_it_stops(post
 
 
 @pytest.mark.skipif("postgres" not in STORES, reason="several processes share a PostgreSQL store only")
-def test_a_save_in_one_process_wakes_the_others(make_node, store):
-    node = make_node()
-    if node.settings.database_url is None:
-        pytest.skip("PostgreSQL only")
-    other = Holder(node.settings.database_url)
+def test_a_save_in_one_process_wakes_the_others(postgres, tmp_path):
+    settings = Settings(data_dir=tmp_path, database_url=postgres())
+    init_node(settings, "https://a.example.org")
+    node = Node.open(settings)
+    other = Holder(settings.database_url)
     other.duties.start()
     try:
         assert other.running.wait(10)
@@ -72,6 +72,7 @@ def test_a_save_in_one_process_wakes_the_others(make_node, store):
         assert other.woken.wait(10)
     finally:
         other.duties.stop()
+        node.close()
 
 
 @pytest.mark.skipif("postgres" not in STORES, reason="several processes share a PostgreSQL store only")
