@@ -7,7 +7,12 @@ this scanner, so what is linked is exactly what backlinks record.
 
 from __future__ import annotations
 
+import functools
 import re
+
+import numpy as np
+
+from domain.scan_arrays import as_bytes, fence_starts, indented_code, marks
 
 MARKERS = ("{item:", "{attachment:")
 ATTACHMENT = "attachment:"  # the key of an attachment reference: this, then its gid
@@ -15,38 +20,61 @@ _GID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 # A fallback holds no whitespace, braces, backslash or backtick (none is valid in a URL), so a reference
 # never overlaps the start of anything the scanner masks.
 _REFERENCE = re.compile(r"\{(item|attachment):(" + _GID + r")(?::([^\s{}\\`]{1,2048}+))?\}")
-_FENCED = re.compile(  # an opening fence, then to its closing fence, the end of its quote, or the end of the text
-    r"^[ ]{0,3}+(?:(`{3,}+)[^`\n]*+|(~{3,}+)[^\n]*+)(?=\n|\Z)"
-    r"(?:\n(?:[^\n]*+\n)*?[ ]{0,3}+(?:\1`*+|\2~*+)[ \t]*+(?=\n|\Z)|(?s:.*))"
-    r"|^[ ]{0,3}+>[ >]*+(?:(`{3,}+)[^`\n]*+|(~{3,}+)[^\n]*+)(?=\n|\Z)"
-    r"(?:\n[ ]{0,3}+>[^\n]*+)*?(?:\n[ ]{0,3}+>[ >]*+(?:\3`*+|\4~*+)[ \t]*+(?=\n|\Z)|(?=\n(?![ ]{0,3}+>)|\Z))",
-    re.MULTILINE)
-_INDENTED = re.compile(  # after a blank line that does not follow a list item; or at the start
-    r"(?P<lead>\A(?:[ \t]*+\n)*+|^(?![ ]{0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$))(?! {4}|\t)[^\n]*+\n(?:[ \t]*+\n)++)"
-    r"(?: {4}|\t)[^\n]*+(?:\n(?:(?: {4}|\t)[^\n]*+|[ \t]*+(?=\n)))*+", re.MULTILINE)
-_OPENER = r"`(?:(?<![`\\]`)|(?<=(?<!\\)\\``))"  # a run's first backtick, or its second after an escaped one
-_SAME_PARAGRAPH = r"\n(?![ \t]*+\n|[ ]{0,3}+(?:[-+*][ \t]|\d{1,9}[.)][ \t]|#{1,6}[ \t\n]|>|```|~~~))"  # no block starts
-_ONE_BACKTICK_SPAN = r"(?!`)(?:[^`\n]++|" + _SAME_PARAGRAPH + r")*+`(?!`)"  # after its opener: no backtick inside
+@functools.lru_cache(maxsize=8)
+def _fenced(tick: str, tilde: str, quote: str) -> re.Pattern[str]:
+    """An opening fence, then to its closing fence, the end of its quote, or the end of the text. The
+    first character of every line's ``````` ``, ``~~~`` or ``>`` (after at most three spaces) is
+    ``tick``, ``tilde`` or ``quote`` (``fence_starts``), so the search jumps from one such line to the
+    next instead of trying every line or every run of backticks."""
+    tick, tilde, quote = re.escape(tick), re.escape(tilde), re.escape(quote)
+    return re.compile(
+        rf"{tick}``(`*+)[^`\n]*+(?=\n|\Z)(?:\n(?:[^\n]*+\n)*?[ ]{{0,3}}+{tick}``\1`*+[ \t]*+(?=\n|\Z)|(?s:.*))"
+        rf"|{tilde}~~(~*+)[^\n]*+(?=\n|\Z)(?:\n(?:[^\n]*+\n)*?[ ]{{0,3}}+{tilde}~~\2~*+[ \t]*+(?=\n|\Z)|(?s:.*))"
+        rf"|{quote}[ >]*+(?:(`{{3,}}+)[^`\n]*+|(~{{3,}}+)[^\n]*+)(?=\n|\Z)(?:\n[ ]{{0,3}}+{quote}[^\n]*+)*?"
+        rf"(?:\n[ ]{{0,3}}+{quote}[ >]*+(?:\3`*+|\4~*+)[ \t]*+(?=\n|\Z)|(?=\n(?![ ]{{0,3}}+{quote})|\Z))")
 
 
-def _run_span(group: str) -> str:
-    """After a run's first backtick: the rest of the run (``group``), then to the next run of the same length."""
-    closer = r"`(?P=" + group + r")"
-    return (r"(?P<" + group + r">`{0,15}+)(?!`)(?>(?:[^`\n]++|(?!" + closer + r"(?!`))`++|" + _SAME_PARAGRAPH
-            + r")*+)(?<!`)" + closer + r"(?!`)")
+def _mask_fences(text: str, positions: bool, tick: str, tilde: str, quote: str) -> str:
+    ticks, tildes, quotes = fence_starts(as_bytes(text))
+    if not ticks.size and not tildes.size and not quotes.size:
+        return text
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    codes[ticks], codes[tildes], codes[quotes] = ord(tick), ord(tilde), ord(quote)
+    marked = codes.tobytes().decode("utf-32-le", "surrogatepass")
+    masked = _fenced(tick, tilde, quote).sub(_blank_lines if positions else "\n", marked)  # blank lines either way
+    return masked.replace(tick, "`").replace(tilde, "~").replace(quote, ">")
 
 
-def _element(group: str) -> str:
-    """After a run's first backtick: a code span of one backtick (the common case, tried first), a longer
-    one, or else the run itself, which is literal text (masking it hides nothing, and the scan goes on
-    after the whole run, as CommonMark does, instead of trying each of its backticks)."""
-    return r"(?:" + _ONE_BACKTICK_SPAN + r"|" + _run_span(group) + r"|`*+)"
+_REFERENCE_BODY = r"(?:item|attachment):" + _GID + r"(?::[^\s{}\\`]{1,2048}+)?\}"  # after its brace
+# Four characters the text does not hold stand for what ``domain.scan_arrays.py`` found: each
+# backtick of a run that cannot open inline code (it may still close one), the first backtick of a run
+# that a backslash escapes but that opens after it, a line break that ends a paragraph, and a backslash
+# that escapes no brace. So the one expression below never tries an opener that finds no partner, and
+# knows nothing of escapes but a brace's or of paragraphs. They are put back before references are
+# looked for.
+_MARK_CANDIDATES = "".join(chr(c) for c in (*range(0, 9), *range(14, 32)))
+_CONTROLS = str.maketrans(dict.fromkeys(_MARK_CANDIDATES, "\ufffd"))
 
 
-# One match takes a code span or literal run, then every span or run that follows on its line with text between
-# that holds no reference and no backslash (masking that text hides nothing, and each next run starts a run
-# there): dense inline code is one match per line, not one per span.
-_INLINE_CODE = re.compile(_OPENER + _element("first") + r"(?:[^`{\\\n]*+`" + _element("next") + r")*+")
+@functools.lru_cache(maxsize=8)
+def _inline_code(literal: str, escaped: str, paragraph_end: str) -> re.Pattern[str]:
+    run = f"[`{re.escape(literal)}{re.escape(escaped)}]"  # a backtick of a run, as opener or closer
+    text = f"[^`{re.escape(literal)}{re.escape(escaped)}{re.escape(paragraph_end)}]"  # code text
+
+    def span(length: int) -> str:
+        """After the first backtick of an opener of ``length``: the rest of it, then to its partner."""
+        if length == 1:  # the common case: any longer run is another one
+            return rf"(?!`){text}*+(?:{run}{{2,}}+{text}*+)*+{run}(?!{run})"
+        closer = rf"{run}{{{length}}}(?!{run})"
+        return rf"`{{{length - 1}}}(?!`){text}*+(?:(?!{closer}){run}++{text}*+)*+{closer}"
+
+    # A span, or the run as text (never, unless a mark is missing); then text up to the next span or
+    # to a reference (masking it hides nothing), so a text is a few matches, not one per span.
+    element = "(?:" + "|".join(span(length) for length in range(1, 17)) + "|`*+)"
+    plain = r"[^`{\\]*+"
+    between = rf"{plain}(?:(?:\\++(?!\{{{_REFERENCE_BODY})|\{{(?!{_REFERENCE_BODY})){plain})*+"
+    return re.compile(rf"`(?<!``){element}(?:{between}`{element})*+")
+
 
 def has_marker(text: str) -> bool:
     """Whether the text may hold a reference at all (the fast path of every caller)."""
@@ -61,12 +89,16 @@ def scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None
     without, each mask is one space (no Python call per mask): the same references, other positions.
     """
     text = markdown
+    if not _REFERENCE.search(text):
+        return []
+    free = [c for c in _MARK_CANDIDATES if c not in text][:7]
+    if len(free) < 7:  # a text that holds them all: as text, any control character is the same
+        text, free = text.translate(_CONTROLS), list(_MARK_CANDIDATES[:7])
     if "```" in text or "~~~" in text:
-        text = _FENCED.sub(_blank_lines if positions else "\n", text)  # a block: blank lines either way
-    if "\n    " in text or "\n\t" in text or text.startswith(("    ", "\t")):
-        text = _INDENTED.sub(_blank_indented if positions else r"\g<lead> ", text)
-    if "`" in text:
-        text = _INLINE_CODE.sub(_blank if positions else " ", text)
+        text = _mask_fences(text, positions, *free[4:])
+    indented = "\n    " in text or "\n\t" in text or text.startswith(("    ", "\t"))
+    if indented or "`" in text:
+        text = _mask_code(text, positions, free[:4], indented=indented)
     found = []
     for match in _REFERENCE.finditer(text):
         start = match.start()
@@ -77,22 +109,38 @@ def scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None
     return found
 
 
+def _mask_code(text: str, positions: bool, free: list[str], *, indented: bool) -> str:
+    """The text with indented code blocks blanked, then inline code (see ``_inline_code``)."""
+    literal, escaped, paragraph_end, backslash = free
+    chars = as_bytes(text)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    blocks = indented_code(chars) if indented else None
+    if blocks is not None:
+        chars = chars.copy()
+        chars[blocks] = codes[blocks] = ord(" ")
+    inline = bool((chars == ord("`")).any())
+    if inline:
+        found = marks(chars)
+        codes[found.literal] = ord(literal)
+        codes[found.escaped] = ord(escaped)
+        codes[found.breaks] = ord(paragraph_end)
+        codes[found.inert] = ord(backslash)
+    text = codes.tobytes().decode("utf-32-le", "surrogatepass")
+    if not inline:
+        return text
+    masked = _inline_code(literal, escaped, paragraph_end).sub(_blank if positions else " ", text)
+    for mark, character in ((literal, "`"), (escaped, "`"), (paragraph_end, "\n"), (backslash, "\\")):
+        if mark in masked:
+            masked = masked.replace(mark, character)
+    return masked
+
+
 def _blank(match: re.Match[str]) -> str:
     return " " * (match.end() - match.start())
 
 
 def _blank_lines(match: re.Match[str]) -> str:
     return "\n" * (match.end() - match.start())
-
-
-def _blank_indented(match: re.Match[str]) -> str:
-    block = match[0]  # keep the lines before the indented ones (the line before the blank is text)
-    lines = block.split("\n")
-    first = 0
-    while first < len(lines) and not lines[first].startswith(("    ", "\t")):
-        first += 1
-    head = "\n".join(lines[:first]) + ("\n" if first else "")
-    return head + " " * (len(block) - len(head))
 
 
 def _backslashes_before(text: str, end: int) -> int:

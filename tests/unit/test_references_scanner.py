@@ -50,6 +50,7 @@ def oracle(markdown: str) -> list[str]:
     return found
 
 
+_CONTROLS = "".join(chr(c) for c in (*range(1, 9), *range(14, 32)))
 PARTS = ["`", "``", "```", "\\", f"{{item:{A}}}", f"{{item:{B}:https://x.example.org/a}}", "a", "b c", " ", "\n",
          "\n\n", "```\n", "~~~\n", "    ", "*", "_", "[", "]", "(", ")", "|", "{"]
 # Not "](": in a link destination a reference counts for the scanner (backlinks) but not for markdown-it's link
@@ -85,6 +86,14 @@ def test_the_scanner_finds_what_a_markdown_parser_finds(parts: list[str]) -> Non
     (f"- item\n\n    {{item:{A}}}", [A]),  # a list item's continuation paragraph is text
     (f"[see]({{item:{A}}}) *{{item:{B}}}*", [A, B]),
     ("`" * 17 + f"{{item:{A}}}" + "`" * 17, [A]),  # more than 16 backticks open no inline code
+    (f"\\\\`{{item:{A}}}`", []),  # an escaped backslash, then inline code
+    (f"# `a\n{{item:{A}}}`", [A]),  # a heading is one line: inline code ends with it
+    (f"`a\n\u0663. {{item:{A}}}`", []),  # a list item's number is ASCII digits: this line goes on the paragraph
+    ("`a" + "\nb" * 50 + f"{{item:{A}}}", [A]),  # an opener with no partner, many lines before the reference
+    (" ```\n" + f"{{item:{A}}}", []),  # a fence after a space
+    ("`` ` ``" + f"{{item:{A}}}", [A]),
+    (_CONTROLS + f"`{{item:{A}}}`", []),  # a text that holds every character the scanner marks with
+    (_CONTROLS + f"{{item:{A}}}`", [A]),
 ])
 def test_each_rule(markdown: str, found: list[str]) -> None:
     assert [reference.gid for reference in extract(markdown)] == found
