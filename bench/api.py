@@ -14,10 +14,16 @@ and then the medians). The load generator runs on the same 2 cores as the
 server, so it should cost as little as possible: by default each client is
 a plain ``http.client`` keep-alive connection (about 0.15 ms of CPU per
 request here); ``--client httpx`` uses httpx instead (about 0.5 ms per
-request, which shows in the figures). Usage:
+request, which shows in the figures).
+
+--compare-pouchdb also starts PouchDB Server 4.2.0 (LevelDB, the reference
+of issue 16) and runs the same workload against it in the same run, rounds
+interleaved: documents with the item's markdown as a field, each edit a PUT
+with the ``_rev`` the previous answer returned (bench/pouchdb_compare.py).
+Install it once with ``npm ci --prefix bench/pouchdb`` (Node.js 18+). Usage:
 
     python bench/api.py [--edits 20000] [--items 100] [--clients 16] [--client http.client|httpx]
-                        [--database-url postgresql://...] [--workers N] [--rounds N]
+                        [--database-url postgresql://...] [--workers N] [--rounds N] [--compare-pouchdb]
 """
 
 from __future__ import annotations
@@ -100,18 +106,26 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL of an empty database (default SQLite)")
     parser.add_argument("--workers", type=int, default=1, help="serving processes (PostgreSQL only)")
     parser.add_argument("--rounds", type=int, default=None,
-                        help="rounds of (sequential, concurrent), then medians (default 1)")
+                        help="rounds of (sequential, concurrent), then medians (default 1; 3 with --compare-pouchdb)")
+    parser.add_argument("--compare-pouchdb", action="store_true",
+                        help="also measure PouchDB Server 4.2.0 (npm ci --prefix bench/pouchdb), rounds interleaved")
     args = parser.parse_args()
-    rounds = args.rounds or 1
+    rounds = args.rounds or (3 if args.compare_pouchdb else 1)
     # terminated (a CI timeout, kill): end the servers and remove their directories as on any error
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
 
     with contextlib.ExitStack() as stack:
+        if args.compare_pouchdb:
+            from bench import pouchdb_compare
+
+            pouchdb_compare.require_installed()  # before anything starts: one line if it is not
         store = "PostgreSQL" if args.database_url else "SQLite"
         sides = {f"fedsync ({store})": stack.enter_context(fedsync_server(args.database_url, args.workers,
                                                                          args.client))}
         print(f"fedsync serve on {store}, {args.workers} process(es), {os.cpu_count()} CPUs; "
               f"markdown {len(MARKDOWN)} bytes per edit; client {args.client}", flush=True)
+        if args.compare_pouchdb:
+            sides[pouchdb_compare.NAME] = stack.enter_context(pouchdb_compare.pouchdb_server(args.client))
         measure(sides, args.edits, args.items, args.clients, rounds)
 
 
