@@ -190,8 +190,8 @@ def print_medians(results: dict[tuple[str, str], list[Result]], kinds: list[str]
         return statistics.median(getattr(result, figure) for result in results[kind, side])
 
     ratio = f"{sides[0].split()[0]}/{sides[1].split()[0]}" if len(sides) == 2 else ""
-    print(f"\n{f'median of {rounds} round(s)':<23}" + "".join(f" | {side:^23}" for side in sides)
-          + (f" | {ratio:^14}" if ratio else ""))
+    print((f"\n{f'median of {rounds} round(s)':<23}" + "".join(f" | {side:^23}" for side in sides)
+           + (f" | {ratio:^14}" if ratio else "")).rstrip())
     print(f"{'':<23}" + " | edits/s  p50 ms  p99 ms" * len(sides) + (" | edits/s    p99" if ratio else ""))
     for kind in kinds:
         row = f"{kind:<23}"
