@@ -9,37 +9,42 @@ create`), serves it on a free port of 127.0.0.1 (SQLite unless
 2. concurrent: --clients clients, each with its own keep-alive connection
    and its own items, --edits edits in all.
 
-Prints edits/s and p50/p99 latency for each. The load generator runs on
-the same 2 cores as the server, so it should cost as little as possible:
-by default each client is a plain ``http.client`` keep-alive connection
-(about 0.15 ms of CPU per request here); ``--client httpx`` uses httpx
-instead (about 0.5 ms per request, which shows in the figures). Usage:
+Prints edits/s and p50/p99 latency for each (with --rounds N, each round
+and then the medians). The load generator runs on the same 2 cores as the
+server, so it should cost as little as possible: by default each client is
+a plain ``http.client`` keep-alive connection (about 0.15 ms of CPU per
+request here); ``--client httpx`` uses httpx instead (about 0.5 ms per
+request, which shows in the figures).
+
+--compare-pouchdb also starts PouchDB Server 4.2.0 (LevelDB, the reference
+of issue 16) and runs the same workload against it in the same run, rounds
+interleaved: documents with the item's markdown as a field, each edit a PUT
+with the ``_rev`` the previous answer returned (bench/pouchdb_compare.py).
+Install it once with ``npm ci --prefix bench/pouchdb`` (Node.js 18+). Usage:
 
     python bench/api.py [--edits 20000] [--items 100] [--clients 16] [--client http.client|httpx]
-                        [--database-url postgresql://...] [--workers N]
+                        [--database-url postgresql://...] [--workers N] [--rounds N] [--compare-pouchdb]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import contextlib
 import json
 import os
 import shutil
-import statistics
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
-from infrastructure.local_cluster import free_port
-
 ROOT = Path(__file__).resolve().parent.parent
-MARKDOWN = "# Lesson plan\n\n" + "Some text of a lesson, a line of about sixty characters.\n" * 8
+sys.path.insert(0, str(ROOT))
+
+from bench.load import MARKDOWN, Connection, Editor, MakeEditor, check, measure, wait_until_up  # noqa: E402
+from infrastructure.local_cluster import free_port  # noqa: E402
 
 
 def fedsync(env: dict[str, str], *args: str) -> str:
@@ -50,106 +55,45 @@ def fedsync(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-class Connection:
-    """One keep-alive connection: ``request`` returns (status, ETag, body)."""
+class FedsyncEditor(Editor):
+    """Items made with POST /items, edited with PATCH and If-Match: the head is the ETag."""
 
-    def __init__(self, url: str, token: str, client: str) -> None:
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        if client == "httpx":
-            self.http: httpx.Client | None = httpx.Client(base_url=url, headers=self.headers, timeout=30.0)
-        else:
-            self.http = None
-            host, port = url.removeprefix("http://").split(":")
-            self.plain = http.client.HTTPConnection(host, int(port), timeout=30.0)
+    def create(self, i: int) -> tuple[str, str]:
+        status, etag, body = self.connection.request("POST", "/items", {"title": f"item {i}", "markdown": MARKDOWN})
+        check(status == 201 and etag is not None, "create", status, body)
+        return json.loads(body)["gid"], etag
 
-    def request(self, method: str, path: str, body: dict, headers: dict[str, str] | None = None,
-                ) -> tuple[int, str | None, bytes]:
-        if self.http is not None:
-            response = self.http.request(method, path, json=body, headers=headers)
-            return response.status_code, response.headers.get("ETag"), response.content
-        self.plain.request(method, path, body=json.dumps(body).encode(), headers={**self.headers, **(headers or {})})
-        reply = self.plain.getresponse()
-        return reply.status, reply.getheader("ETag"), reply.read()
-
-    def close(self) -> None:
-        if self.http is not None:
-            self.http.close()
-        else:
-            self.plain.close()
+    def update(self, key: str, head: str, markdown: str) -> str:
+        status, etag, body = self.connection.request("PATCH", f"/items/{key}", {"markdown": markdown},
+                                                     {"If-Match": head})
+        check(status == 200 and etag is not None, "edit", status, body)
+        return etag
 
 
-class Editor:
-    """One client: a keep-alive connection and the heads of its items."""
-
-    def __init__(self, url: str, token: str, items: int, client: str) -> None:
-        self.connection = Connection(url, token, client)
-        self.heads: dict[str, str] = {}
-        for i in range(items):
-            status, etag, body = self.connection.request("POST", "/items",
-                                                         {"title": f"item {i}", "markdown": MARKDOWN})
-            if status != 201 or etag is None:
-                raise RuntimeError(f"create failed: {status} {body[:300]!r}")
-            self.heads[json.loads(body)["gid"]] = etag
-        self.latencies: list[float] = []
-
-    def edit(self, count: int) -> None:
-        gids = list(self.heads)
-        for n in range(count):  # bounded
-            gid = gids[n % len(gids)]
-            started = time.perf_counter()
-            status, etag, body = self.connection.request("PATCH", f"/items/{gid}",
-                                                         {"markdown": f"{MARKDOWN}\nedit {n}\n"},
-                                                         {"If-Match": self.heads[gid]})
-            self.latencies.append(time.perf_counter() - started)
-            if status != 200 or etag is None:
-                raise RuntimeError(f"edit failed: {status} {body[:300]!r}")
-            self.heads[gid] = etag
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-def report(label: str, latencies: list[float], elapsed: float) -> None:
-    ordered = sorted(latencies)
-    p50 = statistics.median(ordered) * 1000
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-    print(f"{label:<34} {len(ordered):>6} edits  {len(ordered) / elapsed:>7.0f} edits/s  "
-          f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms", flush=True)
-
-
-def sequential(url: str, token: str, edits: int, items: int, client: str) -> None:
-    editor = Editor(url, token, items, client)
+@contextlib.contextmanager
+def fedsync_server(database_url: str | None, workers: int, client: str) -> Iterator[MakeEditor]:
+    """Serve a new node until the block ends; yields a factory of its editors."""
+    data_dir = Path(tempfile.mkdtemp(prefix="fedsync-bench-"))
+    port = free_port()
+    env = dict(os.environ, FEDSYNC_DATA_DIR=str(data_dir), FEDSYNC_HOST="127.0.0.1", FEDSYNC_PORT=str(port))
+    env.pop("FEDSYNC_DATABASE_URL", None)
+    if database_url:
+        env["FEDSYNC_DATABASE_URL"] = database_url
+    process = None
     try:
-        started = time.perf_counter()
-        editor.edit(edits)
-        report(f"sequential, 1 connection, {items} items", editor.latencies, time.perf_counter() - started)
+        fedsync(env, "init", "--base-url", f"http://127.0.0.1:{port}")
+        token = fedsync(env, "token", "create", "bench", "--expires", "1d").strip()
+        process = subprocess.Popen([sys.executable, "-m", "api", "serve", "--no-access-log", "--log-level", "warning",
+                                    "--workers", str(workers)],
+                                   env=env, cwd=ROOT)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/openapi.json", "fedsync serve")
+        yield lambda items: FedsyncEditor(Connection(url, token, client), items)
     finally:
-        editor.close()
-
-
-def concurrent(url: str, token: str, edits: int, items: int, clients: int, client: str) -> None:
-    editors = [Editor(url, token, max(1, items // clients), client) for _ in range(clients)]
-    share = edits // clients
-    errors: list[BaseException] = []
-
-    def run(editor: Editor) -> None:
-        try:
-            editor.edit(share)
-        except BaseException as e:  # reported below, after every thread ended
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(editor,)) for editor in editors]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    for editor in editors:
-        editor.close()
-    if errors:
-        raise errors[0]
-    report(f"concurrent, {clients} clients", [x for e in editors for x in e.latencies], elapsed)
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:
@@ -161,41 +105,28 @@ def main() -> None:
                         help="the load generator's HTTP client")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL of an empty database (default SQLite)")
     parser.add_argument("--workers", type=int, default=1, help="serving processes (PostgreSQL only)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of (sequential, concurrent), then medians (default 1; 3 with --compare-pouchdb)")
+    parser.add_argument("--compare-pouchdb", action="store_true",
+                        help="also measure PouchDB Server 4.2.0 (npm ci --prefix bench/pouchdb), rounds interleaved")
     args = parser.parse_args()
+    rounds = args.rounds or (3 if args.compare_pouchdb else 1)
+    # terminated (a CI timeout, kill): end the servers and remove their directories as on any error
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
 
-    data_dir = Path(tempfile.mkdtemp(prefix="fedsync-bench-"))
-    port = free_port()
-    env = dict(os.environ, FEDSYNC_DATA_DIR=str(data_dir), FEDSYNC_HOST="127.0.0.1", FEDSYNC_PORT=str(port))
-    env.pop("FEDSYNC_DATABASE_URL", None)
-    if args.database_url:
-        env["FEDSYNC_DATABASE_URL"] = args.database_url
-    process = None
-    try:
-        fedsync(env, "init", "--base-url", f"http://127.0.0.1:{port}")
-        token = fedsync(env, "token", "create", "bench", "--expires", "1d").strip()
-        process = subprocess.Popen([sys.executable, "-m", "api", "serve", "--no-access-log", "--log-level", "warning",
-                                    "--workers", str(args.workers)],
-                                   env=env, cwd=ROOT)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # bounded readiness wait
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("fedsync serve did not start")
+    with contextlib.ExitStack() as stack:
+        if args.compare_pouchdb:
+            from bench import pouchdb_compare
+
+            pouchdb_compare.require_installed()  # before anything starts: one line if it is not
         store = "PostgreSQL" if args.database_url else "SQLite"
+        sides = {f"fedsync ({store})": stack.enter_context(fedsync_server(args.database_url, args.workers,
+                                                                         args.client))}
         print(f"fedsync serve on {store}, {args.workers} process(es), {os.cpu_count()} CPUs; "
-              f"markdown {len(MARKDOWN)} bytes per edit; client {args.client}")
-        sequential(url, token, args.edits, args.items, args.client)
-        concurrent(url, token, args.edits, args.items, args.clients, args.client)
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
-        shutil.rmtree(data_dir, ignore_errors=True)
+              f"markdown {len(MARKDOWN)} bytes per edit; client {args.client}", flush=True)
+        if args.compare_pouchdb:
+            sides[pouchdb_compare.NAME] = stack.enter_context(pouchdb_compare.pouchdb_server(args.client))
+        measure(sides, args.edits, args.items, args.clients, rounds)
 
 
 if __name__ == "__main__":
