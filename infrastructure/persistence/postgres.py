@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
@@ -58,6 +59,15 @@ class PostgresCursor(Cursor):
 
     def uuid(self, value: UUID) -> UUID:
         return value
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+        # One statement for all rows, typed by the table's own row type: executemany sends (and the
+        # server executes) one statement per row, ~15-20 µs of client CPU each in pipeline mode.
+        if rows:
+            names = ", ".join(columns)
+            data = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode()
+            self.execute(f"INSERT INTO {table} ({names}) SELECT {names} "
+                         f"FROM json_populate_recordset(NULL::{table}, ?::json) {tail}", (data,))
 
 
 class PipelineCursor(PostgresCursor):

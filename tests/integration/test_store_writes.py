@@ -1,6 +1,6 @@
 """How a batch of events and its rows reach the store (both stores): sequence numbers handed back in the
 events' order, the gid index written with them, a duplicate event or gid failing the whole batch as the
-library's IntegrityError."""
+library's IntegrityError, and ``insert_rows`` writing what ``executemany`` would."""
 
 from __future__ import annotations
 
@@ -75,3 +75,18 @@ def test_a_gid_indexed_already_fails_its_whole_batch_as_an_integrity_error(node,
                                                                       other[0].originator_id, 1)]))
 
     assert len(stored_rows(node)) == 2
+
+
+def test_insert_rows_writes_what_one_insert_per_row_would(node):
+    rows = [("a", 1, None, "plain"), ("b", 2**40, "x", "quote ' \" \\ and é ✓"), ("c", -3, "", "")]
+    with node.db.transaction() as cur:
+        cur.execute("CREATE TABLE scratch (k TEXT PRIMARY KEY, n BIGINT NOT NULL, maybe TEXT, t TEXT NOT NULL, "
+                    "d INTEGER NOT NULL DEFAULT 7)")
+        cur.insert_rows("scratch", ("k", "n", "maybe", "t"), rows)
+        cur.insert_rows("scratch", ("k", "n", "maybe", "t"), [])
+        cur.insert_rows("scratch", ("k", "n", "maybe", "t"), [("a", 5, "y", "new"), ("d", 4, None, "d")],
+                        "ON CONFLICT (k) DO UPDATE SET n = excluded.n, maybe = excluded.maybe")
+    with node.db.read() as cur:
+        found = [tuple(row.values()) for row in cur.execute("SELECT * FROM scratch ORDER BY k").fetchall()]
+
+    assert found == [("a", 5, "y", "plain", 7), *((*row, 7) for row in rows[1:]), ("d", 4, None, "d", 7)]
