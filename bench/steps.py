@@ -18,7 +18,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -61,40 +62,52 @@ def in_memory(txs: list[dict], peer: SigningPeer, runs: int) -> dict[str, float]
     }
 
 
+@contextmanager
+def fresh_node(store: str, peer: SigningPeer) -> Iterator[Node]:
+    """A node on a new, empty store (a scratch database on PostgreSQL) that trusts ``peer``."""
+    dbs = Databases(store)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(data_dir=Path(tmp), database_url=dbs.url(), verify_workers=1)
+            init_node(settings, "https://hub.example.org")
+            node = Node.open(settings)
+            try:
+                node.keys.pin(peer.name, peer.jwks)
+                yield node
+            finally:
+                node.close()
+    finally:
+        dbs.drop()
+
+
+def receive_all(node: Node, txs: list[dict]) -> float:
+    """Seconds to receive ``txs`` in pages of PAGE."""
+    started = time.perf_counter()
+    for i in range(0, len(txs), PAGE):
+        node.app.receive(txs[i:i + PAGE])
+    return time.perf_counter() - started
+
+
 def on_store(store: str, txs: list[dict], peer: SigningPeer, runs: int) -> dict[str, float]:
     receive, project, push = [], [], []
     for _ in range(runs):
-        dbs = Databases(store)
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                settings = Settings(data_dir=Path(tmp), database_url=dbs.url(), verify_workers=1)
-                init_node(settings, "https://hub.example.org")
-                node = Node.open(settings)
-                try:
-                    node.keys.pin(peer.name, peer.jwks)
-                    started = time.perf_counter()
-                    for i in range(0, len(txs), PAGE):
-                        node.app.receive(txs[i:i + PAGE])
-                    receive.append(time.perf_counter() - started)
-                    started = time.perf_counter()
-                    node.projector.rebuild()
-                    project.append(time.perf_counter() - started)
-                    subscriber = "urn:domain:subscriber.example.org"
-                    node.peers.add(Peer(subscriber, "https://subscriber.example.org", ENTITY_TYPES, ENTITY_TYPES))
-                    outbox = node.syncer.outbox
-                    audience = outbox.audience(subscriber)
-                    started, sent, after = time.perf_counter(), 0, 0
-                    while sent < len(txs):  # bounded: each scan moves on by a page
-                        scan = outbox.scan(audience, after, max_count=PAGE, max_bytes=8 << 20)
-                        if scan.last <= after:
-                            break
-                        orjson.dumps([e.tx for e in scan.entries])
-                        sent, after = sent + len(scan.entries), scan.last
-                    push.append(time.perf_counter() - started)
-                finally:
-                    node.close()
-        finally:
-            dbs.drop()
+        with fresh_node(store, peer) as node:
+            receive.append(receive_all(node, txs))
+            started = time.perf_counter()
+            node.projector.rebuild()
+            project.append(time.perf_counter() - started)
+            subscriber = "urn:domain:subscriber.example.org"
+            node.peers.add(Peer(subscriber, "https://subscriber.example.org", ENTITY_TYPES, ENTITY_TYPES))
+            outbox = node.syncer.outbox
+            audience = outbox.audience(subscriber)
+            started, sent, after = time.perf_counter(), 0, 0
+            while sent < len(txs):  # bounded: each scan moves on by a page
+                scan = outbox.scan(audience, after, max_count=PAGE, max_bytes=8 << 20)
+                if scan.last <= after:
+                    break
+                orjson.dumps([e.tx for e in scan.entries])
+                sent, after = sent + len(scan.entries), scan.last
+            push.append(time.perf_counter() - started)
     count = len(txs)
     return {"receive, whole": statistics.median(receive) / count * 1e6,
             "project (rebuild)": statistics.median(project) / count * 1e6,

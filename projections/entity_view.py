@@ -83,8 +83,5 @@ class EntityView:
                  *heads.to_row(), seq)
                 for key, created, heads, seq in changed]
         updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
-        cur.executemany(
-            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({','.join('?' * len(names))}) "
-            f"ON CONFLICT ({self.key}) DO UPDATE SET {updates}",
-            rows,
-        )
+        # one row per key (``changed`` comes from a dict), as one statement's DO UPDATE needs
+        cur.insert_rows(self.table, names, rows, f"ON CONFLICT ({self.key}) DO UPDATE SET {updates}")

@@ -26,11 +26,7 @@ FIELDS = ("gid", "entity", "entity_gid", "kind", "author", "origin", "created_at
 
 def process(cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
     rows = [(seq, *(tx[f] for f in FIELDS), dumps(tx["parents"])) for seq, tx in events]
-    cur.executemany(
-        f"INSERT INTO transactions (seq, {', '.join(FIELDS)}, parents) "
-        f"VALUES ({','.join('?' * (len(FIELDS) + 2))})",
-        rows,
-    )
+    cur.insert_rows("transactions", ("seq", *FIELDS, "parents"), rows)
 
 
 def history(cur: Cursor, entity_gid: str) -> list[dict[str, Any]]:

@@ -46,6 +46,13 @@ class Cursor(ABC):
         if rows:
             self.raw.executemany(self._sql(sql), rows)
 
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+        """Insert ``rows`` (values of ``columns``, in that order) into ``table``; ``tail`` follows them (an
+        ``ON CONFLICT`` clause: with ``DO UPDATE`` each key may come once only, as one statement sees
+        them all on PostgreSQL). Here one statement per row, which costs SQLite little."""
+        names = ", ".join(columns)
+        self.executemany(f"INSERT INTO {table} ({names}) VALUES ({','.join('?' * len(columns))}) {tail}", rows)
+
     def fetchone(self) -> dict[str, Any] | None:
         row = self.raw.fetchone()
         return None if row is None else dict(row)

@@ -17,7 +17,7 @@ from infrastructure.persistence.database import Cursor
 def write_index(cursor: Cursor, extras: CommitExtras) -> None:
     """gid -> (aggregate, version) for every transaction the save stores."""
     rows = [(e.gid, cursor.uuid(e.originator_id), e.originator_version) for e in extras.index]
-    cursor.executemany("INSERT INTO tx_index VALUES (?, ?, ?)", rows)
+    cursor.insert_rows("tx_index", ("gid", "originator_id", "originator_version"), rows)
 
 
 def write_pending(cursor: Cursor, extras: CommitExtras) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 from infrastructure.persistence.database import CommitHook, Cursor, Database, HookedRecorder
 from infrastructure.persistence.hooks import write_index
@@ -59,6 +60,15 @@ class PostgresCursor(Cursor):
     def uuid(self, value: UUID) -> UUID:
         return value
 
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+        # One statement for all rows, typed by the table's own row type: executemany sends (and the
+        # server executes) one statement per row, ~15-20 µs of client CPU each in pipeline mode.
+        if rows:
+            names = ", ".join(columns)
+            data = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode()
+            self.execute(f"INSERT INTO {table} ({names}) SELECT {names} "
+                         f"FROM json_populate_recordset(NULL::{table}, ?::json) {tail}", (data,))
+
 
 class PipelineCursor(PostgresCursor):
     """A cursor on a psycopg connection in pipeline mode: a new cursor per statement.
@@ -94,17 +104,35 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
                 "originator_version BIGINT NOT NULL)"
             )
         )
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT i, v, t, s FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "WITH ORDINALITY AS u(i, v, t, s, n) ORDER BY n RETURNING notification_id"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name),
+                 id_type=Identifier(datastore.originator_id_type))
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # Runs in the same transaction, just before the events are inserted, so that a
         # duplicate gid fails at the pipeline's sync as the library's IntegrityError.
         self._write_extras(PostgresCursor(curs), kwargs)
 
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # The library sends the events as one array of a composite type, which psycopg dumps as text in
+        # Python: ~85 µs of client CPU per 2 KB event, and the server parses it back (135 µs per event in
+        # all, against 20 for this: one binary array per column). Same lock, notification, and ids
+        # returned in the events' order (the ORDER BY gives them their sequence numbers in that order).
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self.insert_columns_statement, (
+            [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events], [e.state for e in stored_events]))
+
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
         # Still in the transaction (and its pipeline), the table lock held: every lower
-        # sequence number belongs to a settled transaction.
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        # sequence number belongs to a settled transaction. Sorted: the ORDER BY numbered the
+        # events in their order, whatever order RETURNING lists the numbers in.
+        ids = sorted(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or ())
         self._run_in_commit(PipelineCursor(curs.connection), ids, stored_events, kwargs.get("committed"))
         return ids
 
