@@ -2,9 +2,9 @@
 
 A reference is ``{item:<gid>}`` or ``{item:<gid>:<fallback-url>}``. The rules:
 
-- references are found by a scanner that is linear in the text and runs at
-  regular-expression speed (every pass is one C-level ``re`` scan; no step
-  looks back further than a bounded window), because extraction runs for
+- references are found by a scanner that is linear in the text with a small
+  constant (C-level ``re`` scans and numpy array passes, no Python step per
+  line, run or span; ``domain/scan_arrays.py``), because extraction runs for
   every stored version (backlinks) and a peer may send a megabyte of markdown
   built to be slow. A reference is text, not a reference, when it stands
   - in a fenced code block (a line of three or more backticks or tildes,
@@ -15,8 +15,9 @@ A reference is ``{item:<gid>}`` or ``{item:<gid>:<fallback-url>}``. The rules:
     item's continuation paragraph is text);
   - in inline code: a run of one to 16 backticks, not after a backslash, to
     the next run of the same length in the same paragraph (a blank line or a
-    line that starts a list item, heading, quote or fence ends it; runs of
-    more than 16 backticks never open inline code);
+    line that starts a list item, heading, quote or fence ends it, and so does
+    the end of a heading's line; list numbers are ASCII digits; runs of more
+    than 16 backticks never open inline code);
   - after an odd number of backslashes (``\\{item:..}`` is escaped).
   These follow CommonMark except in rare nestings (code in deeply nested
   lists, inline code opened by more than 16 backticks). Rendering follows
