@@ -11,6 +11,7 @@ import functools
 import re
 
 import numpy as np
+import numpy.typing as npt
 
 from domain.scan_arrays import as_bytes, fence_starts, indented_code, marks
 
@@ -34,23 +35,33 @@ def _fenced(tick: str, tilde: str, quote: str) -> re.Pattern[str]:
         rf"(?:\n[ ]{{0,3}}+{quote}[ >]*+(?:\3`*+|\4~*+)[ \t]*+(?=\n|\Z)|(?=\n(?![ ]{{0,3}}+{quote})|\Z))")
 
 
+def _editable(text: str) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.uint32], str]:
+    """The text's characters as an array to put marks in, and the encoding that makes it text again:
+    one byte each when every character fits (most texts; four times less to copy), else four."""
+    try:
+        return np.frombuffer(text.encode("latin-1"), dtype=np.uint8).copy(), "latin-1"
+    except UnicodeEncodeError:
+        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy(), "utf-32-le"
+
+
 def _mask_fences(text: str, positions: bool, tick: str, tilde: str, quote: str) -> str:
     ticks, tildes, quotes = fence_starts(as_bytes(text))
     if not ticks.size and not tildes.size and not quotes.size:
         return text
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    codes, encoding = _editable(text)
     codes[ticks], codes[tildes], codes[quotes] = ord(tick), ord(tilde), ord(quote)
-    marked = codes.tobytes().decode("utf-32-le", "surrogatepass")
+    marked = codes.tobytes().decode(encoding, "surrogatepass")
     masked = _fenced(tick, tilde, quote).sub(_blank_lines if positions else "\n", marked)  # blank lines either way
     return masked.replace(tick, "`").replace(tilde, "~").replace(quote, ">")
 
 
 _REFERENCE_BODY = r"(?:item|attachment):" + _GID + r"(?::[^\s{}\\`]{1,2048}+)?\}"  # after its brace
-# Four characters the text does not hold stand for what ``domain.scan_arrays.py`` found: each
+# Five characters the text does not hold stand for what ``domain/scan_arrays.py`` found: each
 # backtick of a run that cannot open inline code (it may still close one), the first backtick of a run
-# that a backslash escapes but that opens after it, a line break that ends a paragraph, and a backslash
-# that escapes no brace. So the one expression below never tries an opener that finds no partner, and
-# knows nothing of escapes but a brace's or of paragraphs. They are put back before references are
+# that a backslash escapes but that opens after it, a line break that ends a paragraph, a backslash
+# that escapes no reference's brace, and a brace that starts no reference. So the one expression below
+# never tries an opener that finds no partner and knows nothing of paragraphs or of most escapes; three
+# more mark the lines that may hold a fence (``_fenced``). All are put back before references are
 # looked for.
 _MARK_CANDIDATES = "".join(chr(c) for c in (*range(0, 9), *range(14, 32)))
 _CONTROLS = str.maketrans(dict.fromkeys(_MARK_CANDIDATES, "\ufffd"))
@@ -64,7 +75,7 @@ def _inline_code(literal: str, escaped: str, paragraph_end: str) -> re.Pattern[s
     def span(length: int) -> str:
         """After the first backtick of an opener of ``length``: the rest of it, then to its partner."""
         if length == 1:  # the common case: any longer run is another one
-            return rf"(?!`){text}*+(?:{run}{{2,}}+{text}*+)*+{run}(?!{run})"
+            return rf"(?!`){text}*+(?:{run}{{2,}}+{text}*+)*+{run}"  # runs are whole: that one is 1 long
         closer = rf"{run}{{{length}}}(?!{run})"
         return rf"`{{{length - 1}}}(?!`){text}*+(?:(?!{closer}){run}++{text}*+)*+{closer}"
 
@@ -91,14 +102,14 @@ def scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None
     text = markdown
     if not _REFERENCE.search(text):
         return []
-    free = [c for c in _MARK_CANDIDATES if c not in text][:7]
-    if len(free) < 7:  # a text that holds them all: as text, any control character is the same
-        text, free = text.translate(_CONTROLS), list(_MARK_CANDIDATES[:7])
+    free = [c for c in _MARK_CANDIDATES if c not in text][:8]
+    if len(free) < 8:  # a text that holds them all: as text, any control character is the same
+        text, free = text.translate(_CONTROLS), list(_MARK_CANDIDATES[:8])
     if "```" in text or "~~~" in text:
-        text = _mask_fences(text, positions, *free[4:])
+        text = _mask_fences(text, positions, *free[5:])
     indented = "\n    " in text or "\n\t" in text or text.startswith(("    ", "\t"))
     if indented or "`" in text:
-        text = _mask_code(text, positions, free[:4], indented=indented)
+        text = _mask_code(text, positions, free[:5], indented=indented)
     found = []
     for match in _REFERENCE.finditer(text):
         start = match.start()
@@ -111,9 +122,9 @@ def scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None
 
 def _mask_code(text: str, positions: bool, free: list[str], *, indented: bool) -> str:
     """The text with indented code blocks blanked, then inline code (see ``_inline_code``)."""
-    literal, escaped, paragraph_end, backslash = free
+    literal, escaped, paragraph_end, backslash, brace = free
     chars = as_bytes(text)
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    codes, encoding = _editable(text)
     blocks = indented_code(chars) if indented else None
     if blocks is not None:
         chars = chars.copy()
@@ -125,11 +136,12 @@ def _mask_code(text: str, positions: bool, free: list[str], *, indented: bool) -
         codes[found.escaped] = ord(escaped)
         codes[found.breaks] = ord(paragraph_end)
         codes[found.inert] = ord(backslash)
-    text = codes.tobytes().decode("utf-32-le", "surrogatepass")
+        codes[found.loose] = ord(brace)
+    text = codes.tobytes().decode(encoding, "surrogatepass")
     if not inline:
         return text
     masked = _inline_code(literal, escaped, paragraph_end).sub(_blank if positions else " ", text)
-    for mark, character in ((literal, "`"), (escaped, "`"), (paragraph_end, "\n"), (backslash, "\\")):
+    for mark, character in ((literal, "`"), (escaped, "`"), (paragraph_end, "\n"), (backslash, "\\"), (brace, "{")):
         if mark in masked:
             masked = masked.replace(mark, character)
     return masked

@@ -112,6 +112,7 @@ class Marks(NamedTuple):
     escaped: Positions  # the first backtick of each run that opens after it (a backslash escapes it)
     breaks: Positions  # the line breaks that end a paragraph
     inert: Positions  # each backslash that escapes no brace (what it does to backticks is done)
+    loose: Positions  # each brace that starts no reference (not ``{item:`` or ``{attachment:``)
 
 
 def _spans(starts: Positions, ends: Positions) -> Positions:
@@ -132,12 +133,17 @@ def marks(chars: npt.NDArray[np.uint8]) -> Marks:
     breaks = paragraph_breaks(chars)
     slash = chars == _BACKSLASH
     slash_starts, slash_ends = _runs(slash)
-    brace = slash_ends < n
-    brace[brace] = chars[slash_ends[brace]] == 123  # {
-    inert = _spans(slash_starts[~brace], slash_ends[~brace])
+    braces = np.flatnonzero(chars == 123)  # {
+    p = np.concatenate((chars, np.zeros(16, dtype=np.uint8)))
+    named = _follows(p, braces + 1, b"item:") | _follows(p, braces + 1, b"attachment:")
+    before_name = np.zeros(n + 1, dtype=bool)
+    before_name[braces[named]] = True
+    escaping = before_name[slash_ends]  # backslashes just before a reference's brace
+    inert = _spans(slash_starts[~escaping], slash_ends[~escaping])
+    loose = braces[~named]
     starts, ends = _runs(chars == _TICK)
     if starts.size == 0:
-        return Marks(starts, starts, breaks, inert)
+        return Marks(starts, starts, breaks, inert, loose)
     length = np.minimum(ends - starts, _LONGEST_OPENER + 1).astype(np.uint8)
     paragraph = None
     if breaks.size:
@@ -159,7 +165,17 @@ def marks(chars: npt.NDArray[np.uint8]) -> Marks:
     openers = escaped[length[escaped] >= 2]
     if openers.size:
         opens[openers] = _escaped_partnered(length, openers, paragraph)
-    return Marks(_spans(starts[~opens], ends[~opens]), starts[escaped[opens[escaped]]], breaks, inert)
+    return Marks(_spans(starts[~opens], ends[~opens]), starts[escaped[opens[escaped]]], breaks, inert, loose)
+
+
+def _follows(p: npt.NDArray[np.uint8], at: Positions, word: bytes) -> npt.NDArray[np.bool_]:
+    """Whether ``word`` stands at each of ``at`` (``p`` padded past the end by at least its length)."""
+    found = np.ones(at.size, dtype=bool)
+    for k, byte in enumerate(word):
+        found &= p[at + k] == byte
+        if not found.any():
+            break
+    return found
 
 
 def _escaped_partnered(length: npt.NDArray[np.uint8], openers: Positions, paragraph: Positions | None
