@@ -81,8 +81,10 @@ def paragraph_breaks(chars: npt.NDArray[np.uint8]) -> Positions:
         return newlines
     p = np.concatenate((chars, np.zeros(16, dtype=np.uint8)))  # reads past the end see NUL: nothing
     first = p[newlines + 1]
-    fence = ((first == _TICK) | (first == 126)) & (p[newlines + 2] == first) & (p[newlines + 3] == first)
-    breaks = (first == _NEWLINE) | (first == 62) | fence  # a blank line, a quote, a fence: at once
+    breaks = (first == _NEWLINE) | (first == 62)  # a blank line, a quote, a fence: at once
+    fenced = np.flatnonzero((first == _TICK) | (first == 126))
+    line = newlines[fenced] + 1
+    breaks[fenced] = (p[line + 1] == first[fenced]) & (p[line + 2] == first[fenced])
     checked = np.flatnonzero(_MAY_START_BLOCK[first])  # the others start text
     line = newlines[checked] + 1
     c = _indent(p, line)
