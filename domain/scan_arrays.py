@@ -209,14 +209,8 @@ def _escaped_partnered(length: npt.NDArray[np.uint8], openers: Positions, paragr
 def _list_item(p: npt.NDArray[np.uint8], size: int, starts: Positions) -> npt.NDArray[np.bool_]:
     """Whether each line that starts at ``starts`` is a list item's first line: at most three spaces,
     then ``-``, ``+``, ``*`` or 1-9 digits and ``.`` or ``)``, then a space, a tab or its end."""
-    one = p[starts] == _SPACE
-    two = one & (p[starts + 1] == _SPACE)
-    c = starts + one + two + (two & (p[starts + 2] == _SPACE))
-    digits = np.zeros(starts.size, dtype=np.intp)
-    counting = np.ones(starts.size, dtype=bool)
-    for k in range(10):
-        counting &= (p[c + k] >= 48) & (p[c + k] <= 57)
-        digits += counting
+    c = _indent(p, starts)
+    digits = _count(p, c, 48, 57, 10)
     after = c + digits
     numbered = (digits >= 1) & (digits <= 9) & ((p[after] == 46) | (p[after] == 41))
     bullet = (p[c] == 45) | (p[c] == 43) | (p[c] == 42)
@@ -273,9 +267,7 @@ def fence_starts(chars: npt.NDArray[np.uint8]) -> tuple[Positions, Positions, Po
     n = chars.size
     line_starts = np.concatenate(([0], np.flatnonzero(chars == _NEWLINE) + 1))
     p = np.concatenate((chars, np.zeros(8, dtype=np.uint8)))
-    one = p[line_starts] == _SPACE
-    two = one & (p[line_starts + 1] == _SPACE)
-    c = line_starts + one + two + (two & (p[line_starts + 2] == _SPACE))
+    c = _indent(p, line_starts)
     c = c[c < n]
     first = p[c]
     triple = (p[c + 1] == first) & (p[c + 2] == first)
