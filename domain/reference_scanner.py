@@ -13,7 +13,7 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-from domain.scan_arrays import as_bytes, fence_starts, indented_code, marks
+from domain.scan_arrays import Text, fence_starts, indented_code, marks
 
 MARKERS = ("{item:", "{attachment:")
 ATTACHMENT = "attachment:"  # the key of an attachment reference: this, then its gid
@@ -45,7 +45,7 @@ def _editable(text: str) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.uint32]
 
 
 def _mask_fences(text: str, positions: bool, tick: str, tilde: str, quote: str) -> str:
-    ticks, tildes, quotes = fence_starts(as_bytes(text))
+    ticks, tildes, quotes = fence_starts(Text.of(text))
     if not ticks.size and not tildes.size and not quotes.size:
         return text
     codes, encoding = _editable(text)
@@ -123,15 +123,15 @@ def scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None
 def _mask_code(text: str, positions: bool, free: list[str], *, indented: bool) -> str:
     """The text with indented code blocks blanked, then inline code (see ``_inline_code``)."""
     literal, escaped, paragraph_end, backslash, brace = free
-    chars = as_bytes(text)
+    arrays = Text.of(text)
     codes, encoding = _editable(text)
-    blocks = indented_code(chars) if indented else None
+    blocks = indented_code(arrays) if indented else None
     if blocks is not None:
-        chars = chars.copy()
-        chars[blocks] = codes[blocks] = ord(" ")
-    inline = bool((chars == ord("`")).any())
+        arrays = arrays.blanked(blocks)
+        codes[blocks] = ord(" ")
+    inline = bool((arrays.chars == ord("`")).any())
     if inline:
-        found = marks(chars)
+        found = marks(arrays)
         codes[found.literal] = ord(literal)
         codes[found.escaped] = ord(escaped)
         codes[found.breaks] = ord(paragraph_end)

@@ -30,6 +30,35 @@ def as_bytes(text: str) -> npt.NDArray[np.uint8]:
     return np.frombuffer(text.encode("latin-1", "replace"), dtype=np.uint8)
 
 
+class Text(NamedTuple):
+    """A text as the passes read it, each part made once: its bytes (``as_bytes``), the same with NULs
+    after them (reads a few characters past the end see nothing), and where its line breaks are."""
+
+    chars: npt.NDArray[np.uint8]
+    padded: npt.NDArray[np.uint8]
+    newlines: Positions
+
+    @classmethod
+    def of(cls, text: str) -> Text:
+        padded = np.zeros(len(text) + 16, dtype=np.uint8)
+        chars = padded[:len(text)]
+        chars[:] = as_bytes(text)
+        return cls(chars, padded, np.flatnonzero(chars == _NEWLINE))
+
+    def blanked(self, mask: npt.NDArray[np.bool_]) -> Text:
+        """A copy with the characters of ``mask`` (line breaks too) made spaces."""
+        padded = self.padded.copy()
+        chars = padded[:self.chars.size]
+        chars[mask] = _SPACE
+        return Text(chars, padded, self.newlines[chars[self.newlines] == _NEWLINE])
+
+    def line_starts(self) -> Positions:
+        starts = np.empty(self.newlines.size + 1, dtype=np.intp)
+        starts[0] = 0
+        np.add(self.newlines, 1, out=starts[1:])
+        return starts
+
+
 def _runs(mask: npt.NDArray[np.bool_]) -> tuple[Positions, Positions]:
     """Start and end of every run of True in ``mask``."""
     padded = np.zeros(mask.size + 2, dtype=bool)
@@ -71,15 +100,14 @@ _MAY_START_BLOCK = np.zeros(256, dtype=bool)
 _MAY_START_BLOCK[[_SPACE, _TAB, 45, 43, 42, 35, *range(48, 58)]] = True  # after spaces, or a list item or heading
 
 
-def paragraph_breaks(chars: npt.NDArray[np.uint8]) -> Positions:
+def paragraph_breaks(text: Text) -> Positions:
     """The line breaks that end a paragraph: before a blank line, or before a line that starts (after
     at most three spaces) a list item (``-``, ``+``, ``*`` or 1-9 digits and ``.`` or ``)``, then a space
     or tab), a heading (1-6 ``#``, then a space, tab or line break), a quote (``>``) or a fence; and
     after a heading, which is one line."""
-    newlines = np.flatnonzero(chars == _NEWLINE)
+    chars, p, newlines = text
     if newlines.size == 0:
         return newlines
-    p = np.concatenate((chars, np.zeros(16, dtype=np.uint8)))  # reads past the end see NUL: nothing
     first = p[newlines + 1]
     breaks = (first == _NEWLINE) | (first == 62)  # a blank line, a quote, a fence: at once
     fenced = np.flatnonzero((first == _TICK) | (first == 126))
@@ -126,17 +154,17 @@ def _spans(starts: Positions, ends: Positions) -> Positions:
     return offsets + np.arange(offsets.size)
 
 
-def marks(chars: npt.NDArray[np.uint8]) -> Marks:
+def marks(text: Text) -> Marks:
     """What the scanner needs to know of every backtick run. A run opens inline code with its length,
     one less when an odd run of backslashes escapes its first backtick, if that is 1-16 and a run of
     exactly that length follows in its paragraph (its partner; closing runs count whole: code has no
     escapes). A run that cannot open is ``literal`` (it may still close some other run)."""
+    chars, p, _ = text
     n = chars.size
-    breaks = paragraph_breaks(chars)
+    breaks = paragraph_breaks(text)
     slash = chars == _BACKSLASH
     slash_starts, slash_ends = _runs(slash)
     braces = np.flatnonzero(chars == 123)  # {
-    p = np.concatenate((chars, np.zeros(16, dtype=np.uint8)))
     named = _follows(p, braces + 1, b"item:") | _follows(p, braces + 1, b"attachment:")
     before_name = np.zeros(n + 1, dtype=bool)
     before_name[braces[named]] = True
@@ -161,7 +189,7 @@ def marks(chars: npt.NDArray[np.uint8]) -> Marks:
         partnered &= paragraph[order[1:]] == paragraph[order[:-1]]
     opens[order[:-1]] = partnered
     odd_end = np.zeros(n + 1, dtype=bool)
-    odd_end[slash_ends[(slash_ends - slash_starts) % 2 == 1]] = True
+    odd_end[slash_ends[((slash_ends - slash_starts) & 1).astype(bool)]] = True
     escaped = np.flatnonzero(odd_end[starts])
     opens[escaped] = False
     openers = escaped[length[escaped] >= 2]
@@ -218,25 +246,27 @@ def _list_item(p: npt.NDArray[np.uint8], size: int, starts: Positions) -> npt.ND
     return (numbered | bullet) & ((p[end] == _SPACE) | (p[end] == _TAB) | (p[end] == _NEWLINE) | (end >= size))
 
 
-def indented_code(chars: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_] | None:
+def indented_code(text: Text) -> npt.NDArray[np.bool_] | None:
     """Per character: in an indented code block (None: there is none). A block starts at a line
     indented by four spaces or a tab that holds more than that (or ends the text), either with only
     blank lines before it, or after at least one blank line that follows a line (blank or not) that is
     neither indented nor a list item's first line; it runs over the indented and blank lines after it."""
+    chars, p, newlines = text
     n = chars.size
-    newlines = np.flatnonzero(chars == _NEWLINE)
-    starts = np.concatenate(([0], newlines + 1))
-    ends = np.concatenate((newlines, [n]))
-    p = np.concatenate((chars, np.zeros(16, dtype=np.uint8)))  # reads past the end see NUL
+    starts = text.line_starts()
+    ends = np.empty_like(starts)
+    ends[:-1], ends[-1] = newlines, n
     first = p[starts]
-    indented = (first == _TAB) | ((first == _SPACE) & (p[starts + 1] == _SPACE) & (p[starts + 2] == _SPACE)
-                                  & (p[starts + 3] == _SPACE))
+    indented = first == _TAB
+    spaced = np.flatnonzero(first == _SPACE)
+    at = starts[spaced]
+    indented[spaced[(p[at + 1] == _SPACE) & (p[at + 2] == _SPACE) & (p[at + 3] == _SPACE)]] = True
     candidates = np.flatnonzero(indented)
     if candidates.size == 0:
         return None
-    text = np.zeros(n + 1, dtype=np.int32)  # non-blank characters before each position
-    np.cumsum((chars != _SPACE) & (chars != _TAB) & (chars != _NEWLINE), out=text[1:])
-    blank = text[ends] == text[starts]
+    shown = np.zeros(n + 1, dtype=np.int32)  # non-blank characters before each position
+    np.cumsum((chars != _SPACE) & (chars != _TAB) & (chars != _NEWLINE), out=shown[1:])
+    blank = shown[ends] == shown[starts]
     final = starts.size - 1
     candidates = candidates[~blank[candidates] | (candidates == final)]
     written = np.flatnonzero(~blank)
@@ -258,16 +288,15 @@ def indented_code(chars: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_] | None:
     edges = np.zeros(n + 1, dtype=np.int32)
     np.add.at(edges, starts[candidates], 1)
     np.add.at(edges, ends[last], -1)
-    return np.cumsum(edges[:-1]) > 0
+    return np.cumsum(edges[:-1], dtype=np.int32) > 0
 
 
-def fence_starts(chars: npt.NDArray[np.uint8]) -> tuple[Positions, Positions, Positions]:
+def fence_starts(text: Text) -> tuple[Positions, Positions, Positions]:
     """Where a line (after at most three spaces) starts with ``````` ``, with ``~~~`` or with ``>``: the
     only places a fence can open or close, or a quote go on (the first character of each)."""
+    chars, p, _ = text
     n = chars.size
-    line_starts = np.concatenate(([0], np.flatnonzero(chars == _NEWLINE) + 1))
-    p = np.concatenate((chars, np.zeros(8, dtype=np.uint8)))
-    c = _indent(p, line_starts)
+    c = _indent(p, text.line_starts())
     c = c[c < n]
     first = p[c]
     triple = (p[c + 1] == first) & (p[c + 2] == first)
