@@ -44,8 +44,8 @@ def _editable(text: str) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.uint32]
         return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy(), "utf-32-le"
 
 
-def _mask_fences(text: str, positions: bool, tick: str, tilde: str, quote: str) -> str:
-    ticks, tildes, quotes = fence_starts(Text.of(text))
+def _mask_fences(text: str, arrays: Text, positions: bool, tick: str, tilde: str, quote: str) -> str:
+    ticks, tildes, quotes = fence_starts(arrays)
     if not ticks.size and not tildes.size and not quotes.size:
         return text
     codes, encoding = _editable(text)
@@ -105,11 +105,13 @@ def scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None
     free = [c for c in _MARK_CANDIDATES if c not in text][:8]
     if len(free) < 8:  # a text that holds them all: as text, any control character is the same
         text, free = text.translate(_CONTROLS), list(_MARK_CANDIDATES[:8])
-    if "```" in text or "~~~" in text:
-        text = _mask_fences(text, positions, *free[5:])
-    indented = "\n    " in text or "\n\t" in text or text.startswith(("    ", "\t"))
+    arrays = Text.of(text)
+    if arrays.may_fence():
+        text = _mask_fences(text, arrays, positions, *free[5:])
+        arrays = Text.of(text)
+    indented = arrays.may_indent()
     if indented or "`" in text:
-        text = _mask_code(text, positions, free[:5], indented=indented)
+        text = _mask_code(text, arrays, positions, free[:5], indented=indented)
     found = []
     for match in _REFERENCE.finditer(text):
         start = match.start()
@@ -120,10 +122,9 @@ def scan(markdown: str, *, positions: bool = True) -> list[tuple[str, str | None
     return found
 
 
-def _mask_code(text: str, positions: bool, free: list[str], *, indented: bool) -> str:
+def _mask_code(text: str, arrays: Text, positions: bool, free: list[str], *, indented: bool) -> str:
     """The text with indented code blocks blanked, then inline code (see ``_inline_code``)."""
     literal, escaped, paragraph_end, backslash, brace = free
-    arrays = Text.of(text)
     codes, encoding = _editable(text)
     blocks = indented_code(arrays) if indented else None
     if blocks is not None:

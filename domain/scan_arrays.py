@@ -52,6 +52,20 @@ class Text(NamedTuple):
         chars[mask] = _SPACE
         return Text(chars, padded, self.newlines[chars[self.newlines] == _NEWLINE])
 
+    def may_fence(self) -> bool:
+        """Whether three backticks or three tildes stand together somewhere (a text search for them
+        tries every backtick of a text full of them)."""
+        chars = self.chars
+        return any(bool((same[:-2] & same[1:-1] & same[2:]).any()) for same in (chars == _TICK, chars == 126))
+
+    def may_indent(self) -> bool:
+        """Whether a line starts with a tab or four spaces."""
+        chars = self.chars
+        space, line = chars == _SPACE, chars == _NEWLINE
+        return (chars[:1] == _TAB).any() or (chars[:4] == _SPACE).sum() == 4 or bool(
+            (line[:-1] & (chars[1:] == _TAB)).any() or (line[:-4] & space[1:-3] & space[2:-2] & space[3:-1]
+                                                       & space[4:]).any())
+
     def line_starts(self) -> Positions:
         starts = np.empty(self.newlines.size + 1, dtype=np.intp)
         starts[0] = 0
