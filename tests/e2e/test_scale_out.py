@@ -151,8 +151,11 @@ def test_serve_with_two_workers_on_postgresql_runs_the_duties_once(postgres, tmp
         until(lambda: "held" in {duties(node) for _ in range(10)} and log.read_text().count("Started server") == 2)
         editor = {"Authorization": f"Bearer {node.token('ann')}"}
         for i in range(10):  # the kernel spreads the connections over both workers
-            httpx.post(f"{node.base_url}/items", headers=editor, json={"title": f"t{i}", "markdown": "m\n"},
-                       timeout=30).raise_for_status()
+            try:
+                httpx.post(f"{node.base_url}/items", headers=editor, json={"title": f"t{i}", "markdown": "m\n"},
+                           timeout=30).raise_for_status()
+            except httpx.HTTPError as error:  # once seen in CI (a reset connection): keep what the workers said
+                raise AssertionError(f"edit {i}: {error!r}\n{log.read_text()[-3000:]}") from error
         assert len(node.query("SELECT item_gid FROM documents")) == 10
         time.sleep(1.5)  # a standby would have taken the duties by now if it could
         assert log.read_text().count("now runs the node's background duties") == 1, log.read_text()[-3000:]
