@@ -285,7 +285,9 @@ def indented_code(text: Text) -> npt.NDArray[np.bool_] | None:
     candidates = candidates[~blank[candidates] | (candidates == final)]
     written = np.flatnonzero(~blank)
     k = np.searchsorted(written, candidates) - 1
-    before = np.where(k >= 0, written[np.maximum(k, 0)], -1)  # the last non-blank line before
+    # the last non-blank line before (-1: none; there may be no non-blank line at all, when a fence
+    # masked everything before a last line of spaces)
+    before = np.where(k >= 0, written[np.maximum(k, 0)], -1) if written.size else np.full_like(k, -1)
     plain = np.concatenate((np.flatnonzero(~indented), [starts.size]))  # a blank line among these can lead too
     following = plain[np.searchsorted(plain, before + 1)]
     blank_lead = following <= candidates - 2

@@ -94,6 +94,10 @@ def test_the_scanner_finds_what_a_markdown_parser_finds(parts: list[str]) -> Non
     ("`` ` ``" + f"{{item:{A}}}", [A]),
     (_CONTROLS + f"`{{item:{A}}}`", []),  # a text that holds every character the scanner marks with
     (_CONTROLS + f"{{item:{A}}}`", [A]),
+    # a fence masks every non-blank line, then a last line of spaces: no line before it holds text (was an
+    # IndexError: a 500 for an editor, a failed batch for a receiver)
+    (f"> ~~~ {{item:{A}}}\n\n    ", []),
+    (f"```\n{{item:{A}}}\n```\n\n    \t", []),
 ])
 def test_each_rule(markdown: str, found: list[str]) -> None:
     assert [reference.gid for reference in extract(markdown)] == found
