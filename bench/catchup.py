@@ -151,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for store in args.stores.split(","):
-            for count in (int(c) for c in args.counts.split(",")):
+            for count in (int(c) for c in args.counts.split(",") if c):
                 catch_up(store, count, Path(tmp))
             if args.edits:
                 propagation(store, args.edits, Path(tmp))
