@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
 
+from domain.reference_scanner import scan
 from domain.references import Target, extract, render
 
 A, B = "6f1c0c1e-4d5e-4b8e-9a51-0f3f7d1f2a10", "0f1c0c1e-4d5e-4b8e-9a51-0f3f7d1f2a11"
@@ -138,3 +139,21 @@ def test_a_large_text_is_parsed_once_but_its_links_follow_what_each_reader_may_s
     assert [(r.gid, r.status) for r in seen.references] == [(A, "local"), (B, "local")]
     assert [(r.gid, r.status) for r in hidden.references] == [(A, "unresolved"), (B, "fallback")]
     assert ">Here</a>" in seen.html and "Here" not in hidden.html and 'href="https://x.example.org/b"' in hidden.html
+
+
+# Every construct the array passes read, at line starts and inside lines, with the characters they mark with.
+HOSTILE_PARTS = [*PARTS, "~~~", "> ", "\n\n    ", "\n> ", "\n    ", "\n\t", "\t", "\n```", "\n~~~", "- ", "1. ",
+                 "12) ", "# ", "\\`", "\\{", "é", "\U0001f642", "\x01", "\x1f", "{attachment:" + A + "}",
+                 "{item:" + A + ":u"]
+
+
+@settings(max_examples=3000, suppress_health_check=list(HealthCheck), deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(HOSTILE_PARTS), max_size=40))
+def test_the_scanner_answers_every_text_the_same_with_and_without_positions(parts: list[str]) -> None:
+    """Extraction runs on every received text: it must never raise, and both modes of the scanner agree."""
+    markdown = "".join(parts)
+
+    with_positions = scan(markdown, positions=True)
+
+    assert [key for key, _, _ in with_positions] == [key for key, _, _ in scan(markdown, positions=False)]
+    assert all(markdown[start:end].startswith(("{item:", "{attachment:")) for _, _, (start, end) in with_positions)
