@@ -95,6 +95,11 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
     """The library's PostgreSQL recorder plus the gid index and the commit hooks."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        # No server-side prepared statements: psycopg prepares a query on its fifth use and forgets them
+        # all at every ROLLBACK, which ends each of the library's read transactions, so they were made
+        # again and again, each time with a DEALLOCATE ALL before the next query (a round trip per edit).
+        # Set before the library's recorder opens the pool's first connection.
+        datastore.pool.kwargs = {**(datastore.pool.kwargs or {}), "prepare_threshold": None}
         super().__init__(datastore, events_table_name=events_table_name)
         self.commit_hooks: list[CommitHook] = [write_index]
         self.sql_create_statements.append(
