@@ -141,9 +141,17 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
         self._run_in_commit(PipelineCursor(curs.connection), ids, stored_events, kwargs.get("committed"))
         return ids
 
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A cursor on an autocommit connection, for reads: at READ COMMITTED (PostgreSQL's default,
+        which the library keeps) each statement takes its own snapshot inside a transaction too, so a
+        read-only transaction only costs a BEGIN and a ROLLBACK, a round trip each."""
+        with self.datastore.get_connection() as connection, connection.cursor() as c:
+            yield c
+
     def existing(self, ids: Sequence[UUID]) -> set[UUID]:
-        """Which of these aggregates have events stored (one query)."""
-        with self.datastore.transaction(commit=False) as c:
+        """Which of these aggregates have events stored (one query, no transaction: see ``reading``)."""
+        with self.reading() as c:
             c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
                       "WHERE originator_id = ANY(%s)", (list(ids),))
             return {row["originator_id"] for row in c.fetchall()}
@@ -159,7 +167,7 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
 
     def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
         """Stored events of the given transaction gids (absent gids are left out)."""
-        with self.datastore.transaction(commit=False) as c:
+        with self.reading() as c:
             c.execute(self.locate_sql(), (list(gids),))
             return [dict(row) for row in c.fetchall()]
 
@@ -177,8 +185,7 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
-        """Reads on an autocommit connection, with no BEGIN and ROLLBACK around them: at READ COMMITTED
-        (the library's level) each statement takes its own snapshot inside a transaction too, so a
-        read-only one only cost two round trips (about four per edit)."""
-        with self.recorder.datastore.get_connection() as connection, connection.cursor() as c:
+        """Reads with no BEGIN and ROLLBACK around them (``PostgresRecorder.reading``): about four
+        round trips fewer per edit."""
+        with self.recorder.reading() as c:
             yield PostgresCursor(c)
