@@ -200,8 +200,9 @@ class Library:
     def edit_item(self, editor: Editor, gid: str, *, parent: str, title: str | None, markdown: str | None,
                   tags: list[str] | None, scope: str | None, owner_edits_only: bool | None = None) -> str:
         with self.db.read() as cur:  # one read: may the editor see it, which share lets it edit, hidden tags
-            check_item(cur, editor, gid, include_deleted=True)
-            grant = edit_grant(cur, editor, gid)
+            document = visible_item(cur, editor, gid, include_deleted=True,
+                                    columns=("origin", "owner_edits_only"))
+            grant = edit_grant(cur, editor, gid, document)
             if tags is not None:
                 tags = [*tags, *self._hidden_tags(cur, editor, gid)]
         if markdown is not None:
