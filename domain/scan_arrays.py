@@ -62,9 +62,9 @@ class Text(NamedTuple):
         """Whether a line starts with a tab or four spaces."""
         chars = self.chars
         space, line = chars == _SPACE, chars == _NEWLINE
-        return (chars[:1] == _TAB).any() or (chars[:4] == _SPACE).sum() == 4 or bool(
-            (line[:-1] & (chars[1:] == _TAB)).any() or (line[:-4] & space[1:-3] & space[2:-2] & space[3:-1]
-                                                       & space[4:]).any())
+        return bool((chars[:1] == _TAB).any() or (chars[:4] == _SPACE).sum() == 4
+                    or (line[:-1] & (chars[1:] == _TAB)).any()
+                    or (line[:-4] & space[1:-3] & space[2:-2] & space[3:-1] & space[4:]).any())
 
     def line_starts(self) -> Positions:
         starts = np.empty(self.newlines.size + 1, dtype=np.intp)
