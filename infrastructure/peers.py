@@ -23,6 +23,9 @@ from domain.errors import EntityNotFound
 from domain.federation import ENTITY_TYPES, Breaker
 from infrastructure.persistence import Database
 
+# How often (seconds, at most) a process drops the ids of expired node tokens from ``seen_jti``.
+JTI_PRUNE_EVERY = 30.0
+
 DDL = [
     "CREATE TABLE IF NOT EXISTS peers ("
     "name TEXT PRIMARY KEY, base_url TEXT NOT NULL, send_types TEXT NOT NULL, "
@@ -92,7 +95,7 @@ class PeerStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.changes = 0  # bumped by this process's changes to who is peered or subscribed
-
+        self._jti_pruned = -JTI_PRUNE_EVERY  # (monotonic) when expired token ids were last dropped
 
     def create_tables(self) -> None:
         with self.db.transaction() as cur:
@@ -107,14 +110,13 @@ class PeerStore:
     # --- peers -----------------------------------------------------------
     def add(self, peer: Peer) -> None:
         self.changes += 1
-        with self.db.transaction() as cur:
-            cur.execute(
-                "INSERT INTO peers (name, base_url, send_types, accept_types, created_at, relay) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET base_url = excluded.base_url, "
-                "send_types = excluded.send_types, accept_types = excluded.accept_types, relay = excluded.relay",
-                (peer.name, peer.base_url, json.dumps(list(peer.send_types)),
-                 json.dumps(list(peer.accept_types)), peer.created_at, int(peer.relay)),
-            )
+        self.db.write(
+            "INSERT INTO peers (name, base_url, send_types, accept_types, created_at, relay) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET base_url = excluded.base_url, "
+            "send_types = excluded.send_types, accept_types = excluded.accept_types, relay = excluded.relay",
+            (peer.name, peer.base_url, json.dumps(list(peer.send_types)),
+             json.dumps(list(peer.accept_types)), peer.created_at, int(peer.relay)),
+        )
 
     def get(self, name: str) -> Peer:
         with self.db.read() as cur:
@@ -135,50 +137,42 @@ class PeerStore:
 
     def remove(self, name: str) -> None:
         self.changes += 1
-        with self.db.transaction() as cur:
-            cur.execute("DELETE FROM peers WHERE name = ?", (name,))
-            if cur.rowcount != 1:
-                raise EntityNotFound(f"no peer {name}")
+        if self.db.write("DELETE FROM peers WHERE name = ?", (name,)) != 1:
+            raise EntityNotFound(f"no peer {name}")
 
     def subscribe(self, name: str, subscribed: bool = True, tags: Sequence[str] = ()) -> None:
         """Push to the peer (or stop); ``tags``: only items carrying a tag of one of these names, pushed and
         pulled (none: every item it may see)."""
         self.changes += 1
-        with self.db.transaction() as cur:
-            cur.execute("UPDATE peers SET subscribed = ?, send_tags = ? WHERE name = ?",
-                        (int(subscribed), json.dumps(sorted(set(tags))), name))
+        self.db.write("UPDATE peers SET subscribed = ?, send_tags = ? WHERE name = ?",
+                      (int(subscribed), json.dumps(sorted(set(tags))), name))
 
     def set_pull_cursor(self, name: str, cursor: str | None) -> None:
-        with self.db.transaction() as cur:
-            cur.execute("UPDATE peers SET pull_cursor = ? WHERE name = ?", (cursor, name))
+        self.db.write("UPDATE peers SET pull_cursor = ? WHERE name = ?", (cursor, name))
 
     def acknowledge(self, name: str, seq: int) -> None:
         """The peer has everything we pushed up to our outbox sequence ``seq``."""
-        with self.db.transaction() as cur:
-            cur.execute("UPDATE peers SET push_after = ? WHERE name = ? AND push_after < ?", (seq, name, seq))
+        self.db.write("UPDATE peers SET push_after = ? WHERE name = ? AND push_after < ?", (seq, name, seq))
 
     def succeeded(self, name: str, when: str) -> None:
-        with self.db.transaction() as cur:
-            cur.execute(
-                "UPDATE peers SET last_success = ?, breaker = ?, attempts = 0, next_attempt = 0 WHERE name = ?",
-                (when, json.dumps(Breaker().as_dict()), name),
-            )
+        self.db.write(
+            "UPDATE peers SET last_success = ?, breaker = ?, attempts = 0, next_attempt = 0 WHERE name = ?",
+            (when, json.dumps(Breaker().as_dict()), name),
+        )
 
     def failed(self, name: str, when: str, error: str, breaker: Breaker, next_attempt: float) -> None:
-        with self.db.transaction() as cur:
-            cur.execute(
-                "UPDATE peers SET last_error = ?, breaker = ?, attempts = attempts + 1, next_attempt = ? "
-                "WHERE name = ?",
-                (f"{when} {error}"[:500], json.dumps(breaker.as_dict()), next_attempt, name),
-            )
+        self.db.write(
+            "UPDATE peers SET last_error = ?, breaker = ?, attempts = attempts + 1, next_attempt = ? "
+            "WHERE name = ?",
+            (f"{when} {error}"[:500], json.dumps(breaker.as_dict()), next_attempt, name),
+        )
 
     def retry_now(self, name: str) -> None:
         """Forget the backoff and close the breaker, so the next round tries at once."""
         self.changes += 1
         self.get(name)
-        with self.db.transaction() as cur:
-            cur.execute("UPDATE peers SET breaker = ?, next_attempt = 0, attempts = 0 WHERE name = ?",
-                        (json.dumps(Breaker().as_dict()), name))
+        self.db.write("UPDATE peers SET breaker = ?, next_attempt = 0, attempts = 0 WHERE name = ?",
+                      (json.dumps(Breaker().as_dict()), name))
 
     # --- pending area ------------------------------------------------------
     def pending(self, sender: str, limit: int = 1000) -> list[dict[str, Any]]:
@@ -200,11 +194,14 @@ class PeerStore:
 
     # --- node-token replay guard ---------------------------------------------
     def remember_jti(self, jti: str, expires: float) -> bool:
-        """False if this token id was seen before (a replay)."""
+        """False if this token id was seen before (a replay). Ids of expired tokens are dropped every
+        ``JTI_PRUNE_EVERY`` seconds (a token is refused once expired, whether its id is kept or not)."""
+        now = time.monotonic()
+        if now >= self._jti_pruned + JTI_PRUNE_EVERY:
+            self._jti_pruned = now
+            self.db.write("DELETE FROM seen_jti WHERE expires < ?", (time.time() - 120,))
         try:
-            with self.db.transaction() as cur:
-                cur.execute("DELETE FROM seen_jti WHERE expires < ?", (time.time() - 120,))
-                cur.execute("INSERT INTO seen_jti (jti, expires) VALUES (?, ?)", (jti, expires))
+            self.db.write("INSERT INTO seen_jti (jti, expires) VALUES (?, ?)", (jti, expires))
         except IntegrityError:
             return False
         return True

@@ -17,7 +17,7 @@ rebuild (large ones), so both give the same rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from projections.heads import HeadRow, Heads, advance
 from projections.store import Cursor, rows_by_key
@@ -35,6 +35,14 @@ _CREATION = ("origin", "author", "created_at")  # read from the creating transac
 
 def _creation(source: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(source[name] for name in _CREATION)
+
+
+class Processed(NamedTuple):
+    """What a batch did to a view: the heads of each entity it touched, and its row as now written
+    (every column of the table), so that later views need not read it back."""
+
+    heads: dict[str, HeadRow]
+    rows: dict[str, dict[str, Any]]
 
 
 class EntityView:
@@ -57,11 +65,11 @@ class EntityView:
     def _payload(self, row: dict[str, Any]) -> dict[str, Any]:
         return {**self.payload_of(row), self.removed: bool(row["head_removed"])}
 
-    def process(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, HeadRow]:
-        """Advance the rows of the entities these events touch; return their heads."""
+    def process(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> Processed:
+        """Advance the rows of the entities these events touch; return their heads and rows."""
         mine = [(seq, tx) for seq, tx in events if tx["entity"] == self.entity]
         if not mine:
-            return {}
+            return Processed({}, {})
         rows = rows_by_key(cur, self.table, self.key, {tx["entity_gid"] for _, tx in mine})
         state: dict[str, Heads] = {gid: HeadRow.from_row(row, self._payload(row)).heads for gid, row in rows.items()}
         created = {gid: _creation(row) for gid, row in rows.items()}
@@ -74,10 +82,11 @@ class EntityView:
             advance(heads, tx)
             touched[key] = seq
         changed = {key: HeadRow.of(state[key]) for key in touched}
-        self._write(cur, [(key, created[key], changed[key], seq) for key, seq in touched.items()])
-        return changed
+        rows = self._write(cur, [(key, created[key], changed[key], seq) for key, seq in touched.items()])
+        return Processed(changed, rows)
 
-    def _write(self, cur: Cursor, changed: list[tuple[str, tuple[Any, ...], HeadRow, int]]) -> None:
+    def _write(self, cur: Cursor, changed: list[tuple[str, tuple[Any, ...], HeadRow, int]]
+               ) -> dict[str, dict[str, Any]]:
         names = (self.key, *self.columns, self.removed, *_CREATION, *HeadRow.COLUMNS, "seq")
         rows = [(key, *self.payload_columns(heads.primary["payload"]), int(heads.effective[1]), *created,
                  *heads.to_row(), seq)
@@ -85,3 +94,4 @@ class EntityView:
         updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
         # one row per key (``changed`` comes from a dict), as one statement's DO UPDATE needs
         cur.insert_rows(self.table, names, rows, f"ON CONFLICT ({self.key}) DO UPDATE SET {updates}")
+        return {row[0]: dict(zip(names, row, strict=True)) for row in rows}

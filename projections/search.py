@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from domain.visibility import EVERY_EDITOR_SCOPES
-from projections.heads import HeadRow, loads
+from projections.heads import loads
 from projections.store import Cursor, chunks, rows_by_key
 
 TABLES = ["item_search", "item_search_rows"]  # any store kind's: what a new layout drops
@@ -83,12 +83,13 @@ class SearchIndex:
                 "CREATE INDEX IF NOT EXISTS item_search_document ON item_search USING GIN (document)"]
 
     # --- keeping it in step ------------------------------------------------------------------------------
-    def update(self, cur: Cursor, touched_items: dict[str, HeadRow], touched_tags: Iterable[str]) -> None:
-        """Re-index the items a batch touched and those carrying a tag it touched."""
+    def update(self, cur: Cursor, touched_items: dict[str, dict[str, Any]], touched_tags: Iterable[str]) -> None:
+        """Re-index the items a batch touched (their ``documents`` rows as just written) and those carrying
+        a tag it touched (read from the store)."""
         gids = set(touched_items) | self._carrying(cur, set(touched_tags))
         if not gids:
             return
-        docs = rows_by_key(cur, "documents", "item_gid", gids)
+        docs = {**rows_by_key(cur, "documents", "item_gid", gids - set(touched_items)), **touched_items}
         names = self._tag_names(cur, {tag for doc in docs.values() for tag in loads(doc["tags"])})
         rows = [(gid, doc["title"], doc["markdown"], " ".join(names[t] for t in loads(doc["tags"]) if t in names),
                  doc["scope"], doc["author"], doc["origin"], doc["tags"])

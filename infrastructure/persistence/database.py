@@ -53,6 +53,12 @@ class Cursor(ABC):
         names = ", ".join(columns)
         self.executemany(f"INSERT INTO {table} ({names}) VALUES ({','.join('?' * len(columns))}) {tail}", rows)
 
+    def execute_later(self, sql: str, params: Sequence[Any] = ()) -> Callable[[], dict[str, Any] | None]:
+        """Run a statement whose one row is wanted later: returns how to get it. Here at once; in a
+        PostgreSQL pipeline it comes back with the next statement whose rows are fetched."""
+        row = self.execute(sql, params).fetchone()
+        return lambda: row
+
     def fetchone(self) -> dict[str, Any] | None:
         row = self.raw.fetchone()
         return None if row is None else dict(row)
@@ -87,6 +93,11 @@ class Database(ABC):
 
     def read(self) -> AbstractContextManager[Cursor]:
         return self.transaction(commit=False)
+
+    def write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement, committed on its own; returns how many rows it changed."""
+        with self.transaction() as cur:
+            return cur.execute(sql, params).rowcount
 
 
 class HookedRecorder:

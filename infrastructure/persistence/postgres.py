@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -84,6 +84,10 @@ class PipelineCursor(PostgresCursor):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         self.raw = self.connection.cursor()
         return super().execute(sql, params)
+
+    def execute_later(self, sql: str, params: Sequence[Any] = ()) -> Callable[[], dict[str, Any] | None]:
+        self.execute(sql, params)
+        return PostgresCursor(self.raw).fetchone  # the next statement takes a cursor of its own
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -189,3 +193,9 @@ class PostgresDatabase(Database):
         round trips fewer per edit."""
         with self.recorder.reading() as c:
             yield PostgresCursor(c)
+
+    def write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """On the autocommit connection of ``read``: a statement is its own transaction, so no BEGIN
+        and COMMIT round trips around it."""
+        with self.recorder.reading() as c:
+            return PostgresCursor(c).execute(sql, params).rowcount
