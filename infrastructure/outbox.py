@@ -30,7 +30,7 @@ from domain.application import NodeApplication, TransactionIndex
 from domain.errors import Gone
 from domain.federation import ENTITY_TYPES, Audience, may_see
 from infrastructure.access import AccessReader
-from infrastructure.peers import PeerStore
+from infrastructure.peers import Peer, PeerStore
 from infrastructure.signing import CursorSeal
 from projections.projector import decode
 
@@ -103,8 +103,11 @@ class Outbox:
     def audience(self, caller: str | None) -> Audience:
         if caller is None:
             return Audience(None, ENTITY_TYPES)
-        peer = self.peers.get(caller)
-        return Audience(caller, peer.send_types, relay=peer.relay, tags=frozenset(peer.send_tags))
+        return self.audience_of(self.peers.get(caller))
+
+    @staticmethod
+    def audience_of(peer: Peer) -> Audience:
+        return Audience(peer.name, peer.send_types, relay=peer.relay, tags=frozenset(peer.send_tags))
 
     def visible(self, audience: Audience, txs: Sequence[dict[str, Any]]) -> list[bool]:
         """For each transaction: may this audience see its entity now?"""

@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.application import TransactionIndex
 from domain.federation import after_failure
@@ -45,6 +45,11 @@ PUSH_CONCURRENCY = 16  # subscribers pushed to at once (each at most one push at
 RECONCILE_EVERY = 20  # pull rounds between two gid-diffs with every peer (10 min at the 30 s default)
 log = logging.getLogger("fedsync.sync")
 Progress = Callable[[int], None]
+
+
+class Pushed(NamedTuple):
+    sent: int  # transactions delivered
+    more: bool  # the outbox holds more for this subscriber than one batch took
 
 
 class Syncer:
@@ -142,13 +147,14 @@ class Syncer:
         self.inbox.fetch_pending(peer)
 
     # --- push ------------------------------------------------------------------
-    def push(self, name: str) -> int:
-        """Deliver one batch to a subscriber; returns how many transactions were sent."""
-        peer = self.peers.get(name)
-        scan = self.outbox.scan(self.outbox.audience(peer.name), peer.push_after, max_count=OUTBOX_COUNT,
+    def push(self, name: str, peer: Peer | None = None) -> Pushed:
+        """Deliver one batch to a subscriber (``peer``: its record, if just read). A stale ``push_after``
+        sends again what the subscriber has (stored once by gid), never less."""
+        peer = peer or self.peers.get(name)
+        scan = self.outbox.scan(self.outbox.audience_of(peer), peer.push_after, max_count=OUTBOX_COUNT,
                                 max_bytes=OUTBOX_BYTES, skip_origin=True)
         if scan.last <= peer.push_after:
-            return 0
+            return Pushed(0, more=False)
         if scan.entries:
             try:
                 self.client.deliver(peer.name, peer.base_url, [e.tx for e in scan.entries])
@@ -158,7 +164,7 @@ class Syncer:
             self._succeeded(peer)
         self.peers.acknowledge(peer.name, scan.last)
         self.sent[peer.name] += len(scan.entries)
-        return len(scan.entries)
+        return Pushed(len(scan.entries), scan.more)
 
     def record_failure(self, peer: Peer, error: PeerError) -> None:
         breaker, next_attempt = after_failure(peer.breaker, peer.attempts, self.clock(), retry_after=error.retry_after,
@@ -240,12 +246,14 @@ class SyncWorkers:
                             self._again.add(peer.name)  # what was saved since its scan: once it is done
                             continue
                         self._pushing.add(peer.name)
-                    self._pushers.submit(self._push_to, peer)
+                    self._pushers.submit(self._push_to, peer)  # with the record just read: one query fewer
 
     def _push_to(self, peer: Peer) -> None:
         busy = False
         try:
-            busy = self.syncer.push(peer.name) > 0
+            # Again at once only if one batch did not take all: a save during the push wakes the loop,
+            # which marks the subscriber ``_again``; another scan after every push found nothing new.
+            busy = self.syncer.push(peer.name, peer).more
         except PeerError as e:
             _log_failure("push to", peer, e)
         except Exception:  # keep the worker alive, but say what broke

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from infrastructure.local_cluster import NodeProcess
+from infrastructure.outbox import OUTBOX_COUNT
 from infrastructure.signing import Keyring, kid_of
 from tests import factory
 from tests.e2e.conftest import link
@@ -199,6 +200,24 @@ def test_killing_the_pusher_mid_batch_loses_nothing_and_duplicates_nothing(spawn
     gids = [r["gid"] for r in outbox(b)]
     assert partial < len(outbox(a))
     assert len(gids) == len(set(gids)) == len(outbox(a))
+
+
+def test_a_push_says_whether_the_subscribers_outbox_holds_more_than_it_took(spawn):
+    # The pusher goes again at once only while a batch did not take everything (``Pushed.more``).
+    a, b = spawn.many("a", "b")
+    link(a, b)
+    a.stop()  # its own pusher would race the pushes below
+    make_changes(a, 1100)
+    admin = a.admin()
+    try:
+        admin.peers.subscribe(b.name)
+        pushes = [admin.syncer.push(b.name) for _ in range(4)]
+    finally:
+        admin.close()
+
+    assert [p.more for p in pushes] == [True, True, False, False]
+    assert [p.sent for p in pushes][:2] == [OUTBOX_COUNT, OUTBOX_COUNT] and pushes[3].sent == 0
+    assert sum(p.sent for p in pushes) == len(outbox(a)) == len(outbox(b))
 
 
 def test_missing_ancestors_are_fetched_from_the_sender(spawn):

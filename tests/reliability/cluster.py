@@ -106,9 +106,9 @@ class Cluster:
                 batch = node.syncer.push(peer)
             except PeerError:
                 return sent
-            if not batch:
+            if not batch.sent:
                 return sent
-            sent += batch
+            sent += batch.sent
         return sent
 
     @staticmethod
