@@ -171,11 +171,11 @@ class NodeApplication(LocalCommands, Application):
 
     # --- received transactions -------------------------------------------
     def receive(self, batch: Sequence[Any], *, sender: str | None = None, cursor: tuple[str, str] | None = None,
-                from_pending: bool = False, room: int | None = None) -> list[Outcome]:
+                from_pending: bool = False, room: Callable[[], int] | None = None) -> list[Outcome]:
         """Store a batch of received transactions; one outcome per transaction, in order.
 
-        With a ``sender``, what misses parents is held in the pending area (at most ``room``, the rest
-        refused as ``Overloaded``) in the same commit as the rest; ``cursor`` (peer, gid) is the pull
+        With a ``sender``, what misses parents is held in the pending area (at most ``room()``, asked only
+        then; the rest refused as ``Overloaded``) in the same commit as the rest; ``cursor`` (peer, gid) is the pull
         position committed with them; ``from_pending`` clears the pending rows of what is now settled.
         """
         references.prepare(batch)  # backlinks are extracted before the write lock, looked up inside it
@@ -200,14 +200,16 @@ class NodeApplication(LocalCommands, Application):
         return outcome
 
     def _receive(self, batch: Sequence[Any], checked: Sequence[receiving.Checked], now: str, sender: str | None,
-                 cursor: tuple[str, str] | None, from_pending: bool, room: int | None) -> list[Outcome]:
+                 cursor: tuple[str, str] | None, from_pending: bool, room: Callable[[], int] | None
+                 ) -> list[Outcome]:
         plan = receiving.triage(batch, checked, stored=self.transactions)
         aggregates: dict[str, Entity] = {}
         try:
             recorded = self._record_received(plan, aggregates)
             outside = receiving.parents_outside(plan, recorded)
             foreign = [row["gid"] for row in self.index.locate(outside)] if outside else []
-            hold = None if sender is None else len(batch) if room is None else room
+            missing = any(o.status == receiving.MISSING for o in recorded.values())
+            hold = None if sender is None else len(batch) if room is None else room() if missing else 0
             outcomes = receiving.conclude(plan, recorded, foreign=foreign, hold=hold)
             txs = dict(plan.order)
             extras = CommitExtras(

@@ -74,7 +74,7 @@ class Inbox:
                 wanted.append(tx)
         self.keys.learn(peer, wanted)
         with slot():
-            outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor, room=self._room(peer))
+            outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor, room=lambda: self._room(peer))
         if any(o.status == PENDING for o in outcomes):
             self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == PENDING], slot)
             outcomes = [self._settled(o) for o in outcomes]
@@ -119,7 +119,7 @@ class Inbox:
             self.keys.learn(peer, fetched)
             before = self.peers.pending_count()
             with slot():
-                outcomes = self.app.receive(fetched, sender=peer.name, room=self._room(peer))
+                outcomes = self.app.receive(fetched, sender=peer.name, room=lambda: self._room(peer))
                 self.refusals.record(peer.name, fetched, outcomes)
                 self.retry_pending()
             # Progress is a held entity's history stored, not anything new a sender chose to send.
