@@ -36,14 +36,15 @@ class AccessReader:
 
     def item_access(self, items: Iterable[str]) -> ItemAccess:
         access = ItemAccess()
-        with self.db.read() as cur:
-            for r in _rows(cur, "SELECT item_gid, scope, origin FROM documents WHERE item_gid IN ({marks})", items):
-                access.scopes[r["item_gid"]] = r["scope"]
-                access.owners[r["item_gid"]] = r["origin"]
+        with self.db.read() as cur:  # one query: a row per live share of the item, or one with no peer
             # Only the item's creator may share it: a share from anyone else opens nothing.
-            for r in _rows(cur, "SELECT s.item_gid AS item_gid, s.peer AS peer FROM shares s "
-                                "JOIN documents d ON d.item_gid = s.item_gid "
-                                "WHERE s.revoked = 0 AND s.origin = d.origin AND s.item_gid IN ({marks})", items):
+            rows = _rows(cur, "SELECT d.item_gid AS item_gid, d.scope AS scope, d.origin AS origin, s.peer AS peer "
+                              "FROM documents d LEFT JOIN shares s ON s.item_gid = d.item_gid AND s.revoked = 0 "
+                              "AND s.origin = d.origin WHERE d.item_gid IN ({marks})", items)
+        for r in rows:
+            access.scopes[r["item_gid"]] = r["scope"]
+            access.owners[r["item_gid"]] = r["origin"]
+            if r["peer"] is not None:
                 access.shared.setdefault(r["item_gid"], set()).add(r["peer"])
         return access
 
