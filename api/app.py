@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from api import errors
@@ -26,6 +27,7 @@ from api.attachments import Attachments
 from api.conditional import ConditionalGet
 from api.docs import serve_docs
 from api.events import Streams
+from api.fast_edit import FastItemEdits
 from api.federation_mount import mount_federation, start_duties
 from api.library import Library
 from api.limits import BodySizeLimit
@@ -101,7 +103,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         app.include_router(router)
     mount_federation(app)
     app.state.metrics = CollectorRegistry(auto_describe=False)
-    app.add_middleware(ConditionalGet)  # innermost: tags what the routes answer
+    app.add_middleware(FastItemEdits, route=_route(items.router, "PATCH", "/items/{gid}"))  # innermost
+    app.add_middleware(ConditionalGet)  # tags what the routes answer
     app.add_middleware(RequestMetrics, registry=app.state.metrics)  # sees the matched route and a 304
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        federation_max_body_bytes=settings.federation_max_body_bytes,
@@ -139,6 +142,10 @@ def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     app.state.tokens = TokenVerifier(node.name, lambda: node.keyring.token_keyset(), gate)
     app.state.readiness = health.Readiness(node)
     app.state.metrics.register(NodeCollector(node, peer_statuses_of))
+
+
+def _route(router: APIRouter, method: str, path: str) -> APIRoute:
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.path == path and method in r.methods)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

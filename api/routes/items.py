@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import CurrentEditor, LibraryDep, current_editor
 from api.errors import responses
-from api.library import ItemQuery
+from api.library import ItemQuery, Library
 from api.responses import backlinks_of, history_of, item_of, item_page_of, lineage_of, rendered_of, version_of
 from api.routes.params import GidPath, IfMatch, IncludeDeleted, TxGidPath, json_response, named_head
 from api.schemas.common import Gid
@@ -25,6 +25,7 @@ from api.schemas.items import (
     RenderedItem,
 )
 from domain.transaction import Scope
+from domain.visibility import Editor
 
 router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(current_editor)],
                    responses=responses(401))
@@ -72,6 +73,11 @@ def read_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath,
 def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: ItemEdit,
               if_match: IfMatch = None) -> Response:
     """Edit an item, based on the head named by If-Match or ``parent``; a stale head is 409 with the heads."""
+    return edit(editor, library, gid, body, if_match)
+
+
+def edit(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: str | None) -> Response:
+    """The edit route's work, also done for it by ``api.fast_edit`` (which answers most edits)."""
     parent = named_head(if_match, body.parent)
     library.edit_item(editor, gid, parent=parent, title=body.title, markdown=body.markdown, tags=body.tags,
                       scope=body.scope, owner_edits_only=body.owner_edits_only)
