@@ -31,9 +31,10 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import domain_error
+from api.limits import replaying
 from api.routes.items import edit
 from api.schemas.items import ItemEdit
 from domain.errors import DomainError
@@ -56,10 +57,12 @@ class FastItemEdits:
         if fields is None:
             await self.app(scope, receive, send)
             return
-        body, more = await _body(receive)
-        edit_body = _valid(body) if not more else None
+        body = await _body(receive)
+        if body is None:  # nobody to answer
+            return
+        edit_body = _valid(body)
         if edit_body is None:  # the route answers, from the same bytes
-            await self.app(scope, _replay(body, more, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
         scope["route"] = self.route
         state = scope["app"].state
@@ -96,16 +99,16 @@ def _fields(headers: list[tuple[bytes, bytes]]) -> dict[str, str] | None:
     return fields if json_body and "token" in fields else None
 
 
-async def _body(receive: Receive) -> tuple[bytes, Message | None]:
-    """The request's body, and the first message that is not part of it (a disconnect), if any."""
+async def _body(receive: Receive) -> bytes | None:
+    """The request's body (None: the client went away meanwhile)."""
     chunks = []
     while True:  # bounded by the body limit middleware outside this one
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), message
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            return b"".join(chunks), None
+            return b"".join(chunks)
 
 
 def _valid(body: bytes) -> ItemEdit | None:
@@ -114,17 +117,3 @@ def _valid(body: bytes) -> ItemEdit | None:
         return ItemEdit.model_validate(data) if isinstance(data, dict) else None
     except (orjson.JSONDecodeError, ValidationError):
         return None
-
-
-def _replay(body: bytes, more: Message | None, receive: Receive) -> Receive:
-    """A ``receive`` that gives the body read already, then what follows."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return more if more is not None else await receive()
-
-    return replay
