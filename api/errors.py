@@ -28,6 +28,7 @@ from api.schemas.common import Problem
 from domain.errors import DomainError
 
 MEDIA_TYPE = "application/problem+json"
+UNPARSED_BODY = "There was an error parsing the body"  # FastAPI's 400 for a JSON body it could not decode at all
 TYPE_PREFIX = "urn:fedsync:problem:"
 log = logging.getLogger("fedsync.api")
 
@@ -94,6 +95,9 @@ async def validation_error(request: Request, error: RequestValidationError) -> R
 
 
 async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+    if error.status_code == 400 and error.detail == UNPARSED_BODY:
+        return problem(request, 400, "Malformed JSON", "the request body is not valid JSON: not UTF-8, or nested "
+                       "too deeply to read", "malformed-json")
     phrase = HTTPStatus(error.status_code).phrase if error.status_code in HTTPStatus._value2member_map_ else "Error"
     detail = error.detail if isinstance(error.detail, str) else phrase
     if error.status_code == 404 and detail == "Not Found":

@@ -102,6 +102,8 @@ CASES: dict[str, tuple[int, Case]] = {
         _claims(api, role="root"), api.node.keyring.active.private_key, algorithm=api.node.keyring.active.alg,
         headers={"kid": api.node.keyring.active.kid}))),
     "malformed JSON": (400, post_raw(b'{"title": "x",')),
+    "JSON that is not UTF-8": (400, post_raw(b'{"title": "\xff\xfe"}')),
+    "JSON nested too deeply": (400, post_raw(b"[" * 100_000 + b"]" * 100_000)),
     "JSON that is not an object": (422, post_raw(b'["title"]')),
     "not JSON content type": (422, post_raw(b'{"title": "x"}', "text/plain")),
     "unknown field": (422, post_raw(b'{"title": "x", "owner": "me"}')),
@@ -174,3 +176,12 @@ def test_markdown_with_script_is_stored_once_and_rendered_escaped(api: Api) -> N
     assert created.status_code == 201 and api.outbox() == before + 1
     assert created.json()["markdown"] == "<script>alert(1)</script>"
     assert rendered["html"] == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"
+
+
+def test_a_body_that_is_not_json_at_all_is_the_malformed_json_problem(api: Api) -> None:
+    item = api.create(api.auth())
+    for body in (b'{"markdown": "\xff\xfe"}', b"[" * 100_000 + b"]" * 100_000, b'{"markdown": '):
+        answer = api.patch(f"/items/{item['gid']}", content=body,
+                           headers={**api.auth(), "Content-Type": "application/json", "If-Match": f'"{item["head"]}"'})
+        assert is_problem(answer, 400), answer.text[:200]
+        assert answer.json()["type"] == "urn:fedsync:problem:malformed-json", answer.text[:200]
