@@ -9,7 +9,9 @@ check is a dictionary lookup and an in-memory revocation check once the
 token was verified), so they run on the event loop. A token's first use
 (signature, and its record in the store) runs in the thread pool. A node
 token is checked against the store (its ``jti`` is single-use), so that
-check stays sync, in the thread pool.
+check runs in the thread pool, once: a request with a body was checked by
+the body limit middleware before its body was read, and its caller is
+taken from there on the event loop.
 """
 
 from __future__ import annotations
@@ -73,14 +75,17 @@ async def current_admin(editor: Annotated[Editor, Depends(current_editor)]) -> E
     return editor
 
 
-def calling_node(request: Request, node: Annotated[Node, Depends(get_node)],
-                 authorization: Annotated[str | None, Header()] = None) -> str | None:
-    """The calling node's name (None: anonymous); authenticated already if the request has a body."""
+async def calling_node(request: Request, node: Annotated[Node, Depends(get_node)],
+                       authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The calling node's name (None: anonymous). A request with a body was authenticated by the body
+    limit already: no hop to the thread pool for it; else the token is checked there (a store write)."""
     caller = getattr(request.state, CALLER, None)
-    return caller if caller is not None else node.authenticator.authenticate(authorization)
+    if caller is not None:
+        return caller
+    return await run_in_threadpool(node.authenticator.authenticate, authorization)
 
 
-def calling_peer(caller: Annotated[str | None, Depends(calling_node)]) -> str:
+async def calling_peer(caller: Annotated[str | None, Depends(calling_node)]) -> str:
     if caller is None:
         raise Unauthorized("this endpoint needs a node token (Authorization: Bearer ...)")
     return caller
