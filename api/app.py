@@ -27,7 +27,7 @@ from api.attachments import Attachments
 from api.conditional import ConditionalGet
 from api.docs import serve_docs
 from api.events import Streams
-from api.fast_edit import FastItemEdits
+from api.fast_paths import FastInbox, FastItemEdits
 from api.federation_mount import mount_federation, start_duties
 from api.library import Library
 from api.limits import BodySizeLimit
@@ -40,6 +40,7 @@ from api.routes import (
     attachments,
     conflicts,
     events,
+    federation,
     health,
     items,
     peers,
@@ -104,6 +105,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     mount_federation(app)
     app.state.metrics = CollectorRegistry(auto_describe=False)
     app.add_middleware(FastItemEdits, route=_route(items.router, "PATCH", "/items/{gid}"))  # innermost
+    app.add_middleware(FastInbox, route=_route(federation.router, "POST", "/federation/inbox"))
     app.add_middleware(ConditionalGet)  # tags what the routes answer
     app.add_middleware(RequestMetrics, registry=app.state.metrics)  # sees the matched route and a 304
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,

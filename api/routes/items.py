@@ -77,7 +77,7 @@ def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: It
 
 
 def edit(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: str | None) -> Response:
-    """The edit route's work, also done for it by ``api.fast_edit`` (which answers most edits)."""
+    """The edit route's work, also done for it by ``api.fast_paths`` (which answers most edits)."""
     parent = named_head(if_match, body.parent)
     library.edit_item(editor, gid, parent=parent, title=body.title, markdown=body.markdown, tags=body.tags,
                       scope=body.scope, owner_edits_only=body.owner_edits_only)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.fast_edit import FastItemEdits
+from api.fast_paths import FastItemEdits
 from tests.api.conftest import Api, is_problem
 
 
