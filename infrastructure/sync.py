@@ -147,10 +147,12 @@ class Syncer:
         self.inbox.fetch_pending(peer)
 
     # --- push ------------------------------------------------------------------
-    def push(self, name: str, peer: Peer | None = None) -> Pushed:
-        """Deliver one batch to a subscriber (``peer``: its record, if just read). A stale ``push_after``
-        sends again what the subscriber has (stored once by gid), never less."""
-        peer = peer or self.peers.get(name)
+    def push(self, name: str) -> Pushed:
+        """Deliver one batch to a subscriber. Its record is read here, not taken from the push loop's
+        read: a push that ended in between moved ``push_after``, and a stale one sends again what the
+        subscriber has (stored once, but sent twice: 4,730 deliveries instead of 4,000 in
+        ``bench/fanout.py`` on PostgreSQL)."""
+        peer = self.peers.get(name)
         scan = self.outbox.scan(self.outbox.audience_of(peer), peer.push_after, max_count=OUTBOX_COUNT,
                                 max_bytes=OUTBOX_BYTES, skip_origin=True)
         if scan.last <= peer.push_after:
@@ -246,14 +248,14 @@ class SyncWorkers:
                             self._again.add(peer.name)  # what was saved since its scan: once it is done
                             continue
                         self._pushing.add(peer.name)
-                    self._pushers.submit(self._push_to, peer)  # with the record just read: one query fewer
+                    self._pushers.submit(self._push_to, peer)
 
     def _push_to(self, peer: Peer) -> None:
         busy = False
         try:
             # Again at once only if one batch did not take all: a save during the push wakes the loop,
             # which marks the subscriber ``_again``; another scan after every push found nothing new.
-            busy = self.syncer.push(peer.name, peer).more
+            busy = self.syncer.push(peer.name).more
         except PeerError as e:
             _log_failure("push to", peer, e)
         except Exception:  # keep the worker alive, but say what broke
