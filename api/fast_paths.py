@@ -36,6 +36,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -52,71 +53,75 @@ M = TypeVar("M", bound=BaseModel)
 MAX_IF_MATCH = 200  # as the route's header parameter (``api.routes.params.IfMatch``)
 
 
-class FastItemEdits:
-    """Answers the ordinary ``PATCH /items/{gid}``; sends everything else on to ``app``."""
+class _FastRoute:
+    """A route's ordinary requests answered here: ``taken`` says what one needs (None: not taken, the app
+    answers), its body must be valid as ``model``, and ``answer`` makes the response."""
+
+    model: type[BaseModel]
 
     def __init__(self, app: ASGIApp, route: BaseRoute) -> None:
         self.app = app
         self.route = route  # the FastAPI route it stands for (the request metrics label requests with it)
-        self.answered = 0  # edits answered here (tests check that ordinary edits take this path)
+        self.answered = 0  # requests answered here (tests check that ordinary ones take this path)
+
+    def taken(self, scope: Scope) -> Any: ...
+
+    async def answer(self, scope: Scope, taken: Any, body: Any) -> Response: ...
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = _ITEM.fullmatch(scope["path"]) if scope["type"] == "http" and scope["method"] == "PATCH" else None
-        fields = _fields(scope["headers"]) if path is not None else None
-        if fields is None:
+        taken = self.taken(scope) if scope["type"] == "http" else None
+        if taken is None:
             await self.app(scope, receive, send)
             return
         body = await _body(receive)
         if body is None:  # nobody to answer
             return
-        edit_body = _valid(body, ItemEdit)
-        if edit_body is None:  # the route answers, from the same bytes
+        parsed = _valid(body, self.model)
+        if parsed is None:  # the route answers, from the same bytes
             await self.app(scope, replaying(body, receive), send)
             return
         scope["route"] = self.route
-        state = scope["app"].state
         try:
-            verifier = state.tokens
-            editor = verifier.remembered(fields["token"])
-            if editor is None:
-                editor = await run_in_threadpool(verifier.verify, fields["token"])
-            response = await run_in_threadpool(edit, editor, state.library, path[1], edit_body,
-                                               fields.get("if-match"))
+            response = await self.answer(scope, taken, parsed)
         except DomainError as error:
             response = await domain_error(Request(scope), error)
         self.answered += 1
         await response(scope, receive, send)
 
 
-class FastInbox:
+class FastItemEdits(_FastRoute):
+    """Answers the ordinary ``PATCH /items/{gid}``; sends everything else on to ``app``."""
+
+    model = ItemEdit
+
+    def taken(self, scope: Scope) -> tuple[str, dict[str, str]] | None:
+        path = _ITEM.fullmatch(scope["path"]) if scope["method"] == "PATCH" else None
+        fields = _fields(scope["headers"]) if path is not None else None
+        return (path[1], fields) if path is not None and fields is not None else None
+
+    async def answer(self, scope: Scope, taken: tuple[str, dict[str, str]], body: ItemEdit) -> Response:
+        gid, fields = taken
+        state = scope["app"].state
+        editor = state.tokens.remembered(fields["token"])
+        if editor is None:
+            editor = await run_in_threadpool(state.tokens.verify, fields["token"])
+        return await run_in_threadpool(edit, editor, state.library, gid, body, fields.get("if-match"))
+
+
+class FastInbox(_FastRoute):
     """Answers a peer's ordinary ``POST /federation/inbox``; sends everything else on to ``app``."""
 
-    def __init__(self, app: ASGIApp, route: BaseRoute) -> None:
-        self.app = app
-        self.route = route
-        self.answered = 0
+    model = InboxRequest
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        taken = scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/federation/inbox"
-        caller = scope.get("state", {}).get(CALLER) if taken else None  # the body limit checked its token
-        if caller is None or not _json_body(scope["headers"]):
-            await self.app(scope, receive, send)
-            return
-        body = await _body(receive)
-        if body is None:
-            return
-        batch = _valid(body, InboxRequest)
-        if batch is None:
-            await self.app(scope, replaying(body, receive), send)
-            return
-        scope["route"] = self.route
-        try:
-            results = await run_in_threadpool(scope["app"].state.node.federation.inbox, caller, batch.transactions)
-            response = fast_json({"results": results})
-        except DomainError as error:
-            response = await domain_error(Request(scope), error)
-        self.answered += 1
-        await response(scope, receive, send)
+    def taken(self, scope: Scope) -> str | None:
+        """The calling node, as the body limit authenticated it (None: not taken)."""
+        if scope["method"] != "POST" or scope["path"] != "/federation/inbox" or not _json_body(scope["headers"]):
+            return None
+        return scope.get("state", {}).get(CALLER)
+
+    async def answer(self, scope: Scope, caller: str, batch: InboxRequest) -> Response:
+        results = await run_in_threadpool(scope["app"].state.node.federation.inbox, caller, batch.transactions)
+        return fast_json({"results": results})
 
 
 def _json_body(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -127,7 +132,6 @@ def _json_body(headers: list[tuple[bytes, bytes]]) -> bool:
 def _fields(headers: list[tuple[bytes, bytes]]) -> dict[str, str] | None:
     """The bearer token and If-Match of a request this path takes, or None (the route decides)."""
     fields: dict[str, str] = {}
-    json_body = False
     for name, value in headers:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
@@ -138,10 +142,7 @@ def _fields(headers: list[tuple[bytes, bytes]]) -> dict[str, str] | None:
             if "if-match" in fields or len(value) > MAX_IF_MATCH:
                 return None
             fields["if-match"] = value.decode("latin-1")
-        elif name == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
-            json_body = media == b"application/json"
-    return fields if json_body and "token" in fields else None
+    return fields if "token" in fields and _json_body(headers) else None
 
 
 async def _body(receive: Receive) -> bytes | None:

@@ -149,9 +149,8 @@ class Syncer:
     # --- push ------------------------------------------------------------------
     def push(self, name: str) -> Pushed:
         """Deliver one batch to a subscriber. Its record is read here, not taken from the push loop's
-        read: a push that ended in between moved ``push_after``, and a stale one sends again what the
-        subscriber has (stored once, but sent twice: 4,730 deliveries instead of 4,000 in
-        ``bench/fanout.py`` on PostgreSQL)."""
+        read: a push that ended in between moved ``push_after``, and a stale one sends a batch again
+        (docs/scaling.md)."""
         peer = self.peers.get(name)
         scan = self.outbox.scan(self.outbox.audience_of(peer), peer.push_after, max_count=OUTBOX_COUNT,
                                 max_bytes=OUTBOX_BYTES, skip_origin=True)
