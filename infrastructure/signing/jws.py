@@ -10,6 +10,7 @@ failure is ``InvalidSignature``, never a library exception.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -56,8 +57,11 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_header(segment: str) -> tuple[str, str]:
-    """(alg, kid) of a protected header that is exactly {"alg", "kid"}."""
+    """(alg, kid) of a protected header that is exactly {"alg", "kid"}. Cached: a node's transactions
+    share one header, and every received one is asked for its kid twice (key learning, verifying); a
+    refused header raises each time (exceptions are not cached)."""
     if len(segment) > _MAX_HEADER_CHARS:
         raise InvalidSignature("JWS header is too long")
     try:
