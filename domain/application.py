@@ -68,17 +68,9 @@ class NodeApplication(LocalCommands, Application):
     name = "fedsync"
     snapshotting_intervals = {Item: 100, Tag: 100, Share: 100}
 
-    def __init__(
-        self,
-        env: dict[str, str],
-        *,
-        node: str,
-        signer: Callable[[bytes], str],
-        verifier: receiving.Verify,
-        verify_all: receiving.VerifyAll | None = None,
-        clock: Callable[[], str] = utc_now,
-        after_save: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, env: dict[str, str], *, node: str, signer: Callable[[bytes], str], verifier: receiving.Verify,
+                 verify_all: receiving.VerifyAll | None = None, clock: Callable[[], str] = utc_now,
+                 after_save: Callable[[], None] | None = None) -> None:
         super().__init__(env=env)
         if not isinstance(self.recorder, TransactionIndex):
             raise TypeError(f"{type(self.recorder).__name__} cannot locate transactions by gid: configure one "
@@ -171,16 +163,18 @@ class NodeApplication(LocalCommands, Application):
 
     # --- received transactions -------------------------------------------
     def receive(self, batch: Sequence[Any], *, sender: str | None = None, cursor: tuple[str, str] | None = None,
-                from_pending: bool = False, room: Callable[[], int] | None = None) -> list[Outcome]:
+                from_pending: bool = False, room: Callable[[], int] | None = None,
+                prechecked: Sequence[receiving.Transaction | None] | None = None) -> list[Outcome]:
         """Store a batch of received transactions; one outcome per transaction, in order.
 
         With a ``sender``, what misses parents is held in the pending area (at most ``room()``, asked only
         then; the rest refused as ``Overloaded``) in the same commit as the rest; ``cursor`` (peer, gid) is the pull
-        position committed with them; ``from_pending`` clears the pending rows of what is now settled.
+        position committed with them; ``from_pending`` clears the pending rows of what is now settled;
+        ``prechecked``: see ``receiving.check``.
         """
         references.prepare(batch)  # backlinks are extracted before the write lock, looked up inside it
         now = self.clock()
-        checked = receiving.check(batch, verify_all=self.verify_all, now=now)  # writers do not wait for it
+        checked = receiving.check(batch, verify_all=self.verify_all, now=now, prechecked=prechecked)
         for attempt in range(SAVE_ATTEMPTS):
             try:
                 with self._write_lock:

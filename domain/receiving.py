@@ -99,10 +99,11 @@ def one_by_one(verify: Verify) -> VerifyAll:
     return verify_all
 
 
-def check(batch: Sequence[Any], *, verify_all: VerifyAll, now: str) -> list[Checked]:
-    """Validate each received transaction, check its signature and its ``created_at``: what needs no store,
-    so it runs before the write lock is taken. The signatures are checked together (``verify_all`` may
-    spread them over several cores) after every transaction was validated and canonicalised."""
+def verified(batch: Sequence[Any], *, verify_all: VerifyAll) -> list[Checked]:
+    """Validate each received transaction and check its signature: what depends on neither the store nor
+    the clock, so another process may do it (``infrastructure/check_pool.py``). The signatures are checked
+    together (``verify_all`` may spread them over several cores) after every transaction was validated and
+    canonicalised."""
     checked: list[Checked | None] = [None] * len(batch)
     signed: list[tuple[int, Transaction, bytes]] = []
     for i, data in enumerate(batch):
@@ -113,15 +114,28 @@ def check(batch: Sequence[Any], *, verify_all: VerifyAll, now: str) -> list[Chec
             checked[i] = e
     errors = verify_all([(tx, data) for _, tx, data in signed])
     for (i, tx, _), error in zip(signed, errors, strict=True):
-        try:
-            if error is not None:
-                raise error
-            check_created_at(tx, now)
-        except DomainError as e:
-            checked[i] = e
-        else:
-            checked[i] = tx
+        checked[i] = tx if error is None else error
     return [c for c in checked if c is not None]
+
+
+def check(batch: Sequence[Any], *, verify_all: VerifyAll, now: str,
+          prechecked: Sequence[Transaction | None] | None = None) -> list[Checked]:
+    """``verified``, then each transaction's ``created_at`` against the clock: what needs no store, so it
+    runs before the write lock is taken. ``prechecked``, one per transaction of the batch, is what another
+    process already validated and verified (None: check that one here, which also says why it fails)."""
+    done: list[Checked | None] = list(prechecked) if prechecked is not None else [None] * len(batch)
+    todo = [i for i, tx in enumerate(done) if tx is None]
+    for i, result in zip(todo, verified([batch[i] for i in todo], verify_all=verify_all), strict=True):
+        done[i] = result
+    checked: list[Checked] = []
+    for tx in done:
+        if not isinstance(tx, DomainError):
+            try:
+                check_created_at(tx, now)
+            except DomainError as e:
+                tx = e
+        checked.append(tx)
+    return checked
 
 
 def triage(batch: Sequence[Any], checked: Sequence[Checked], *, stored: StoredLookup) -> BatchPlan:

@@ -32,6 +32,7 @@ from typing import Any
 from domain.application import NodeApplication
 from domain.errors import Forbidden
 from domain.receiving import PENDING, REFUSED, STORED, Outcome
+from infrastructure.check_pool import CheckPool, Prechecked
 from infrastructure.federation_client import FederationClient, PeerError
 from infrastructure.key_learning import KeyLearner
 from infrastructure.outbox import HAVE_MAX
@@ -47,7 +48,8 @@ class Inbox:
                  on_share_request: Callable[[], Any] = lambda: None, *, pending_max: int = 5000,
                  refusals: RefusalLog | None = None,
                  after_receive: Callable[[Peer, Sequence[Any], list[Outcome]], None] = lambda *_: None,
-                 heads_of: Callable[[Sequence[str]], list[str]] = lambda _: []) -> None:
+                 heads_of: Callable[[Sequence[str]], list[str]] = lambda _: [],
+                 check_pool: CheckPool | None = None) -> None:
         self.app = app
         self.pending_max = pending_max
         self.peers = peers
@@ -58,23 +60,24 @@ class Inbox:
         self.refusals = refusals if refusals is not None else RefusalLog()  # the recent ones, for the admin
         self.after_receive = after_receive  # told of each batch's outcomes (attachments' bytes to fetch)
         self.heads_of = heads_of  # the current heads of stored entities (AccessReader.heads_of)
+        self.check_pool = check_pool  # checks pulled pages in other processes (precheck)
+
+    def precheck(self, peer: Peer, txs: Sequence[Any]) -> Prechecked | None:
+        """Start checking a pulled page in the check pool (``check_pool.py``); ``receive_from`` takes it."""
+        if self.check_pool is None:
+            return None
+        return self.check_pool.submit(_accepted(peer, txs)[1], source=txs)
 
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None,
-                     slot: Slot = contextlib.nullcontext) -> list[Outcome]:
-        """Receive a batch from a peer: type filter, keys on demand, ancestors, pending."""
-        refused: dict[int, Outcome] = {}
-        wanted: list[Any] = []
-        for i, tx in enumerate(txs):
-            entity = tx.get("entity") if isinstance(tx, dict) else None
-            if entity not in peer.accept_types:
-                gid = tx.get("gid", "") if isinstance(tx, dict) else ""
-                error = Forbidden(f"entity type {entity!r} is not accepted from {peer.name}")
-                refused[i] = Outcome.refused(str(gid), error)
-            else:
-                wanted.append(tx)
+                     slot: Slot = contextlib.nullcontext, prechecked: Prechecked | None = None) -> list[Outcome]:
+        """Receive a batch from a peer: type filter, keys on demand, ancestors, pending. ``prechecked``:
+        ``precheck(peer, txs)``'s answer for this very batch."""
+        refused, wanted = _accepted(peer, txs)
         self.keys.learn(peer, wanted)
+        done = prechecked.result() if prechecked is not None and prechecked.source is txs else None
         with slot():
-            outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor, room=lambda: self._room(peer))
+            outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor, room=lambda: self._room(peer),
+                                        prechecked=done)
         if any(o.status == PENDING for o in outcomes):
             self._fetch_ancestors(peer, [o.gid for o in outcomes if o.status == PENDING], slot)
             outcomes = [self._settled(o) for o in outcomes]
@@ -151,6 +154,22 @@ class Inbox:
         if share_request:
             self.on_share_request()
         return settled
+
+
+def _accepted(peer: Peer, txs: Sequence[Any]) -> tuple[dict[int, Outcome], list[Any]]:
+    """The refusals of the transactions whose entity type ``peer`` may not send (by batch position), and the
+    others, in order."""
+    refused: dict[int, Outcome] = {}
+    wanted: list[Any] = []
+    for i, tx in enumerate(txs):
+        entity = tx.get("entity") if isinstance(tx, dict) else None
+        if entity not in peer.accept_types:
+            gid = tx.get("gid", "") if isinstance(tx, dict) else ""
+            error = Forbidden(f"entity type {entity!r} is not accepted from {peer.name}")
+            refused[i] = Outcome.refused(str(gid), error)
+        else:
+            wanted.append(tx)
+    return refused, wanted
 
 
 def _entities_of(txs: Sequence[dict[str, Any]]) -> list[str]:

@@ -70,6 +70,50 @@ class _Known:
     direct: KeySet
     revoked: dict[str, str]  # kid -> the created_at from which it verifies nothing
 
+    def verify(self, tx: dict[str, Any], signed: bytes, kid: str | None) -> None:
+        if not len(self.usable):
+            raise UnknownKey(f"no keys known for origin {tx['origin']}")
+        since = self.revoked.get(kid) if kid is not None else None
+        if since is not None and normal_timestamp(tx["created_at"]) >= since:
+            raise RevokedKey(f"{tx['origin']} revoked key {kid} for everything created since {since}; "
+                             f"transaction {tx['gid']} of {tx['created_at']} refused")
+        self.usable.verify(tx["signature"], signed)
+
+
+@dataclass(frozen=True)
+class KeySnapshot:
+    """The keys ``KeyDirectory.verify`` would use now for some origins, as plain data for another process
+    (``infrastructure/check_pool.py``). Its ``verify`` never reloads: a kid it does not hold raises
+    ``UnknownKey``, and the caller asks the directory itself (which reloads, and says why it refuses)."""
+
+    node: str
+    own: list[dict[str, Any]]
+    origins: dict[str, tuple[list[dict[str, Any]], dict[str, str]]]  # origin -> (usable JWKs, revoked)
+
+    def verify(self, tx: dict[str, Any], signed: bytes) -> None:
+        kid = kid_of(tx["signature"])
+        if tx["origin"] == self.node:
+            _keyset(self.own).verify(tx["signature"], signed)
+            return
+        usable, revoked = self.origins.get(tx["origin"], ([], {}))
+        known = _Known(_keyset(usable), KeySet(), revoked)
+        if kid not in known.usable:
+            raise UnknownKey(f"key {kid} of {tx['origin']} is not in this snapshot")
+        known.verify(tx, signed, kid)
+
+
+_keysets: dict[str, KeySet] = {}  # a worker process's loaded keys, by their JWKs' text
+
+
+def _keyset(jwks: list[dict[str, Any]]) -> KeySet:
+    text = "\n".join(_text(jwk) for jwk in jwks)
+    keyset = _keysets.get(text)
+    if keyset is None:
+        if len(_keysets) >= 256:
+            _keysets.clear()
+        keyset = _keysets[text] = KeySet(jwks)
+    return keyset
+
 
 class KeyDirectory:
     def __init__(self, db: Database, node: str, own_keys: Callable[[], Keyring],
@@ -224,13 +268,13 @@ class KeyDirectory:
             return
         if kid not in known.usable:
             known = self._known(tx["origin"], True)
-        if not len(known.usable):
-            raise UnknownKey(f"no keys known for origin {tx['origin']}")
-        since = known.revoked.get(kid)
-        if since is not None and normal_timestamp(tx["created_at"]) >= since:
-            raise RevokedKey(f"{tx['origin']} revoked key {kid} for everything created since {since}; "
-                             f"transaction {tx['gid']} of {tx['created_at']} refused")
-        known.usable.verify(tx["signature"], signed)
+        known.verify(tx, signed, kid)
+
+    def snapshot(self, origins: Iterable[str]) -> KeySnapshot:
+        """What ``verify`` would verify these origins' transactions with now (no reload)."""
+        known = {origin: self._known(origin, False) for origin in set(origins) - {self.node}}
+        return KeySnapshot(self.node, self.own_keys().keyset().jwks()["keys"], {
+            origin: (keys.usable.jwks()["keys"], dict(keys.revoked)) for origin, keys in known.items()})
 
 
 def _text(jwk: dict[str, Any]) -> str:

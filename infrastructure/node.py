@@ -21,6 +21,7 @@ from domain.transaction import is_node_name, normal_timestamp, utc_now
 from infrastructure.access import AccessReader
 from infrastructure.blob_fetch import BlobFetcher
 from infrastructure.blobs import blob_store_for
+from infrastructure.check_pool import CheckPool
 from infrastructure.domains import same_domain
 from infrastructure.duties import notify_saved
 from infrastructure.federation import Federation
@@ -155,9 +156,11 @@ class Node:
         self.blobs = blob_store_for(settings)  # attachments' bytes, by SHA-256
         self.blob_fetcher = BlobFetcher(self.blobs, self.client, self.peers, self.refusals,
                                         max_bytes=settings.max_blob_bytes)
+        self.check_pool = CheckPool(verify_workers(settings.verify_workers) - 1, self.keys.snapshot)
         inbox = Inbox(self.app, self.peers, self.key_learner, self.client, on_share_request=self.reshares.process,
                       pending_max=settings.pending_max_per_sender, refusals=self.refusals,
-                      after_receive=self.blob_fetcher.after_receive, heads_of=access.heads_of)
+                      after_receive=self.blob_fetcher.after_receive, heads_of=access.heads_of,
+                      check_pool=self.check_pool)
         self.federation = Federation(outbox, inbox, self.peers, self.keys)  # what peers ask of this node
         self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
@@ -299,5 +302,6 @@ class Node:
         self.client.close()
         self.app.close()
         self._verify_all.close()
+        self.check_pool.close()
 
 

@@ -50,7 +50,8 @@ class Settings(BaseModel):
     webhook_timeout: float = 5.0  # seconds a webhook's receiver has to connect, take the body and answer (each)
     webhook_retry_base: float = 1.0  # first wait after a failed delivery; doubled on every failure after it
     webhook_retry_cap: float = 300.0  # longest wait between two attempts to deliver to a failing webhook
-    verify_workers: int = Field(0, ge=0, le=64)  # threads verifying a received batch's signatures (0: one per core)
+    # threads verifying a received batch's signatures (0: one per core); one fewer processes check pulled pages
+    verify_workers: int = Field(0, ge=0, le=64)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -36,6 +36,7 @@ from domain.application import TransactionIndex
 from domain.federation import after_failure
 from domain.replication import GapFill, PullResult, PullSession
 from domain.transaction import utc_now
+from infrastructure.check_pool import Prechecked
 from infrastructure.federation_client import CursorGone, FederationClient, PeerError
 from infrastructure.inbox import Inbox
 from infrastructure.outbox import OUTBOX_BYTES, OUTBOX_COUNT, Outbox
@@ -76,14 +77,15 @@ class Syncer:
                 upcoming = self._ask(prefetch, peer, session)
                 while upcoming is not None:
                     try:
-                        page = upcoming.result()
+                        page, prechecked = upcoming.result()
                     except CursorGone:
                         stalled = self.gap_fill(peer, session.result, progress)
                         break
                     step = session.receive_page(page)
                     upcoming = self._ask(prefetch, peer, session)  # the next page, while this one is applied
                     session.applied(self.inbox.receive_from(
-                        peer, step.transactions, cursor=(peer.name, step.cursor) if step.cursor else None))
+                        peer, step.transactions, cursor=(peer.name, step.cursor) if step.cursor else None,
+                        prechecked=prechecked))
                     if progress:
                         progress(len(step.transactions))
             except PeerError as e:
@@ -99,11 +101,18 @@ class Syncer:
         self._succeeded(peer)
         return session.result
 
-    def _ask(self, prefetch: ThreadPoolExecutor, peer: Peer, session: PullSession) -> Future[dict[str, Any]] | None:
+    def _ask(self, prefetch: ThreadPoolExecutor, peer: Peer, session: PullSession
+             ) -> Future[tuple[dict[str, Any], Prechecked | None]] | None:
         request = session.next_request()
         if request is None:
             return None
-        return prefetch.submit(self.client.outbox, peer.name, peer.base_url, request.after)
+        return prefetch.submit(self._page, peer, request.after)
+
+    def _page(self, peer: Peer, after: str | None) -> tuple[dict[str, Any], Prechecked | None]:
+        """A page of the peer's outbox, its checks started in the check pool as soon as it is here."""
+        page = self.client.outbox(peer.name, peer.base_url, after)
+        txs = page.get("transactions")
+        return page, self.inbox.precheck(peer, txs) if isinstance(txs, list) else None
 
     def reconcile(self, name: str) -> PullResult:
         """Anti-entropy by gid-diff: list everything the peer lets us see and fetch what we lack.

@@ -13,6 +13,8 @@ in one thread and 21,429/s in two), so no key material has to be shipped
 to other processes. Only the verifications run in parallel: Python work
 beside them (validation, canonical JSON) would hold the GIL and make the
 verifying threads queue for it, which measured slower than one thread.
+A pull's large pages are validated and verified in other processes while
+the page before is stored (``check_pool.py``).
 """
 
 from __future__ import annotations

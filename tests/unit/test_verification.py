@@ -73,3 +73,32 @@ def test_a_short_batch_stays_on_the_calling_thread():
 def test_zero_workers_means_one_per_core():
     assert verify_workers(3) == 3
     assert verify_workers(0) >= 1
+
+
+def test_what_another_process_prechecked_is_not_checked_again_and_the_rest_is_checked_here():
+    peer = SigningPeer()
+    txs = batch_with_faults(peer, 200)
+    txs[3] = peer.create_item("from the future", created_at="2999-01-01T00:00:00.000000Z")  # only home checks the clock
+    keys = KeySet.from_jwks(peer.jwks)
+    verified_here: list[str] = []
+
+    def verify(tx: dict[str, Any], signed: bytes) -> None:
+        verified_here.append(tx["gid"])
+        keys.verify(tx["signature"], signed)
+
+    home = receiving.check(txs, verify_all=receiving.one_by_one(verify), now=NOW)
+    # The other process answers every other transaction it validated and verified, and None for the rest.
+    worker = receiving.verified(txs, verify_all=receiving.one_by_one(verify))
+    prechecked = [tx if i % 2 == 0 and not isinstance(tx, DomainError) else None for i, tx in enumerate(worker)]
+    verified_here.clear()
+
+    both = receiving.check(txs, verify_all=receiving.one_by_one(verify), now=NOW, prechecked=prechecked)
+
+    def shown(checked: list[receiving.Checked]) -> list[Any]:
+        return [f"{type(c).__name__}: {c}" if isinstance(c, DomainError) else c for c in checked]
+    assert shown(both) == shown(home)
+    assert "ahead of this node's clock" in str(both[3])
+    assert sum(isinstance(c, DomainError) for c in both) >= 6  # tampered, junk, the future one
+    assert not {tx["gid"] for tx in prechecked if tx is not None} & set(verified_here)
+    assert set(verified_here) == {tx["gid"] for i, tx in enumerate(txs)
+                                  if prechecked[i] is None and isinstance(tx, dict)}

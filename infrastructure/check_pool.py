@@ -1,0 +1,139 @@
+"""Checking a pulled page in other processes while this one stores the page before it.
+
+A pull fetches the next page while it applies the current one (``sync.py``).
+What receiving costs in Python is about one third checks that need neither
+the store nor the clock (validate, canonicalise, verify the signature:
+``receiving.verified``) and two thirds the save; and Python runs one thread
+at a time. Threads verify signatures in parallel (``verification.py``: the
+``cryptography`` package releases the GIL), but not the validation beside
+them. So a large pulled page is checked in worker processes as soon as it
+has arrived, with a snapshot of the keys its origins are verified with now
+(``KeySnapshot``), while this process stores the page before it; the save
+then checks only each transaction's ``created_at`` and whatever the workers
+did not accept (``receiving.check``'s ``prechecked``).
+
+A worker's answer only ever spares work: what it refuses, or cannot verify
+with the snapshot (a key not learned yet: the first pages of a new origin),
+is checked again here on the ordinary path, which learns and reloads keys
+and says why it refuses. A page's order and its one commit are the save's
+and do not change. Workers are spawned (not forked: this process has
+threads) on the first large page, which is checked here while they start;
+a worker that dies only makes pages be checked here until the pool is
+started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from domain import receiving
+from domain.errors import DomainError
+from infrastructure.key_directory import KeySnapshot
+
+MIN_PAGE = 200  # transactions: a smaller page costs more to hand over than it saves
+log = logging.getLogger("fedsync.check_pool")
+
+
+class Prechecked:
+    """The workers' answers for a batch of ``size`` (taken from ``source``): each transaction validated and
+    verified, or None."""
+
+    def __init__(self, source: Sequence[Any], size: int, parts: list[Future[list[receiving.Transaction | None]]],
+                 broken: Callable[[], None], count: Callable[[int], None]) -> None:
+        self.source = source
+        self.size = size
+        self._parts = parts
+        self._broken = broken
+        self._count = count
+
+    def result(self) -> list[receiving.Transaction | None]:
+        answers: list[receiving.Transaction | None] = []
+        try:
+            for part in self._parts:
+                answers.extend(part.result())
+        except Exception as error:  # noqa: BLE001 — a lost answer only means checking the batch here
+            if isinstance(error, BrokenProcessPool):
+                self._broken()
+            log.warning("a check worker gave no answer (%s): the page is checked in this process", error)
+            return [None] * self.size
+        self._count(sum(answer is not None for answer in answers))
+        return answers
+
+
+class CheckPool:
+    """``workers`` processes (0: none, every batch is checked in the caller's process)."""
+
+    def __init__(self, workers: int, snapshot: Callable[[Iterable[str]], KeySnapshot]) -> None:
+        self.workers = max(0, workers)
+        self.snapshot = snapshot  # KeyDirectory.snapshot
+        self._pool: ProcessPoolExecutor | None = None
+        self._started: list[Future[bool]] = []
+        self._lock = threading.Lock()
+        self.answered = 0  # transactions the workers validated and verified (for tests and /metrics)
+
+    def _count(self, answered: int) -> None:
+        with self._lock:
+            self.answered += answered
+
+    def submit(self, batch: Sequence[Any], source: Sequence[Any] | None = None) -> Prechecked | None:
+        """Start checking ``batch`` in the workers; None when it is checked in the caller's process (a small
+        batch, no workers, or workers still starting). ``source``: what the answer is for (``batch``)."""
+        if self.workers == 0 or len(batch) < MIN_PAGE:
+            return None
+        pool = self._start()
+        if pool is None or not all(started.done() for started in self._started):
+            return None
+        keys = self.snapshot({tx["origin"] for tx in batch
+                              if isinstance(tx, dict) and isinstance(tx.get("origin"), str)})
+        size = -(-len(batch) // self.workers)
+        try:
+            parts = [pool.submit(_verified, list(batch[start:start + size]), keys)
+                     for start in range(0, len(batch), size)]
+        except (BrokenProcessPool, RuntimeError):  # shut down, or a worker died
+            self._restart(pool)
+            return None
+        return Prechecked(batch if source is None else source, len(batch), parts, lambda: self._restart(pool),
+                          self._count)
+
+    def warm(self, timeout: float) -> bool:
+        """Start the workers now and wait up to ``timeout`` seconds for them: True when they are up."""
+        if self._start() is None:
+            return False
+        done, _ = wait(self._started, timeout)
+        return len(done) == len(self._started)
+
+    def _start(self) -> ProcessPoolExecutor | None:
+        with self._lock:
+            if self._pool is None and self.workers > 0:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+                self._started = [self._pool.submit(_started) for _ in range(self.workers)]
+            return self._pool
+
+    def _restart(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self.workers = 0
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _started() -> bool:
+    return True
+
+
+def _verified(batch: list[Any], keys: KeySnapshot) -> list[receiving.Transaction | None]:
+    """In a worker: each transaction validated and verified with ``keys``, or None (check it at home)."""
+    return [None if isinstance(checked, DomainError) else checked
+            for checked in receiving.verified(batch, verify_all=receiving.one_by_one(keys.verify))]

@@ -1,0 +1,136 @@
+"""Pulled pages checked in worker processes (both stores): the same outcomes as checking them at home.
+
+A node pulls from a real HTTP peer (``HostilePeer``) pages that mix good
+transactions with bad ones: a signature that no longer matches, a key the
+peer never published, an origin nobody vouched for, a time far ahead, junk.
+One node checks pages in worker processes (``check_pool.py``), the other
+in its own process; both must store and refuse exactly the same, with the
+same reasons, and the workers must have done part of the checking.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domain.errors import InvalidSignature, RevokedKey, UnknownKey
+from domain.transaction import signing_input
+from infrastructure.check_pool import MIN_PAGE, CheckPool
+from infrastructure.node import Node, init_node
+from infrastructure.settings import Settings
+from infrastructure.signing import SigningKey
+from tests.factory import AUTHOR, SigningPeer, history, trust
+from tests.integration.test_key_directory import R1, D, jwks, signed
+from tests.reliability.hostile_peer import HostilePeer
+
+PAGE = 300
+
+
+def open_node(store: Callable[[], str | None], root: Path, name: str, verify_workers: int) -> Node:
+    settings = Settings(data_dir=root / name, database_url=store(), verify_workers=verify_workers)
+    init_node(settings, f"https://{name}.example.org")
+    return Node.open(settings)
+
+
+def pages(peer: HostilePeer) -> list[list[Any]]:
+    signer = peer.signer
+    txs: list[Any] = history(signer, items=PAGE * 3 // 5, edits=4)
+    stranger = SigningPeer(host="nobody.example.com")  # an origin this node never learns keys of
+    rogue = SigningPeer(host=signer.host, key=SigningKey.generate("ES256"))  # the peer's name, a key it never published
+    for i in (PAGE + 7, 2 * PAGE + 11):  # later pages, which the workers check
+        txs[i] = dict(txs[i], scope="OWNER")  # no longer what was signed
+        txs[i + 1] = rogue.create_item("unpublished key")
+        txs[i + 2] = stranger.create_item("unknown origin")
+        txs[i + 3] = signer.create_item("from the future", created_at="2999-01-01T00:00:00.000000Z")
+        txs[i + 4] = {"gid": "junk", "entity": "item"}
+    return [txs[start:start + PAGE] for start in range(0, len(txs), PAGE)]
+
+
+def pull(node: Node, peer: HostilePeer) -> tuple[Any, set[str], list[tuple[str, str, str]]]:
+    node.add_peer(peer.base_url, ("item",), ("item",))
+    result = node.syncer.pull(peer.name)
+    with node.db.read() as cur:
+        stored = {r["gid"] for r in cur.execute("SELECT gid FROM transactions").fetchall()}
+    refusals = sorted((r.gid, r.type, re.sub(r"clock \(.*\)", "clock", r.reason)) for r in node.refusals.recent())
+    return (result.stored, result.refused, result.pending), stored, refusals
+
+
+def test_pulled_pages_checked_in_worker_processes_store_and_refuse_what_checking_at_home_does(store, tmp_path):
+    served: list[list[Any]] = []
+
+    def outbox(n: int, after: str | None) -> dict[str, Any] | None:
+        i = 0 if after is None else int(after.rsplit("-", 1)[1]) + 1
+        return {"transactions": served[i], "last": f"00000000-0000-4000-8000-{i:012d}", "more": i + 1 < len(served)}
+
+    with HostilePeer(outbox=outbox) as peer:
+        served.extend(pages(peer))
+        pooled = open_node(store, tmp_path, "pooled", verify_workers=2)
+        at_home = open_node(store, tmp_path, "home", verify_workers=1)
+        try:
+            assert pooled.check_pool.warm(timeout=60), "the check worker did not start"
+            with_workers = pull(pooled, peer)
+            without = pull(at_home, peer)
+            answered, idle = pooled.check_pool.answered, at_home.check_pool.answered
+        finally:
+            pooled.close()
+            at_home.close()
+
+    assert with_workers == without
+    counts, stored, refusals = with_workers
+    assert counts[0] == len(stored) > 2 * PAGE
+    assert len(refusals) >= 8 and {r[1] for r in refusals} >= {"invalid-signature", "unknown-key",
+                                                                 "invalid-transaction"}
+    assert answered >= 2 * PAGE - 20 and idle == 0
+
+
+def test_a_key_snapshot_verifies_and_refuses_as_the_directory_does(node):
+    peer = SigningPeer()
+    trust(node, peer)
+    key, other = SigningKey.generate("ES256"), SigningKey.generate("ES256")
+    node.keys.vouch(D, R1, jwks(key, revoked=[{"kid": key.kid, "since": "2026-12-01T12:00:00Z"}]))
+    own = node.app.transactions([node.app.create_item(author=AUTHOR, title="t", markdown="m\n").gid])
+    theirs = peer.create_item()
+    snapshot = node.keys.snapshot([D, peer.name, node.name, "urn:domain:nobody.example.com"])
+
+    for verify in (node.keys.verify, snapshot.verify):
+        for tx in (*own.values(), theirs):
+            verify(tx, signing_input(tx))
+        verify(*signed(key, created_at="2026-12-01T11:00:00Z"))
+        with pytest.raises(RevokedKey):
+            verify(*signed(key, created_at="2026-12-01T13:00:00Z"))
+        with pytest.raises(UnknownKey):
+            verify(*signed(other))
+        with pytest.raises(UnknownKey):
+            verify(*signed(key, origin="urn:domain:nobody.example.com"))
+        tampered = dict(theirs, scope="OWNER")
+        with pytest.raises(InvalidSignature):
+            verify(tampered, signing_input(tampered))
+
+
+def test_a_check_worker_that_dies_only_sends_pages_home_until_the_pool_starts_again(node):
+    peer = SigningPeer()
+    trust(node, peer)
+    batch = history(peer, items=MIN_PAGE // 5 + 1, edits=4)
+    pool = CheckPool(1, node.keys.snapshot)
+    try:
+        assert pool.submit(batch[:MIN_PAGE - 1]) is None  # too small: checked at home
+        assert pool.warm(timeout=60)
+        first = pool.submit(batch)
+        assert first is not None and all(tx is not None for tx in first.result())
+        for process in list(pool._pool._processes.values()):  # noqa: SLF001 - kill the worker
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(10)
+        lost = pool.submit(batch)
+        assert lost is None or lost.result() == [None] * len(batch)
+        assert pool.warm(timeout=60)
+        again = pool.submit(batch)
+        assert again is not None and all(tx is not None for tx in again.result())
+    finally:
+        pool.close()
+    assert pool.submit(batch) is None  # closed: everything is checked at home
