@@ -28,7 +28,7 @@ from api.conditional import ConditionalGet
 from api.docs import serve_docs
 from api.events import Streams
 from api.fast_paths import FastInbox, FastItemEdits
-from api.federation_mount import mount_federation, start_duties
+from api.federation_mount import mount_federation, start_node_wide, start_workers, stop_workers
 from api.library import Library
 from api.limits import BodySizeLimit
 from api.logs import configure_logging
@@ -76,20 +76,24 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
             yield
             return
         opened = Node.open(settings)
-        duties = None
+        duties = workers = None
         try:
             attach(app, opened, settings)
             log.info("fedsync %s: node %s at %s, store %s, peers: %s", importlib.metadata.version("fedsync"),
                      opened.name, opened.config.base_url, store_name(settings.database_url),
                      ", ".join(peer.name for peer in opened.peers.all()) or "none")
             app.state.tokens.gate.start()  # revocations made by other processes (the CLI)
-            duties = Duties(postgres_url(settings.database_url), lambda: start_duties(opened), opened.wake_pusher,
-                            instance=opened.instance)
+            url = postgres_url(settings.database_url)
+            workers = start_workers(opened, spread=url is not None)
+            duties = Duties(url, lambda: start_node_wide(opened, workers), opened.wake_pusher,
+                            instance=opened.instance, peers=workers)
             duties.start()
             yield
         finally:
             if duties is not None:
                 duties.stop()
+            if workers is not None:
+                stop_workers(opened, workers)
             if hasattr(app.state, "tokens"):
                 app.state.tokens.gate.stop()
             opened.close()

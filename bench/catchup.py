@@ -4,8 +4,8 @@ A (a real ``fedsync serve``) holds N signed transactions (N/10 items x 10,
 ~1 KB markdown, signed by a third node with the default algorithm, so B
 also learns keys through A). B, empty, runs ``fedsync sync`` in its own
 process: verify + store + project, page by page. Prints transactions/s end
-to end and B's peak memory (max RSS of the sync process), for several N to
-show that memory stays flat. Then, with B serving and subscribed to A,
+to end and B's peak memory (max RSS of the sync process, and of its check
+worker process), for several N to show that memory stays flat. Then, with B serving and subscribed to A,
 measures push propagation: an edit through A's REST API until B's
 projection shows it, p50/p99 over M edits.
 
@@ -45,8 +45,10 @@ try:
 except SystemExit as e:
     if e.code:
         raise
+import resource
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
-print("maxrss", hwm.split()[1], file=sys.stderr)
+# The check workers (infrastructure/check_pool.py) are this process's children, joined when the sync ended.
+print("maxrss", hwm.split()[1], resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
 """
 
 
@@ -90,12 +92,12 @@ def catch_up(store: str, count: int, tmp: Path) -> None:
         elapsed = time.perf_counter() - started
         if done.returncode != 0:
             raise RuntimeError(done.stdout + done.stderr)
-        peak_kib = int(done.stderr.strip().splitlines()[-1].split()[-1])
+        peak_kib, worker_kib = (int(kib) for kib in done.stderr.strip().splitlines()[-1].split()[-2:])
         stored = b.query("SELECT COUNT(*) AS n FROM transactions")[0]["n"]
         if stored < count:
             print(f"{store}: B stored only {stored} of {count}; the sync said:\n{done.stdout}{done.stderr}")
         print(f"{store}: {count:>7} tx: B stored {stored} in {elapsed:.1f} s = {stored / elapsed:,.0f} tx/s "
-              f"end to end; B peak RSS {peak_kib / 1024:.0f} MiB")
+              f"end to end; B peak RSS {peak_kib / 1024:.0f} MiB (its check worker {worker_kib / 1024:.0f} MiB)")
     finally:
         a.stop()
         b.stop()

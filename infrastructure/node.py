@@ -137,7 +137,8 @@ class Node:
         self.instance = secrets.token_hex(8)  # this process among those serving the store
         if postgres_url(settings.database_url):  # wake the other processes serving this store
             self.app.recorder.commit_hooks.append(notify_saved(self.instance))
-        self.runs_duties = False  # push, pull, keys, webhooks run here (infrastructure/duties.py)
+        self.runs_duties = False  # keys, webhooks, held transactions run here (infrastructure/duties.py)
+        self.held_duties: Callable[[], dict[str, int]] = lambda: {"push": 0, "pull": 0}  # peers pushed/pulled here
         self.app.recorder.in_commit = self.projector.project_in_commit
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.
@@ -218,7 +219,7 @@ class Node:
         events = self.app.recorder.max_notification_id() or 0
         views = self.projector.position()
         return {"store": "ok", "events": events, "views": views, "behind": max(0, events - views),
-                "duties": "held" if self.runs_duties else "standby"}
+                "duties": "held" if self.runs_duties else "standby", "peer_duties": self.held_duties()}
 
     def rebuild_views(self, progress: Callable[[int], None] | None = None) -> RebuildReport:
         """Rebuild the read models beside the live ones and swap them in (safe while the node serves)."""

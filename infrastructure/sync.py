@@ -1,5 +1,5 @@
-"""Federation, client side: the drivers of pulls and pushes, and the background
-workers that run them.
+"""Federation, client side: the drivers of pulls and pushes (the background
+workers that run them are ``sync_workers.py``).
 
 - Pull: the sessions of ``domain/replication.py`` decide what to ask and what
   to apply; this module asks over HTTP and applies through the inbox. The
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -42,7 +41,6 @@ from infrastructure.inbox import Inbox
 from infrastructure.outbox import OUTBOX_BYTES, OUTBOX_COUNT, Outbox
 from infrastructure.peers import Peer, PeerStore
 
-PUSH_CONCURRENCY = 16  # subscribers pushed to at once (each at most one push at a time)
 RECONCILE_EVERY = 20  # pull rounds between two gid-diffs with every peer (10 min at the 30 s default)
 log = logging.getLogger("fedsync.sync")
 Progress = Callable[[int], None]
@@ -193,115 +191,3 @@ class Syncer:
     def due(self, peer: Peer) -> bool:
         now = self.clock()
         return peer.next_attempt <= now and peer.breaker.allows(now)
-
-
-class SyncWorkers:
-    """Background threads of ``fedsync serve``: a pusher woken by new outbox
-    entries, and a periodic puller (anti-entropy) that also retries pending
-    transactions."""
-
-    def __init__(self, syncer: Syncer, *, pull_interval: float = 30.0, push_poll: float = 1.0,
-                 reconcile_every: int = RECONCILE_EVERY, refresh_keys: Callable[[], None] | None = None,
-                 key_refresh_interval: float = 300.0) -> None:
-        self.syncer = syncer
-        self.pull_interval = pull_interval
-        self.refresh_keys = refresh_keys
-        self.key_refresh_interval = key_refresh_interval
-        self.reconcile_every = reconcile_every
-        self.push_poll = push_poll
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self._push_loop, name="fedsync-push", daemon=True),
-                        threading.Thread(target=self._pull_loop, name="fedsync-pull", daemon=True)]
-        if refresh_keys is not None:
-            self.threads.append(threading.Thread(target=self._key_loop, name="fedsync-keys", daemon=True))
-        # Pushes run on a pool, at most one per subscriber at a time: a slow or unreachable subscriber
-        # holds one thread until its timeout, never the others' pushes (nor the next round's).
-        self._pushers = ThreadPoolExecutor(PUSH_CONCURRENCY, thread_name_prefix="fedsync-push-to")
-        self._pushing: set[str] = set()
-        self._again: set[str] = set()
-        self._pushing_lock = threading.Lock()
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
-        for thread in self.threads:
-            thread.join(timeout=10)
-        self._pushers.shutdown(wait=False, cancel_futures=True)  # a push under way ends with the client
-
-    def notify(self) -> None:
-        self.wake.set()
-
-    def _push_loop(self) -> None:
-        # Every save wakes the pusher. With no subscriber (the common case on a busy
-        # editing node) it re-reads the peers only when this process changed them or
-        # after push_poll, not once per save.
-        idle_since: tuple[int, float] | None = None  # (peers.changes, time) of a scan that found none
-        while not self.stopping.is_set():
-            self.wake.wait(self.push_poll)
-            self.wake.clear()
-            if idle_since is not None and idle_since[0] == self.syncer.peers.changes \
-                    and time.monotonic() - idle_since[1] < self.push_poll:
-                continue
-            peers = [peer for peer in self.syncer.peers.all() if peer.subscribed]
-            idle_since = None if peers else (self.syncer.peers.changes, time.monotonic())
-            for peer in peers:
-                if self.syncer.due(peer) and not self.stopping.is_set():
-                    with self._pushing_lock:
-                        if peer.name in self._pushing:
-                            self._again.add(peer.name)  # what was saved since its scan: once it is done
-                            continue
-                        self._pushing.add(peer.name)
-                    self._pushers.submit(self._push_to, peer)
-
-    def _push_to(self, peer: Peer) -> None:
-        busy = False
-        try:
-            # Again at once only if one batch did not take all: a save during the push wakes the loop,
-            # which marks the subscriber ``_again``; another scan after every push found nothing new.
-            busy = self.syncer.push(peer.name).more
-        except PeerError as e:
-            _log_failure("push to", peer, e)
-        except Exception:  # keep the worker alive, but say what broke
-            log.exception("push to %s crashed", peer.name)
-        finally:
-            with self._pushing_lock:
-                self._pushing.discard(peer.name)
-                again = peer.name in self._again
-                self._again.discard(peer.name)
-        if busy or again:
-            self.wake.set()  # more may be queued: go again at once
-
-    def _key_loop(self) -> None:
-        assert self.refresh_keys is not None
-        while not self.stopping.wait(self.key_refresh_interval):
-            try:
-                self.refresh_keys()
-            except Exception:  # keep the worker alive, but say what broke
-                log.exception("refreshing peers' keys crashed")
-
-    def _pull_loop(self) -> None:
-        rounds = 0
-        while not self.stopping.wait(self.pull_interval):
-            rounds += 1
-            full = rounds % self.reconcile_every == 0  # now and then a gid-diff instead of a cursor pull
-            for peer in self.syncer.peers.all():
-                if peer.accept_types and self.syncer.due(peer) and not self.stopping.is_set():
-                    try:
-                        (self.syncer.reconcile if full else self.syncer.pull)(peer.name)
-                    except PeerError as e:
-                        _log_failure("pull from", peer, e)
-                    except Exception:  # keep the worker alive, but say what broke
-                        log.exception("pull from %s crashed", peer.name)
-            try:
-                self.syncer.inbox.retry_pending()
-            except Exception:
-                log.exception("retrying pending transactions crashed")
-
-
-def _log_failure(what: str, peer: Peer, error: Exception) -> None:
-    log.warning("%s %s failed: %s", what, peer.name, error, extra={"peer": peer.name, "reason": str(error)})

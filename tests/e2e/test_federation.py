@@ -11,7 +11,7 @@ import pytest
 from infrastructure.local_cluster import NodeProcess
 from infrastructure.outbox import OUTBOX_COUNT
 from infrastructure.signing import Keyring, kid_of
-from infrastructure.sync import SyncWorkers
+from infrastructure.sync_workers import SyncWorkers
 from tests import factory
 from tests.e2e.conftest import link
 from tests.forkserver import fedsync

@@ -1,8 +1,9 @@
-"""Several ``fedsync serve`` processes on one PostgreSQL store: one node, one process running its duties.
+"""Several ``fedsync serve`` processes on one PostgreSQL store: one node, each duty run by one process.
 
 Three processes serve node X from one database (copies of one data dir, as on three machines behind a load
 balancer); a peer Y (SQLite) pulls from X, is pushed to by X, and is pulled from by X. Editors write through
-all three; the process holding the duties is killed with SIGKILL while pushes and pulls are under way.
+all three; the processes holding the push to Y and the pull from Y are killed with SIGKILL while pushes and
+pulls are under way, and the survivors take their duties.
 """
 
 from __future__ import annotations
@@ -32,11 +33,21 @@ def postgres() -> Iterator:
     yield from database_urls("postgres")
 
 
-def duties(process: NodeProcess) -> str | None:
+def readiness(process: NodeProcess) -> dict:
     try:
-        return httpx.get(f"{process.base_url}/readyz", timeout=5).json().get("duties")
+        return httpx.get(f"{process.base_url}/readyz", timeout=5).json()
     except httpx.HTTPError:
-        return None
+        return {}
+
+
+def duties(process: NodeProcess) -> str | None:
+    return readiness(process).get("duties")
+
+
+def peer_duties(processes: list[NodeProcess]) -> dict[str, list[NodeProcess]]:
+    """The processes that push to the one subscriber, and that pull from the one peer."""
+    held = [(p, readiness(p).get("peer_duties") or {}) for p in processes]
+    return {kind: [p for p, counts in held if counts.get(kind)] for kind in ("push", "pull")}
 
 
 def until(check, timeout: float = 30.0) -> None:
@@ -59,7 +70,7 @@ def views(process: NodeProcess) -> list[list[dict]]:
 
 
 @needs_postgres
-def test_three_processes_serve_one_node_and_the_duties_move_when_their_holder_is_killed(postgres, tmp_path: Path):
+def test_three_processes_serve_one_node_and_the_duties_move_when_their_holders_are_killed(postgres, tmp_path: Path):
     url = postgres()
     front = NodeProcess(data_dir=tmp_path / "x0", database_url=url, pull_interval=1.0).init()
     backs = []
@@ -78,6 +89,13 @@ def test_three_processes_serve_one_node_and_the_duties_move_when_their_holder_is
             list(pool.map(NodeProcess.start, (front, y)))
         assert duties(front) == "standby"
         link(front, y)
+        admin = y.admin()
+        try:
+            admin.subscribe_to(front.name)  # X pushes to Y (and pulls from Y; Y pulls from X)
+        finally:
+            admin.close()
+        until(lambda: [len(holders) for holders in peer_duties(processes).values()] == [1, 1])
+        assert front.query("SELECT subscribed FROM peers")[0]["subscribed"]
 
         x_token, y_token = front.token("ann"), y.token("bob")
         acknowledged: list[str] = []
@@ -99,13 +117,17 @@ def test_three_processes_serve_one_node_and_the_duties_move_when_their_holder_is
 
         with ThreadPoolExecutor(3) as pool:
             list(pool.map(write, range(30)))
-            holder = next(p for p in backs if duties(p) == "held")
-            holder.kill()  # mid-push (X's edits to Y) and mid-pull (X pulls Y every second)
-            killed.append(holder)
+            holders = peer_duties(processes)
+            for holder in [p for p in processes if p in holders["push"] or p in holders["pull"]]:
+                holder.kill()  # mid-push (X's edits to Y) and mid-pull (X pulls Y every second)
+                killed.append(holder)
             list(pool.map(write, range(30, 60)))
 
         survivors = [p for p in processes if p not in killed]
-        until(lambda: sorted(duties(p) for p in survivors) == ["held", "standby"], timeout=15)
+        assert survivors and len(killed) in (1, 2)
+        until(lambda: sorted(duties(p) for p in survivors) == ["held", *["standby"] * (len(survivors) - 1)],
+              timeout=15)
+        until(lambda: [len(holders) for holders in peer_duties(survivors).values()] == [1, 1], timeout=15)
         assert len(acknowledged) >= 50
 
         def converged() -> bool:

@@ -117,3 +117,72 @@ def test_a_process_whose_duties_fail_to_start_lets_them_go(postgres):
     finally:
         broken.duties.stop()
         healthy.duties.stop()
+
+
+class Peers:
+    """A PeerDuties port that records which peer duties its process holds; ``busy`` ones are under way."""
+
+    def __init__(self, wanted: set) -> None:
+        self._wanted = wanted
+        self.held: set = set()
+        self.busy: set = set()
+        self.lock = threading.Lock()
+
+    def wanted(self) -> set:
+        return set(self._wanted)
+
+    def take(self, duty) -> None:
+        with self.lock:
+            assert duty not in self.held
+            self.held.add(duty)
+
+    def release(self, duty) -> bool:
+        with self.lock:
+            if duty in self.busy:
+                return False
+            self.held.discard(duty)
+            return True
+
+    def release_all(self) -> None:
+        with self.lock:
+            self.held.clear()
+
+
+def until(check, timeout: float = 15.0) -> None:
+    pause = threading.Event()
+    for _ in range(int(timeout / 0.05)):  # bounded
+        if check():
+            return
+        pause.wait(0.05)
+    raise AssertionError(f"not within {timeout} s: {check.__doc__}")
+
+
+@pytest.mark.skipif("postgres" not in STORES, reason="several processes share a PostgreSQL store only")
+def test_peer_duties_are_spread_over_the_processes_each_held_once_and_taken_over_when_one_stops(postgres):
+    url = postgres()
+    wanted = {("push", f"urn:domain:s{i}.example.org") for i in range(5)} | \
+        {("pull", f"urn:domain:p{i}.example.org") for i in range(3)}
+    peers = [Peers(wanted) for _ in range(3)]
+    processes = [Duties(url, lambda: (lambda: None), lambda: None, retry=0.1, peers=p) for p in peers]
+
+    def held_once(among: list[Peers], most: int) -> bool:
+        """every duty held by exactly one process, none holding more than its share"""
+        held = [duty for p in among for duty in p.held]
+        return sorted(held) == sorted(wanted) and all(len(p.held) <= most for p in among)
+
+    try:
+        processes[0].start()
+        until(lambda: peers[0].held == wanted)  # alone: everything
+        peers[0].busy = {("push", "urn:domain:s0.example.org"), ("pull", "urn:domain:p0.example.org")}
+        processes[1].start()
+        processes[2].start()
+        until(lambda: held_once(peers, 3))  # 8 duties over 3 processes
+        assert set(peers[0].busy) <= peers[0].held  # a duty under way was not let go
+        assert all(peers[i].held for i in range(3))
+
+        processes[0].stop()  # its session ends: its locks are free
+        assert not peers[0].held
+        until(lambda: held_once(peers[1:], 4))
+    finally:
+        for process in processes:
+            process.stop()
