@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import authority, receiving, references
@@ -273,23 +273,28 @@ class NodeApplication(LocalCommands, Application):
 
     # --- saving ------------------------------------------------------------
     def _save_in_chunks(self, aggregates: list[Entity], extras: CommitExtras) -> None:
-        """Save a received batch in commits of at most ~SAVE_CHUNK_BYTES.
-
-        PostgreSQL's pipelined insert stalls on a single very large save (about
-        5 MB, psycopg issue 685), and a page of big documents can exceed that.
-        Events keep their order; each chunk commits its own gid index rows, the
-        other extras (held transactions, cursor) commit with the last chunk, so a
-        crash in between only means the page is pulled again and its stored part
-        is dropped as duplicates.
-        """
+        """Save a received batch in commits of at most ~SAVE_CHUNK_BYTES: PostgreSQL's pipelined insert stalls on
+        one very large save (~5 MB, psycopg issue 685). Events keep their order; each chunk commits its own gid
+        index rows, the other extras (held transactions, cursor) commit with the last chunk, so a crash in between
+        only means the page is pulled again and its stored part is dropped as duplicates."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         chunks = chunked(events, SAVE_CHUNK_BYTES, lambda event: len(event.tx["payload"].get("markdown", "")) + 2_000)
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
             commit = CommitExtras(_index_of(chunk), extras.held, extras.settled, extras.pull_cursor) if last \
                 else CommitExtras(_index_of(chunk))
-            # The aggregates (their events already collected) only let the library snapshot them.
-            self.save(*aggregates, *chunk, extras=commit)
+            self._save(aggregates, chunk, commit)
+
+    def _save(self, aggregates: Iterable[Entity], events: list[Any], extras: CommitExtras) -> None:
+        """``Application.save`` of events collected from ``aggregates`` already, without its ``collect_events``
+        (an ``isinstance`` of runtime protocols per object, ~10 µs each on Python 3.11: 8 % of receiving a page)."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        processing_event.events.extend(events)
+        processing_event.aggregates.update((aggregate.id, aggregate) for aggregate in aggregates)
+        processing_event.saved_kwargs["extras"] = extras
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
 
     def _change(self, entity_gid: str, cls: type[E], change: Change[E]) -> Receipt:
         def prepare(group: dict[UUID, Entity]) -> tuple[Entity, dict[str, Any]]:
@@ -328,8 +333,7 @@ class NodeApplication(LocalCommands, Application):
                 events.extend(aggregate.collect_events())
                 applied.append((command, Receipt(tx["entity_gid"], tx["gid"])))
             if events:
-                # The aggregates (their events already collected) only let the library snapshot them.
-                self.save(*group.values(), *events, extras=CommitExtras(_index_of(events)))
+                self._save(group.values(), events, CommitExtras(_index_of(events)))
         except BaseException:
             self._forget(group)
             if len(batch) > 1:
