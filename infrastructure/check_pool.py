@@ -19,14 +19,17 @@ and says why it refuses. A page's order and its one commit are the save's
 and do not change. Workers are spawned (not forked: this process has
 threads) on the first large page, which is checked here while they start;
 a worker that dies only makes pages be checked here until the pool is
-started again.
+started again (after three broken pools, for good: say, workers that
+cannot import the program that started them).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -37,6 +40,8 @@ from domain.errors import DomainError
 from infrastructure.key_directory import KeySnapshot
 
 MIN_PAGE = 200  # transactions: a smaller page costs more to hand over than it saves
+MAX_BREAKS = 3  # pools whose workers died before this process stops starting them
+PARENT_CHECK = 0.5  # seconds between a worker's checks that the process that started it still runs
 log = logging.getLogger("fedsync.check_pool")
 
 
@@ -76,6 +81,7 @@ class CheckPool:
         self._started: list[Future[bool]] = []
         self._lock = threading.Lock()
         self.answered = 0  # transactions the workers validated and verified (for tests and /metrics)
+        self._breaks = 0
 
     def _count(self, answered: int) -> None:
         with self._lock:
@@ -88,6 +94,9 @@ class CheckPool:
             return None
         pool = self._start()
         if pool is None or not all(started.done() for started in self._started):
+            return None
+        if any(started.exception() for started in self._started):
+            self._restart(pool)  # the workers died starting (their program cannot be imported, say)
             return None
         keys = self.snapshot({tx["origin"] for tx in batch
                               if isinstance(tx, dict) and isinstance(tx.get("origin"), str)})
@@ -111,14 +120,21 @@ class CheckPool:
     def _start(self) -> ProcessPoolExecutor | None:
         with self._lock:
             if self._pool is None and self.workers > 0:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_watch_parent, initargs=(os.getpid(),))
                 self._started = [self._pool.submit(_started) for _ in range(self.workers)]
             return self._pool
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
+        """Start again with the next large batch; after ``MAX_BREAKS`` broken pools, check every batch here."""
         with self._lock:
             if self._pool is broken:
                 self._pool = None
+                self._breaks += 1
+                if self._breaks >= MAX_BREAKS:
+                    log.warning("the check workers broke %d times: pages are checked in this process from now on",
+                                self._breaks)
+                    self.workers = 0
         broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
@@ -131,6 +147,17 @@ class CheckPool:
 
 def _started() -> bool:
     return True
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit when the process that started it is gone (killed, say), instead of waiting for
+    work forever (a worker does not notice on its own)."""
+    def watch() -> None:
+        while os.getppid() == parent:  # bounded by the parent's life
+            time.sleep(PARENT_CHECK)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="fedsync-check-parent", daemon=True).start()
 
 
 def _verified(batch: list[Any], keys: KeySnapshot) -> list[receiving.Transaction | None]:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,3 +137,33 @@ def test_a_check_worker_that_dies_only_sends_pages_home_until_the_pool_starts_ag
     finally:
         pool.close()
     assert pool.submit(batch) is None  # closed: everything is checked at home
+
+
+ORPHANED = """
+import os, signal
+from infrastructure.check_pool import CheckPool
+pool = CheckPool(1, lambda origins: None)
+assert pool.warm(60)
+print(*(process.pid for process in pool._pool._processes.values()), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_check_workers_exit_when_the_process_that_started_them_is_killed():
+    done = subprocess.run([sys.executable, "-c", ORPHANED], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    workers = [int(pid) for pid in done.stdout.split()]
+    assert workers
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+
+    for _ in range(100):  # bounded: 10 s
+        if not any(alive(pid) for pid in workers):
+            break
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "a check worker outlived the process that started it"
