@@ -6,11 +6,13 @@ choice when several processes serve one node.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from infrastructure.duties import Duty
 from infrastructure.federation_client import PeerError
@@ -19,6 +21,7 @@ from infrastructure.sync import RECONCILE_EVERY, Syncer
 
 PUSH_CONCURRENCY = 16  # subscribers pushed to at once (each at most one push at a time)
 log = logging.getLogger("fedsync.sync")
+T = TypeVar("T")
 
 
 class SyncWorkers:
@@ -139,15 +142,11 @@ class SyncWorkers:
                     self._pushers.submit(self._push_to, peer)
 
     def _push_to(self, peer: Peer) -> None:
-        busy = False
         try:
             # Again at once only if one batch did not take all: a save during the push wakes the loop,
             # which marks the subscriber ``_again``; another scan after every push found nothing new.
-            busy = self.syncer.push(peer.name).more
-        except PeerError as e:
-            _log_failure("push to", peer, e)
-        except Exception:  # keep the worker alive, but say what broke
-            log.exception("push to %s crashed", peer.name)
+            pushed = _logged("push to", peer, lambda: self.syncer.push(peer.name))
+            busy = pushed is not None and pushed.more
         finally:
             with self._pushing_lock:
                 self._pushing.discard(peer.name)
@@ -177,12 +176,9 @@ class SyncWorkers:
                         if not self._holds(("pull", peer.name)):
                             continue
                         self._pulling = peer.name
+                    pull = functools.partial(self.syncer.reconcile if full else self.syncer.pull, peer.name)
                     try:
-                        (self.syncer.reconcile if full else self.syncer.pull)(peer.name)
-                    except PeerError as e:
-                        _log_failure("pull from", peer, e)
-                    except Exception:  # keep the worker alive, but say what broke
-                        log.exception("pull from %s crashed", peer.name)
+                        _logged("pull from", peer, pull)
                     finally:
                         with self._pushing_lock:
                             self._pulling = None
@@ -194,5 +190,12 @@ class SyncWorkers:
                 log.exception("retrying pending transactions crashed")
 
 
-def _log_failure(what: str, peer: Peer, error: Exception) -> None:
-    log.warning("%s %s failed: %s", what, peer.name, error, extra={"peer": peer.name, "reason": str(error)})
+def _logged(what: str, peer: Peer, run: Callable[[], T]) -> T | None:
+    """``run()``'s answer; a failure is logged, never raised (None): the worker keeps going."""
+    try:
+        return run()
+    except PeerError as error:
+        log.warning("%s %s failed: %s", what, peer.name, error, extra={"peer": peer.name, "reason": str(error)})
+    except Exception:  # keep the worker alive, but say what broke
+        log.exception("%s %s crashed", what, peer.name)
+    return None
