@@ -124,6 +124,8 @@ def check(batch: Sequence[Any], *, verify_all: VerifyAll, now: str,
     runs before the write lock is taken. ``prechecked``, one per transaction of the batch, is what another
     process already validated and verified (None: check that one here, which also says why it fails)."""
     done: list[Checked | None] = list(prechecked) if prechecked is not None else [None] * len(batch)
+    if len(done) != len(batch):
+        raise ValueError(f"{len(done)} prechecked answers for a batch of {len(batch)}")
     todo = [i for i, tx in enumerate(done) if tx is None]
     for i, result in zip(todo, verified([batch[i] for i in todo], verify_all=verify_all), strict=True):
         done[i] = result
