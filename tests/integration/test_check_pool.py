@@ -167,3 +167,22 @@ def test_check_workers_exit_when_the_process_that_started_them_is_killed():
             break
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers), "a check worker outlived the process that started it"
+
+
+def test_after_three_broken_pools_every_page_is_checked_at_home(node):
+    peer = SigningPeer()
+    trust(node, peer)
+    batch = history(peer, items=MIN_PAGE // 5 + 1, edits=4)
+    pool = CheckPool(1, node.keys.snapshot)
+    try:
+        for _ in range(3):
+            assert pool.warm(timeout=60)
+            for process in list(pool._pool._processes.values()):  # noqa: SLF001 - kill the worker
+                os.kill(process.pid, signal.SIGKILL)
+                process.join(10)
+            lost = pool.submit(batch)
+            assert lost is None or lost.result() == [None] * len(batch)
+        assert pool.workers == 0
+        assert not pool.warm(timeout=1) and pool.submit(batch) is None
+    finally:
+        pool.close()
