@@ -227,10 +227,12 @@ def test_views_of_another_layout_are_dropped_and_rebuilt_when_the_store_opens(no
 def test_one_batch_re_indexes_the_newest_item_and_indexes_a_new_one(node, peer):
     # The newest item's search row is replaced while a new item is indexed in the same commit: the
     # new one must not be numbered into the id the newest one is about to take back.
-    first, second = peer.create_item(markdown="alpha\n"), peer.create_item(markdown="beta\n")
+    # (rows are written in gid order: the new item must come first, as it would half of the time; the
+    # newest one's gid is taken from the upper half so that a smaller one is found at once)
+    first = peer.create_item(markdown="alpha\n")
+    second = next(tx for tx in (peer.create_item(markdown="beta\n") for _ in range(200)) if tx["entity_gid"] >= "8")
     node.app.receive([first])
     node.app.receive([second])  # the newest search row
-    # (rows are written in gid order: the new item must come first, as it would half of the time)
     new = next(tx for tx in (peer.create_item(markdown="gamma delta\n") for _ in range(200))
                if tx["entity_gid"] < second["entity_gid"])
     node.app.receive([peer.edit(second, markdown="beta gamma\n"), new])
