@@ -116,19 +116,28 @@ def test_a_key_snapshot_verifies_and_refuses_as_the_directory_does(node):
             verify(tampered, signing_input(tampered))
 
 
-def test_a_check_worker_that_dies_only_sends_pages_home_until_the_pool_starts_again(node):
+def page_of(node: Node) -> list[dict]:
+    """A page of a trusted peer's transactions, large enough for the workers."""
     peer = SigningPeer()
     trust(node, peer)
-    batch = history(peer, items=MIN_PAGE // 5 + 1, edits=4)
+    return history(peer, items=MIN_PAGE // 5 + 1, edits=4)
+
+
+def kill_workers(pool: CheckPool) -> None:
+    for process in list(pool._pool._processes.values()):  # noqa: SLF001
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(10)
+
+
+def test_a_check_worker_that_dies_only_sends_pages_home_until_the_pool_starts_again(node):
+    batch = page_of(node)
     pool = CheckPool(1, node.keys.snapshot)
     try:
         assert pool.submit(batch[:MIN_PAGE - 1]) is None  # too small: checked at home
         assert pool.warm(timeout=60)
         first = pool.submit(batch)
         assert first is not None and all(tx is not None for tx in first.result())
-        for process in list(pool._pool._processes.values()):  # noqa: SLF001 - kill the worker
-            os.kill(process.pid, signal.SIGKILL)
-            process.join(10)
+        kill_workers(pool)
         lost = pool.submit(batch)
         assert lost is None or lost.result() == [None] * len(batch)
         assert pool.warm(timeout=60)
@@ -170,16 +179,12 @@ def test_check_workers_exit_when_the_process_that_started_them_is_killed():
 
 
 def test_after_three_broken_pools_every_page_is_checked_at_home(node):
-    peer = SigningPeer()
-    trust(node, peer)
-    batch = history(peer, items=MIN_PAGE // 5 + 1, edits=4)
+    batch = page_of(node)
     pool = CheckPool(1, node.keys.snapshot)
     try:
         for _ in range(3):
             assert pool.warm(timeout=60)
-            for process in list(pool._pool._processes.values()):  # noqa: SLF001 - kill the worker
-                os.kill(process.pid, signal.SIGKILL)
-                process.join(10)
+            kill_workers(pool)
             lost = pool.submit(batch)
             assert lost is None or lost.result() == [None] * len(batch)
         assert pool.workers == 0
