@@ -29,6 +29,7 @@ from domain.errors import Forbidden, Unauthorized
 from domain.visibility import Editor
 from infrastructure.node import Node
 from infrastructure.token_registry import TokenGate
+from infrastructure.tokens import TokenVerifier
 
 bearer = HTTPBearer(auto_error=False, description="an editor token from `fedsync token create`")
 MERGE_ROLES = ("merge", "admin")
@@ -55,10 +56,15 @@ async def current_editor(request: Request,
     if credentials is None:
         raise Unauthorized("this endpoint needs an editor token: Authorization: Bearer <token> "
                            "(made with 'fedsync token create')")
-    verifier = request.app.state.tokens
-    editor = verifier.remembered(credentials.credentials)
+    return await editor_of(request.app.state.tokens, credentials.credentials)
+
+
+async def editor_of(verifier: TokenVerifier, token: str) -> Editor:
+    """The editor a bearer token names: remembered on the event loop, else verified in the thread pool (its
+    first use: a signature, and its record in the store)."""
+    editor = verifier.remembered(token)
     if editor is None:
-        editor = await run_in_threadpool(verifier.verify, credentials.credentials)
+        editor = await run_in_threadpool(verifier.verify, token)
     return editor
 
 

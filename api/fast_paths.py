@@ -40,6 +40,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.deps import editor_of
 from api.errors import domain_error
 from api.limits import CALLER, replaying
 from api.routes.federation import fast_json
@@ -102,9 +103,7 @@ class FastItemEdits(_FastRoute):
     async def answer(self, scope: Scope, taken: tuple[str, dict[str, str]], body: ItemEdit) -> Response:
         gid, fields = taken
         state = scope["app"].state
-        editor = state.tokens.remembered(fields["token"])
-        if editor is None:
-            editor = await run_in_threadpool(state.tokens.verify, fields["token"])
+        editor = await editor_of(state.tokens, fields["token"])
         return await run_in_threadpool(edit, editor, state.library, gid, body, fields.get("if-match"))
 
 

@@ -92,10 +92,10 @@ class CheckPool:
         batch, no workers, or workers still starting). ``source``: what the answer is for (``batch``)."""
         if self.workers == 0 or len(batch) < MIN_PAGE:
             return None
-        pool = self._start()
-        if pool is None or not all(started.done() for started in self._started):
+        pool, started = self._start()
+        if pool is None or not all(future.done() for future in started):
             return None
-        if any(started.exception() for started in self._started):
+        if any(future.exception() for future in started):
             self._restart(pool)  # the workers died starting (their program cannot be imported, say)
             return None
         keys = self.snapshot({tx["origin"] for tx in batch
@@ -112,18 +112,20 @@ class CheckPool:
 
     def warm(self, timeout: float) -> bool:
         """Start the workers now and wait up to ``timeout`` seconds for them: True when they are up."""
-        if self._start() is None:
+        pool, started = self._start()
+        if pool is None:
             return False
-        done, _ = wait(self._started, timeout)
-        return len(done) == len(self._started)
+        done, _ = wait(started, timeout)
+        return len(done) == len(started)
 
-    def _start(self) -> ProcessPoolExecutor | None:
+    def _start(self) -> tuple[ProcessPoolExecutor | None, list[Future[bool]]]:
+        """The pool, started now if it is not, and the futures that say its workers are up."""
         with self._lock:
             if self._pool is None and self.workers > 0:
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                  initializer=_watch_parent, initargs=(os.getpid(),))
                 self._started = [self._pool.submit(_started) for _ in range(self.workers)]
-            return self._pool
+            return self._pool, self._started
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
         """Start again with the next large batch; after ``MAX_BREAKS`` broken pools, check every batch here."""

@@ -74,8 +74,8 @@ class Inbox:
         ``precheck(peer, txs)``'s answer for this very batch."""
         refused, wanted = _accepted(peer, txs)
         self.keys.learn(peer, wanted)
-        ours = prechecked is not None and prechecked.source is txs and prechecked.size == len(wanted)
-        done = prechecked.result() if ours and prechecked is not None else None
+        done = prechecked.result() if prechecked is not None and prechecked.source is txs \
+            and prechecked.size == len(wanted) else None
         with slot():
             outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor, room=lambda: self._room(peer),
                                         prechecked=done)

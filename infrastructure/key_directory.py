@@ -28,6 +28,7 @@ peer can plant a key and become another node (docs/decisions/authority.md,
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -90,14 +91,19 @@ class KeySnapshot:
     own: list[dict[str, Any]]
     origins: dict[str, tuple[list[dict[str, Any]], dict[str, str]]]  # origin -> (usable JWKs, revoked)
 
+    @functools.cached_property
+    def _loaded(self) -> dict[str, _Known]:
+        """Each origin's keys loaded once per snapshot (in the worker that verifies with it)."""
+        return {origin: _Known(_keyset(usable), KeySet(), revoked)
+                for origin, (usable, revoked) in self.origins.items()}
+
     def verify(self, tx: dict[str, Any], signed: bytes) -> None:
         kid = kid_of(tx["signature"])
         if tx["origin"] == self.node:
             _keyset(self.own).verify(tx["signature"], signed)
             return
-        usable, revoked = self.origins.get(tx["origin"], ([], {}))
-        known = _Known(_keyset(usable), KeySet(), revoked)
-        if kid not in known.usable:
+        known = self._loaded.get(tx["origin"])
+        if known is None or kid not in known.usable:
             raise UnknownKey(f"key {kid} of {tx['origin']} is not in this snapshot")
         known.verify(tx, signed, kid)
 

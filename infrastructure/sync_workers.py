@@ -105,8 +105,10 @@ class SyncWorkers:
     def held(self) -> dict[str, int]:
         """How many subscribers this process pushes to and peers it pulls from (``/readyz``)."""
         with self._pushing_lock:
-            held = self._held if self._held is not None else self.wanted()
-            return {kind: sum(1 for k, _ in held if k == kind) for kind in ("push", "pull")}
+            held = set(self._held) if self._held is not None else None
+        if held is None:
+            held = self.wanted()  # every peer's duties: read outside the lock the pushers take
+        return {kind: sum(1 for k, _ in held if k == kind) for kind in ("push", "pull")}
 
     def _holds_a_push(self) -> bool:
         with self._pushing_lock:
