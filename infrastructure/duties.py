@@ -169,18 +169,26 @@ class Duties:
     def _balance(self, connection: psycopg.Connection, peers: PeerDuties) -> None:
         """Take free peer duties up to this process's share; let go of those past it and of those gone."""
         wanted = peers.wanted()
-        members = connection.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s::oid "
-            "AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            (MEMBER,)).fetchone()
-        share = math.ceil(len(wanted) / max(1, members[0] if members else 1))
+        # The two-key advisory locks granted in this database: the members, and the duties taken (by anyone),
+        # so that only free duties are tried (not every other process's, twice a second).
+        locks = connection.execute(
+            "SELECT classid::int8, objid::int8 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchall()
+        members = sum(1 for classid, _ in locks if classid == MEMBER)
+        taken = {(classid, objid) for classid, objid in locks}
+        share = math.ceil(len(wanted) / max(1, members))
         for duty in sorted(self._held, key=lambda duty: (duty in wanted, duty)):  # the ones gone first
             if (duty not in wanted or len(self._held) > share) and peers.release(duty):
                 connection.execute("SELECT pg_advisory_unlock(%s::int4, %s::int4)", _keys(duty))
                 self._held.discard(duty)
+        # Another process's locks (one of ours whose name shares its crc32 is tried: locks are re-entrant).
+        others = taken - {_as_oids(_keys(duty)) for duty in self._held}
         for duty in sorted(wanted - self._held):
             if len(self._held) >= share:
                 break
+            if _as_oids(_keys(duty)) in others:
+                continue
             row = connection.execute("SELECT pg_try_advisory_lock(%s::int4, %s::int4)", _keys(duty)).fetchone()
             if row and row[0]:
                 self._held.add(duty)
@@ -204,6 +212,11 @@ class Duties:
         if connection is not None:
             with contextlib.suppress(psycopg.Error):
                 connection.close()
+
+
+def _as_oids(keys: tuple[int, int]) -> tuple[int, int]:
+    """Two int4 lock keys as ``pg_locks`` shows them (oids: unsigned)."""
+    return keys[0] % 2**32, keys[1] % 2**32
 
 
 def _keys(duty: Duty) -> tuple[int, int]:
