@@ -56,6 +56,8 @@ def postgres_url(database_url: str | None) -> str | None:
     return None if not database_url or database_url.startswith("sqlite") else database_url
 
 
+# Events' transactions encoded by orjson, the same JSON as the library's encoder writes (transcoder.py).
+TRANSCODER = {"TRANSCODER_TOPIC": "infrastructure.persistence.transcoder:EventTranscoder"}
 SETUP_LOCK_KEY = 0x66656473796E6301  # advisory lock: one process at a time sets up a store's tables
 
 
@@ -89,11 +91,11 @@ def check_store(database_url: str | None, timeout: int = 5) -> None:
 def store_env(database_url: str | None, sqlite_path: str) -> dict[str, str]:
     """The eventsourcing environment for SQLite (default) or PostgreSQL."""
     if not database_url or database_url.startswith("sqlite"):
-        return sqlite_env(sqlite_path)
+        return {**sqlite_env(sqlite_path), **TRANSCODER}
     scheme = urlparse(database_url).scheme
     if scheme not in ("postgresql", "postgres"):
         raise ValueError(f"unsupported database URL scheme {scheme!r}: use postgresql://")
-    return postgres_env(database_url)
+    return {**postgres_env(database_url), **TRANSCODER}
 
 
 def database_for(recorder: SQLiteRecorder | PostgresRecorder) -> Database:
