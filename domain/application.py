@@ -345,4 +345,4 @@ class NodeApplication(LocalCommands, Application):
 
 
 def _index_of(events: Iterable[Any]) -> list[IndexEntry]:
-    return [IndexEntry(e.tx["gid"], e.originator_id, e.originator_version) for e in events]
+    return [IndexEntry(e.tx["gid"], e.originator_id, e.originator_version, e.tx) for e in events]

@@ -31,6 +31,8 @@ class IndexEntry:
     gid: str
     originator_id: UUID
     originator_version: int
+    # The transaction itself, when the saver has it: the projection then reads it instead of decoding it again.
+    tx: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

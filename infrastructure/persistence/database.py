@@ -12,9 +12,9 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.commit import CommitExtras
 
-# Called in the insert transaction with the new (sequence, state) pairs; returns what to
-# call after the commit (or None).
-InCommit = Callable[["Cursor", list[tuple[int, bytes]]], Callable[[], None] | None]
+# Called in the insert transaction with the new (sequence, state) pairs and, when the save's index
+# entries hold them, the events' transactions in the same order; returns what to call after the commit (or None).
+InCommit = Callable[["Cursor", list[tuple[int, bytes]], "list[dict[str, Any]] | None"], Callable[[], None] | None]
 
 
 class CommitHook(Protocol):
@@ -120,13 +120,29 @@ class HookedRecorder:
             hook(cursor, extras)
 
     def _run_in_commit(self, cursor: Cursor, ids: Sequence[int] | None, stored_events: Sequence[StoredEvent],
-                       committed: list[Callable[[], None]] | None) -> None:
+                       kwargs: dict[str, Any]) -> None:
         if self.in_commit is None or not ids:
             return
-        callback = self.in_commit(cursor, [(i, e.state) for i, e in zip(ids, stored_events, strict=True)])
+        committed: list[Callable[[], None]] | None = kwargs.get("committed")
+        callback = self.in_commit(cursor, [(i, e.state) for i, e in zip(ids, stored_events, strict=True)],
+                                  _transactions(stored_events, kwargs.get("extras") or CommitExtras()))
         if committed is not None:
             # A retried insert (PostgreSQL reconnects) calls the hook again: keep the last one only.
             committed[:] = [callback] if callback is not None else []
+
+
+def _transactions(stored_events: Sequence[StoredEvent], extras: CommitExtras) -> list[dict[str, Any]] | None:
+    """The events' transactions as the save's index entries hold them (None unless each entry names its
+    event, in order, and holds its transaction)."""
+    index = extras.index
+    if len(index) != len(stored_events):
+        return None
+    txs = [entry.tx for entry in index]
+    for entry, event in zip(index, stored_events, strict=True):
+        if entry.tx is None or entry.originator_id != event.originator_id \
+                or entry.originator_version != event.originator_version:
+            return None
+    return txs  # type: ignore[return-value]
 
 
 def chunks(values: list[Any], size: int) -> Iterator[list[Any]]:

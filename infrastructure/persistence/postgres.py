@@ -142,7 +142,7 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
         # sequence number belongs to a settled transaction. Sorted: the ORDER BY numbered the
         # events in their order, whatever order RETURNING lists the numbers in.
         ids = sorted(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or ())
-        self._run_in_commit(PipelineCursor(curs.connection), ids, stored_events, kwargs.get("committed"))
+        self._run_in_commit(PipelineCursor(curs.connection), ids, stored_events, kwargs)
         return ids
 
     @contextmanager

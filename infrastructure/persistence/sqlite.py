@@ -59,7 +59,7 @@ class SQLiteRecorder(HookedRecorder, SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events)
         cursor = SQLiteCursor(c)
         self._write_extras(cursor, kwargs)
-        self._run_in_commit(cursor, ids, stored_events, kwargs.get("committed"))
+        self._run_in_commit(cursor, ids, stored_events, kwargs)
         return ids
 
     def existing(self, ids: Sequence[UUID]) -> set[UUID]:
