@@ -154,10 +154,19 @@ class PeerStore:
         """The peer has everything we pushed up to our outbox sequence ``seq``."""
         self.db.write("UPDATE peers SET push_after = ? WHERE name = ? AND push_after < ?", (seq, name, seq))
 
-    def succeeded(self, name: str, when: str) -> None:
+    def succeeded(self, name: str, when: str, acknowledged: int | None = None) -> None:
+        """The peer answered; with ``acknowledged``, it has everything up to that outbox sequence too (as
+        ``acknowledge``, in the same statement: one commit per push, not two)."""
+        if acknowledged is None:
+            self.db.write(
+                "UPDATE peers SET last_success = ?, breaker = ?, attempts = 0, next_attempt = 0 WHERE name = ?",
+                (when, json.dumps(Breaker().as_dict()), name),
+            )
+            return
         self.db.write(
-            "UPDATE peers SET last_success = ?, breaker = ?, attempts = 0, next_attempt = 0 WHERE name = ?",
-            (when, json.dumps(Breaker().as_dict()), name),
+            "UPDATE peers SET last_success = ?, breaker = ?, attempts = 0, next_attempt = 0, "
+            "push_after = CASE WHEN push_after < ? THEN ? ELSE push_after END WHERE name = ?",
+            (when, json.dumps(Breaker().as_dict()), acknowledged, acknowledged, name),
         )
 
     def failed(self, name: str, when: str, error: str, breaker: Breaker, next_attempt: float) -> None:

@@ -169,8 +169,9 @@ class Syncer:
             except PeerError as e:
                 self.record_failure(peer, e)
                 raise
-            self._succeeded(peer)
-        self.peers.acknowledge(peer.name, scan.last)
+            self._succeeded(peer, acknowledged=scan.last)
+        else:
+            self.peers.acknowledge(peer.name, scan.last)
         self.sent[peer.name] += len(scan.entries)
         return Pushed(len(scan.entries), scan.more)
 
@@ -182,8 +183,8 @@ class Syncer:
             log.warning("breaker for %s is %s (was %s) after: %s", peer.name, breaker.state, peer.breaker.state, error,
                         extra={"peer": peer.name, "breaker": breaker.state, "reason": str(error)})
 
-    def _succeeded(self, peer: Peer) -> None:
-        self.peers.succeeded(peer.name, utc_now())
+    def _succeeded(self, peer: Peer, acknowledged: int | None = None) -> None:
+        self.peers.succeeded(peer.name, utc_now(), acknowledged)
         if peer.breaker.state != "closed":
             log.warning("breaker for %s is closed (was %s): it answers again", peer.name, peer.breaker.state,
                         extra={"peer": peer.name, "breaker": "closed"})
