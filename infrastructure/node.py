@@ -11,6 +11,7 @@ two), so read models are complete before the first request.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -111,6 +112,7 @@ class Node:
         self.settings = settings
         self.config = config
         self._keyring = keyring
+        self._keyring_file = str(settings.keys_dir / KEYRING_FILE)  # stat'ed twice per edit: no Path work each time
         self._keyring_stamp = self._keyring_file_stamp()
         env = store_env(settings.database_url, str(settings.sqlite_path))
         # Keep recently used aggregates: a get() then only reads the events stored since
@@ -199,7 +201,7 @@ class Node:
 
     def _keyring_file_stamp(self) -> tuple[int, int] | None:
         try:
-            stat = (self.settings.keys_dir / KEYRING_FILE).stat()  # replaced atomically on change
+            stat = os.stat(self._keyring_file)  # replaced atomically on change
         except FileNotFoundError:
             return None
         return stat.st_ino, stat.st_mtime_ns
