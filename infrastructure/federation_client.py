@@ -2,7 +2,10 @@
 
 Each request carries a fresh node token for the peer it goes to. Answers
 become plain data or one of this module's errors; no retry happens here
-(the delivery and pull loops decide when to try again).
+(the delivery and pull loops decide when to try again). Every answer is read
+as it comes and cut off past a bound (``max_answer_bytes``, attachments
+their own): a URL that answers without end costs us that much memory, not
+all of it.
 
 An outbox page's ``last`` is the peer's cursor: opaque text that is stored
 and given back as is (a sealed cursor from this version, a plain gid from
@@ -24,6 +27,9 @@ import orjson
 KEYS_TIMEOUT = 5.0  # seconds: key reads are triggered by what others send, so they stay short
 UNKNOWN_KEY_RETRY = 1.0  # seconds before asking again a peer that did not know our (new) key yet
 CURSOR = re.compile(r"[A-Za-z0-9._~-]{1,256}")  # URL-safe as it is; a gid or a sealed cursor
+# The most of one answer read from a URL: as much as a peer's request body may be here (the default of
+# Settings.federation_max_body_bytes). A page or a fetch answers at most 8 MiB of transactions and one more.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 class PeerError(Exception):
@@ -50,9 +56,10 @@ class BadAnswer(PeerError):
 
 class FederationClient:
     def __init__(self, token_for: Callable[[str], str], *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self.token_for = token_for  # peer name -> node token
         self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
         self.transport = transport  # the network by default
         self._http: httpx.Client | None = None
         self._making = threading.Lock()
@@ -83,20 +90,21 @@ class FederationClient:
             if "content" in kwargs:
                 headers["Content-Type"] = "application/json"
             try:
-                response = self.http.request(method, url, headers=headers, **kwargs)
+                with self.http.stream(method, url, headers=headers, **kwargs) as response:
+                    content = _read_at_most(response, self.max_answer_bytes, f"{method} {url}")
             except httpx.HTTPError as e:
                 raise PeerError(f"{method} {url}: {type(e).__name__}: {e}") from None
-            rotated = response.status_code == 401 and b"problem:unknown-token-key" in response.content
+            rotated = response.status_code == 401 and b"problem:unknown-token-key" in content
             if attempt == 0 and peer and rotated:
                 time.sleep(UNKNOWN_KEY_RETRY)
                 continue
             break
         if response.status_code >= 400:
-            raise _error(method, url, response, quote)
+            raise _error(method, url, response, content, quote)
         try:
-            return orjson.loads(response.content) if response.content else None
+            return orjson.loads(content) if content else None
         except orjson.JSONDecodeError:
-            raise BadAnswer(f"{method} {url}: the answer ({response.status_code}, {len(response.content)} bytes) "
+            raise BadAnswer(f"{method} {url}: the answer ({response.status_code}, {len(content)} bytes) "
                             "is not JSON", response.status_code) from None
 
     # --- discovery -------------------------------------------------------
@@ -138,18 +146,11 @@ class FederationClient:
         try:
             with self.http.stream("GET", url, headers=headers) as response:
                 if response.status_code >= 400:
-                    response.read()
-                    raise _error("GET", url, response, True)
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise BadAnswer(f"GET {url}: more than the {max_bytes} bytes an attachment may have",
-                                        response.status_code)
-                    chunks.append(chunk)
+                    raise _error("GET", url, response, _read_at_most(response, self.max_answer_bytes, f"GET {url}"),
+                                 True)
+                return _read_at_most(response, max_bytes, f"GET {url}", "an attachment may have")
         except httpx.HTTPError as e:
             raise PeerError(f"GET {url}: {type(e).__name__}: {e}") from None
-        return b"".join(chunks)
 
     # --- push --------------------------------------------------------------
     def subscribe(self, peer: str, base_url: str, tags: Sequence[str] = ()) -> dict[str, Any]:
@@ -171,11 +172,29 @@ def answered(error: PeerError) -> dict[str, Any]:
     raise error
 
 
-def _error(method: str, url: str, response: httpx.Response, quote: bool) -> PeerError:
+def _read_at_most(response: httpx.Response, limit: int, request: str,
+                  bound: str = "this node reads from a peer") -> bytes:
+    """The answer's body (decoded as it comes), or BadAnswer as soon as it is longer than ``limit`` bytes, or
+    says it will be: never held whole."""
+    declared = response.headers.get("Content-Length", "")
+    chunks, size = [], int(declared) if declared.isdigit() else 0
+    if size <= limit:
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                break
+            chunks.append(chunk)
+    if size > limit:
+        raise BadAnswer(f"{request}: the answer is longer than the {limit} bytes {bound}", response.status_code)
+    return b"".join(chunks)
+
+
+def _error(method: str, url: str, response: httpx.Response, content: bytes, quote: bool) -> PeerError:
     """The error of an answer with an error status. Only a problem document's ``detail`` may be quoted
     (a peer's own explanation, cut short); any other body is never echoed."""
     try:
-        answer = orjson.loads(response.content)
+        answer = orjson.loads(content)
     except orjson.JSONDecodeError:
         answer = None
     if not isinstance(answer, dict):

@@ -144,7 +144,8 @@ class Node:
         self.app.recorder.in_commit = self.projector.project_in_commit
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.
-        self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer))
+        self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer),
+                                                 max_answer_bytes=settings.federation_max_body_bytes)
         access = AccessReader(self.db)
         outbox = Outbox(self.app, self.app.recorder, access, self.peers, self.projector.position,
                         CursorSeal.load_or_create(settings.keys_dir), own_host=config.host, same_domain=same_domain)
