@@ -30,7 +30,7 @@ from api.events import Streams
 from api.fast_paths import FastInbox, FastItemEdits
 from api.federation_mount import mount_federation, start_node_wide, start_workers, stop_workers
 from api.library import Library
-from api.limits import BodySizeLimit
+from api.limits import BodySizeLimit, OneAuthorization
 from api.logs import configure_logging
 from api.metrics import NodeCollector, RequestMetrics
 from api.rate_limit import AnonymousRateLimit
@@ -116,6 +116,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
                        federation_max_body_bytes=settings.federation_max_body_bytes,
                        upload_max_bytes=settings.max_blob_bytes)
     app.add_middleware(AnonymousRateLimit, rate=settings.anonymous_rate, burst=settings.anonymous_burst)
+    app.add_middleware(OneAuthorization)  # before anything reads credentials
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:  # outermost: a browser's preflight is answered before anything else looks at it
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], max_age=600,

@@ -41,6 +41,24 @@ _SESSION = re.compile(rb"(?:^|;)\s*fedsync_session=([^;\s]{1,4096})")
 CALLER = "fedsync.caller"  # where the authenticated calling node goes in the request's state
 
 
+class OneAuthorization:
+    """A request with more than one ``Authorization`` header is refused (400) before anything reads one.
+
+    RFC 9110 allows one. Credentials are read in several places (the anonymous rate limit, the body limit,
+    the routes), and two headers read there could name two callers: the first by one, the last by another.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and sum(name == b"authorization" for name, _ in scope["headers"]) > 1:
+            await _answer(scope, send, 400, "Bad request", "more than one Authorization header; send one",
+                          "ambiguous-credentials")
+            return
+        await self.app(scope, receive, send)
+
+
 class BodySizeLimit:
     """Editors' requests get ``max_body_bytes``; federation batches (``/federation/``) the larger
     ``federation_max_body_bytes``, since one push batch carries up to 4 MiB of transactions."""
