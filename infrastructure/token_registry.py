@@ -23,6 +23,10 @@ a version counter in the store.
   sign every editor out on the upgrade; accepting every unrecorded token
   would let a token minted outside ``issue`` escape listing and revocation.
   ``revoke_all_for`` and a key rotation reach even legacy tokens never used.
+
+A token issued from another (a web session, started by pasting an editor
+token: ``parent``) is revoked with it: revoking the pasted token ends the
+sessions it opened, and theirs, in the same transaction.
 """
 
 from __future__ import annotations
@@ -46,13 +50,13 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS editor_tokens ("
     "jti TEXT PRIMARY KEY, subject TEXT NOT NULL, role TEXT NOT NULL, team TEXT, label TEXT, kid TEXT NOT NULL, "
     "issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT, revoked_by TEXT, "
-    "legacy INTEGER NOT NULL DEFAULT 0)",
+    "legacy INTEGER NOT NULL DEFAULT 0, parent TEXT)",
     "CREATE INDEX IF NOT EXISTS editor_tokens_subject ON editor_tokens (subject, issued_at)",
     "CREATE TABLE IF NOT EXISTS token_subject_cutoffs (subject TEXT PRIMARY KEY, revoked_before BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS token_registry (id INTEGER PRIMARY KEY, epoch BIGINT NOT NULL, "
     "version BIGINT NOT NULL)",
 ]
-_COLUMNS = "jti, subject, role, team, label, kid, issued_at, expires_at, revoked_at, revoked_by, legacy"
+_COLUMNS = "jti, subject, role, team, label, kid, issued_at, expires_at, revoked_at, revoked_by, legacy, parent"
 
 
 def _rfc3339(seconds: int | None) -> str | None:
@@ -77,6 +81,7 @@ class TokenRecord:
     revoked_at: int | None = None
     revoked_by: str | None = None
     legacy: bool = False
+    parent: str | None = None  # the jti of the token this one was issued from (a web session's pasted token)
 
     def status(self, now: float, active_kid: str) -> str:
         """revoked | expired | key-retired (a rotation signed it out) | live."""
@@ -111,19 +116,23 @@ class TokenRegistry:
         with self.db.transaction() as cur:
             for statement in DDL:
                 cur.execute(statement)
+            if "parent" not in cur.columns("editor_tokens"):  # a store from before sessions followed their token
+                cur.execute("ALTER TABLE editor_tokens ADD COLUMN parent TEXT")
+            cur.execute("CREATE INDEX IF NOT EXISTS editor_tokens_parent ON editor_tokens (parent)")
             # The epoch: tokens issued before the node kept records may be recorded at first use.
             cur.execute("INSERT INTO token_registry (id, epoch, version) VALUES (1, ?, 0) ON CONFLICT (id) DO NOTHING",
                         (int(self._clock()),))
 
     def issue(self, name: str, *, role: str = "editor", team: str | None = None, lifetime: timedelta | None = None,
-              label: str | None = None, now: float | None = None) -> str:
-        """A new token for editor ``name``, recorded before it is handed out."""
+              label: str | None = None, now: float | None = None, parent: str | None = None) -> str:
+        """A new token for editor ``name``, recorded before it is handed out; ``parent``: the jti of the token
+        it is issued from, whose revocation revokes it too."""
         if label is not None and (len(label) > MAX_LABEL or not label.isprintable()):
             raise ValueError(f"a label is at most {MAX_LABEL} printable characters")
         keyring = self._keyring()  # once: the kid recorded is the one that signed
         token, claims = tokens.mint(keyring, self.node, name, role=role, team=team, lifetime=lifetime,
                                     now=self._clock() if now is None else now)
-        self._insert(claims, keyring.active.kid, label=label or None, legacy=False)
+        self._insert(claims, keyring.active.kid, label=label or None, legacy=False, parent=parent)
         return token
 
     def find(self, jti: str) -> TokenRecord | None:
@@ -143,10 +152,22 @@ class TokenRegistry:
         return shown if every else [r for r in shown if r["status"] == "live"]
 
     def revoke(self, jti: str, *, by: str) -> dict[str, Any]:
-        """Revoke one token (again: nothing changes); its record as shown after it."""
+        """Revoke one token (again: nothing changes), and the tokens issued from it (its web sessions, theirs);
+        its record as shown after it."""
+        now = int(self._clock())
         with self.db.transaction() as cur:
             changed = cur.execute("UPDATE editor_tokens SET revoked_at = ?, revoked_by = ? "
-                                  "WHERE jti = ? AND revoked_at IS NULL", (int(self._clock()), by, jti)).rowcount
+                                  "WHERE jti = ? AND revoked_at IS NULL", (now, by, jti)).rowcount
+            issued_from = [jti]
+            while issued_from:  # each token is revoked once (revoked_at IS NULL): this ends
+                marks = ", ".join("?" * len(issued_from))
+                issued_from = [row["jti"] for row in cur.execute(
+                    f"SELECT jti FROM editor_tokens WHERE parent IN ({marks}) AND revoked_at IS NULL",
+                    issued_from).fetchall()]
+                if issued_from:
+                    marks = ", ".join("?" * len(issued_from))
+                    changed += cur.execute(f"UPDATE editor_tokens SET revoked_at = ?, revoked_by = ? "
+                                           f"WHERE jti IN ({marks})", (now, by, *issued_from)).rowcount
             if changed:
                 cur.execute("UPDATE token_registry SET version = version + 1 WHERE id = 1")
         record = self.find(jti)
@@ -193,12 +214,13 @@ class TokenRegistry:
         """Record a token from before records existed, at its first use."""
         self._insert(claims, kid, label=None, legacy=True)
 
-    def _insert(self, claims: dict[str, Any], kid: str, *, label: str | None, legacy: bool) -> None:
+    def _insert(self, claims: dict[str, Any], kid: str, *, label: str | None, legacy: bool,
+                parent: str | None = None) -> None:
         with self.db.transaction() as cur:
-            cur.execute(f"INSERT INTO editor_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?) "
+            cur.execute(f"INSERT INTO editor_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?) "
                         "ON CONFLICT (jti) DO NOTHING",
                         (claims["jti"], claims["sub"], claims.get("role", "editor"), claims.get("team"), label,
-                         kid, int(claims["iat"]), int(claims["exp"]), int(legacy)))
+                         kid, int(claims["iat"]), int(claims["exp"]), int(legacy), parent))
 
 
 class TokenGate:

@@ -7,8 +7,10 @@ session's token sits in a cookie the page's scripts cannot read (``HttpOnly``), 
 carries (``SameSite=Strict``) and, on HTTPS, that travels over HTTPS only (``Secure``). Every form also
 carries a CSRF token derived from the session's token (HMAC), which no other site can know, and every POST
 must come from this node's own pages (``Origin``, when the browser sends it). Signing out revokes the
-session's token, so a copy of the cookie is worth nothing after it; revoking the pasted token does not end
-the session (``fedsync token revoke --all-for NAME`` ends every one of the editor's).
+session's token, so a copy of the cookie is worth nothing after it. The session's token is recorded as
+issued from the pasted one: revoking the pasted token ends the sessions it opened (within the token refresh
+interval in other serving processes, at once in the one that revoked it); ``fedsync token revoke --all-for
+NAME`` ends every one of the editor's.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def start(response: Response, request: Request, editor: Editor, pasted: str) -> 
     """Sign the browser in as ``editor`` (whose good token is ``pasted``) with a token of the session's own."""
     lifetime = min(SESSION_LIFETIME, timedelta(seconds=max(1.0, float(_claims(pasted)["exp"]) - time.time())))
     token = request.app.state.node.tokens.issue(editor.name, role=editor.role, team=editor.team,
-                                                lifetime=lifetime, label=SESSION_LABEL)
+                                                lifetime=lifetime, label=SESSION_LABEL, parent=_claims(pasted)["jti"])
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/ui",
                         secure=request.url.scheme == "https", max_age=int(lifetime.total_seconds()))
 

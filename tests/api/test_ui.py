@@ -94,6 +94,34 @@ def test_the_cookie_holds_a_session_token_that_signing_out_revokes_and_the_paste
     assert api.get("/items", headers={"Authorization": f"Bearer {pasted}"}).status_code == 200
 
 
+def test_revoking_the_pasted_token_ends_the_sessions_it_opened_and_no_other(api: Api) -> None:
+    pasted, other = api.token("mia", role="merge"), api.token("mia", role="merge")
+    sessions = []
+    for secret in (pasted, pasted, other):
+        api.client.cookies.clear()
+        api.post("/ui/sign-in", data={"token": secret}, follow_redirects=False)
+        sessions.append(api.client.cookies[SESSION_COOKIE])
+    api.client.cookies.clear()  # a session opened by pasting a session's own token: it follows that one
+    api.post("/ui/sign-in", data={"token": sessions[0]}, follow_redirects=False)
+    sessions.append(api.client.cookies[SESSION_COOKIE])
+    bearer = [{"Authorization": f"Bearer {token}"} for token in sessions]
+    assert [api.get("/items", headers=h).status_code for h in bearer] == [200] * 4
+    jti = jwt.decode(pasted, options={"verify_signature": False})["jti"]
+
+    revoked = api.delete(f"/admin/tokens/{jti}", headers=api.auth("root", role="admin"))
+
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert [api.get("/items", headers=h).status_code for h in bearer] == [401, 401, 200, 401]
+    api.client.cookies.set(SESSION_COOKIE, sessions[1], path="/ui")
+    assert api.get("/ui/conflicts", follow_redirects=False).headers["location"] == "/ui/sign-in"
+    assert api.get("/items", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+    records = {r["jti"]: r for r in api.get("/admin/tokens?all=true", headers=api.auth("root", role="admin"))
+               .json()["tokens"]}
+    ended = [records[jwt.decode(t, options={"verify_signature": False})["jti"]] for t in sessions]
+    assert [(r["status"], r["revoked_by"]) for r in ended] == [("revoked", "root@urn:domain:a.example.org")] * 2 \
+        + [("live", None), ("revoked", "root@urn:domain:a.example.org")]
+
+
 def test_a_merge_editor_resolves_through_the_form_and_the_item_has_one_head(api: Api, split: Split) -> None:
     secret = sign_in(api)
     listing = api.get("/ui/conflicts")
