@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from infrastructure.federation_client import MAX_ANSWER_BYTES, BadAnswer, FederationClient
 from infrastructure.node import Node
 from tests.forkserver import fedsync
+from tests.reliability.hostile_peer import serving
 
 CAP = 4 * MAX_ANSWER_BYTES  # the most the endless server sends before it stops on its own
 CHUNK = b"0," * 32 * 1024
@@ -66,14 +67,8 @@ class Endless(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with serving(Endless) as url:
+        yield url
 
 
 def _taken_off_the_socket(path: str, limit: int) -> None:

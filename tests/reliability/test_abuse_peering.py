@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -27,6 +26,7 @@ from infrastructure.node import Node
 from infrastructure.peers import Peer
 from tests.api.conftest import Api, is_problem
 from tests.forkserver import fedsync
+from tests.reliability.hostile_peer import serving
 
 SECRET = "SECRET-BODY"  # in every answer of the server: it must never reach an error
 ANSWERS: dict[str, tuple[int, str, bytes]] = {  # path prefix -> status, content type, body (for every path)
@@ -65,13 +65,8 @@ class Garbage(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """The base URL of a real HTTP server on 127.0.0.1 that answers what ANSWERS says."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with serving(Garbage) as url:
+        yield url
 
 
 @pytest.fixture
