@@ -11,7 +11,9 @@ A backup is a directory (owner only, since it holds the private keys):
 
 ``restore`` puts them into a data dir that holds no node yet and, for
 PostgreSQL, into an empty database (``pg_restore``): the one named, or else
-the one the node had (after a loss, created again empty). Everything the node
+the one the node had (after a loss, created again empty); ``--force``
+replaces a node, but only one that no process has open (``serve``, ``sync``:
+``infrastructure/data_dir_lock.py``). Everything the node
 knows of its federation (peers, cursors, pending transactions, pinned keys)
 lives in the store, so a restored node goes on from the cursors it had:
 what peers stored since comes again by pull (a duplicate is recognised by
@@ -33,6 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 
+from infrastructure.data_dir_lock import DataDirInUse, exclusive
 from infrastructure.persistence import StoreUnreachable, check_store, store_name
 from infrastructure.settings import CONFIG_FILE, KEYS_DIR, SQLITE_FILE, NodeConfig, Settings
 
@@ -98,7 +101,15 @@ def restore(source: Path, settings: Settings, *, force: bool = False) -> tuple[M
                              else "no database URL (SQLite in the data dir)"))
     if database_url:
         _refuse_a_database_in_use(database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with exclusive(settings.data_dir):  # no process has the node open meanwhile (--force: none had)
+            _replace(source, settings, config, database_url)
+    except DataDirInUse as e:
+        raise BackupError(str(e)) from None
+    return manifest, database_url
+
+
+def _replace(source: Path, settings: Settings, config: NodeConfig, database_url: str | None) -> None:
     if database_url:
         _pg(["pg_restore", "--no-owner", "--exit-on-error", "--single-transaction", str(source / PG_DUMP)],
             database_url, flag="--dbname")
@@ -109,7 +120,6 @@ def restore(source: Path, settings: Settings, *, force: bool = False) -> tuple[M
     shutil.rmtree(settings.keys_dir, ignore_errors=True)
     shutil.copytree(source / KEYS_DIR, settings.keys_dir)
     NodeConfig(name=config.name, base_url=config.base_url, database_url=database_url).save(settings.data_dir)
-    return manifest, database_url
 
 
 def _refuse_a_database_in_use(database_url: str) -> None:

@@ -23,6 +23,7 @@ from infrastructure.access import AccessReader
 from infrastructure.blob_fetch import BlobFetcher
 from infrastructure.blobs import blob_store_for
 from infrastructure.check_pool import CheckPool
+from infrastructure.data_dir_lock import SharedHold
 from infrastructure.domains import same_domain
 from infrastructure.duties import notify_saved
 from infrastructure.federation import Federation
@@ -112,6 +113,7 @@ class Node:
         self.settings = settings
         self.config = config
         self._keyring = keyring
+        self._data_dir_hold: SharedHold | None = None  # taken by ``open``
         self._keyring_file = str(settings.keys_dir / KEYRING_FILE)  # stat'ed twice per edit: no Path work each time
         self._keyring_stamp = self._keyring_file_stamp()
         env = store_env(settings.database_url, str(settings.sqlite_path))
@@ -182,9 +184,16 @@ class Node:
     @classmethod
     def open(cls, settings: Settings, client: FederationClient | None = None) -> Node:
         config = NodeConfig.load(settings.data_dir)
-        keyring = Keyring.load(settings.keys_dir)
-        with setup_lock(settings.database_url):  # processes opening one store together take turns
-            return cls(settings, config, keyring, client)
+        hold = SharedHold(settings.data_dir)  # a restore does not replace the node under this process
+        try:
+            keyring = Keyring.load(settings.keys_dir)
+            with setup_lock(settings.database_url):  # processes opening one store together take turns
+                node = cls(settings, config, keyring, client)
+        except BaseException:
+            hold.release()
+            raise
+        node._data_dir_hold = hold
+        return node
 
     @property
     def name(self) -> str:
@@ -307,5 +316,7 @@ class Node:
         self.app.close()
         self._verify_all.close()
         self.check_pool.close()
+        if self._data_dir_hold is not None:
+            self._data_dir_hold.release()
 
 

@@ -105,3 +105,31 @@ def test_a_restore_without_a_database_url_goes_where_the_node_was_and_never_over
         restored = NodeProcess(data_dir=tmp_path / "elsewhere", port=a.port)
         assert digest(restored.query) == before
     assert digest(a.query) == before
+
+
+def test_restore_force_refuses_a_node_that_is_open_and_replaces_it_once_stopped(spawn: Spawner, tmp_path: Path):
+    a = spawn("a")
+    create_items(a, 3, "backed up")
+    fedsync(a, "backup", str(tmp_path / "backup"))
+    backed_up = digest(a.query)
+    create_items(a, 2, "after the backup")
+    before = digest(a.query)
+    new_url = spawn.store(empty=True)  # PostgreSQL: restore into an empty database (None: SQLite in the data dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
+    restore = ["restore", str(tmp_path / "backup"), "--force", "--data-dir", str(a.data_dir),
+               *(["--database-url", new_url] if new_url else [])]
+
+    refused = run_cli(*restore, env=env, timeout=120)
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.strip() == f"fedsync: the node in {a.data_dir} is open in another process (fedsync " \
+        "serve, sync or another command): stop it first", refused.stderr
+    assert digest(a.query) == before  # nothing replaced under the serving node, which goes on
+    assert httpx.get(f"{a.base_url}/items", headers={"Authorization": f"Bearer {a.token('ann')}"}).status_code == 200
+
+    a.stop()
+    restored = run_cli(*restore, env=env, timeout=120)
+
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    again = NodeProcess(data_dir=a.data_dir, database_url=new_url, host=a.host, port=a.port)
+    assert digest(again.query) == backed_up
