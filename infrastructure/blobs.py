@@ -63,6 +63,15 @@ class BlobNotFound(NotFound):
     title = "Blob not found"
 
 
+class BlobStoreUnavailable(DomainError):
+    """The blob store did not do what was asked (down, unreachable, refusing this node's credentials): the
+    request may succeed later; nothing was changed by it."""
+
+    status = 503
+    type = "blob-store-unavailable"
+    title = "Attachment store unavailable"
+
+
 @dataclass(frozen=True)
 class Blob:
     sha256: str

@@ -11,6 +11,10 @@ carrying ``Content-MD5``, which every S3-compatible server checks, so a body
 damaged on the way is refused rather than stored. botocore's own newer default
 checksums (CRC32 headers and trailers on every request) are turned down to
 "when required": several S3-compatible servers reject them.
+
+Any other failure of the bucket (unreachable, a missing bucket, credentials
+it refuses, its own 5xx) is ``BlobStoreUnavailable``: a 503 problem with
+``Retry-After`` for the request that met it, not a 500.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from infrastructure.blobs import (
     DEFAULT_MAX_BYTES,
     Blob,
     BlobNotFound,
+    BlobStoreUnavailable,
     Chunks,
     check_range,
     check_sha256,
@@ -31,6 +36,7 @@ from infrastructure.blobs import (
 )
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+RETRY_AFTER = 5  # seconds, said to the client when the bucket failed
 
 
 class S3BlobStore:
@@ -40,6 +46,9 @@ class S3BlobStore:
         self.prefix = prefix
         self.max_bytes = max_bytes
         self._client = client if client is not None else _client(endpoint_url, region)
+        from botocore.exceptions import BotoCoreError  # boto3's own dependency: there when a client is
+
+        self._failures = (self._client.exceptions.ClientError, BotoCoreError)
 
     def key(self, sha256: str) -> str:
         return f"{self.prefix}blobs/{check_sha256(sha256)}"
@@ -54,10 +63,10 @@ class S3BlobStore:
         key = self.key(sha256)
         try:
             head = self._client.head_object(Bucket=self.bucket, Key=key)
-        except self._client.exceptions.ClientError as e:
+        except self._failures as e:
             if _code(e) in _MISSING:
                 return None
-            raise
+            raise self._unavailable(e) from None
         return Blob(sha256, int(head["ContentLength"]))
 
     def has(self, sha256: str) -> bool:
@@ -72,9 +81,7 @@ class S3BlobStore:
         byte_range = None if start == 0 and end is None else f"bytes={start}-{'' if end is None else end - 1}"
         try:
             body = self._get(sha256, byte_range)
-        except self._client.exceptions.ClientError as e:
-            if _code(e) != "InvalidRange":  # a start at or past the end: nothing to read, as from a file
-                raise
+        except _InvalidRange:  # a start at or past the end: nothing to read, as from a file
             if not self.has(sha256):
                 raise BlobNotFound(f"no blob {sha256}") from None
             return b""
@@ -90,23 +97,38 @@ class S3BlobStore:
         extra = {"Range": byte_range} if byte_range else {}
         try:
             return self._client.get_object(Bucket=self.bucket, Key=self.key(sha256), **extra)["Body"]
-        except self._client.exceptions.ClientError as e:
+        except self._failures as e:
             if _code(e) in _MISSING:
                 raise BlobNotFound(f"no blob {sha256}") from None
-            raise
+            if _code(e) == "InvalidRange":
+                raise _InvalidRange from None
+            raise self._unavailable(e) from None
 
     def _store(self, blob: Blob, data: bytes) -> Blob:
         # Never rewritten once present; two writers racing past this check PUT the very same bytes.
         if self.has(blob.sha256):
             return blob
         md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-        self._client.put_object(Bucket=self.bucket, Key=self.key(blob.sha256), Body=data, ContentMD5=md5,
-                                ContentType="application/octet-stream", Metadata={"sha256": blob.sha256})
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=self.key(blob.sha256), Body=data, ContentMD5=md5,
+                                    ContentType="application/octet-stream", Metadata={"sha256": blob.sha256})
+        except self._failures as e:
+            raise self._unavailable(e) from None
         return blob
+
+    def _unavailable(self, error: Exception) -> BlobStoreUnavailable:
+        what = _code(error) or type(error).__name__  # an error code or class: never the server's own words
+        return BlobStoreUnavailable(f"the attachment store (S3 bucket {self.bucket}) failed: {what}; try again later",
+                                    retry_after=RETRY_AFTER)
+
+
+class _InvalidRange(Exception):
+    """The object is shorter than the range's start."""
 
 
 def _code(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
+    response = getattr(error, "response", None)  # a ClientError's; a connection failure has none
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def _client(endpoint_url: str | None, region: str | None) -> Any:

@@ -157,3 +157,31 @@ def test_tampered_bytes_are_refused_and_an_owner_items_bytes_never_leave_without
             asking.client.blob(a.name, a.base_url, secret["sha256"], 1 << 20)
     finally:
         asking.close()
+
+
+def test_a_bucket_that_fails_answers_503_with_retry_after_and_stores_nothing(spawn: Spawner,
+                                                                             blob_env: dict[str, str]) -> None:
+    if not blob_env:
+        pytest.skip("a failing S3 bucket (files: the disk's errors are the OS's)")
+    (a,) = nodes(spawn, blob_env, "a")
+    with editor(a, "ann") as ann:
+        item = ok(ann.post("/items", json={"title": "Les", "markdown": "x\n"}), 201)
+    kept = attach(a, item["gid"], PNG)
+    stored = a.query("SELECT COUNT(*) AS n FROM transactions")[0]["n"]
+    s3 = boto3.client("s3", endpoint_url=blob_env["FEDSYNC_S3_ENDPOINT_URL"], region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    bucket = a.env["FEDSYNC_BLOB_STORE"].removeprefix("s3://").split("/")[0]  # this node's own
+    for listed in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=listed["Key"])
+    s3.delete_bucket(Bucket=bucket)  # the bucket is gone (deleted by mistake, a wrong region, ...)
+
+    with editor(a, "ann") as ann:
+        upload = ann.post(f"/items/{item['gid']}/attachments", files={"file": ("b.png", PNG + b"more", "image/png")})
+        read = ann.get(f"/attachments/{kept['gid']}/content")
+
+    assert upload.status_code == 503, upload.text
+    assert upload.json()["type"] == "urn:fedsync:problem:blob-store-unavailable"
+    assert upload.headers["retry-after"] == "5" and "NoSuchBucket" in upload.json()["detail"]
+    # S3 answers a HEAD in a missing bucket as for a missing object (no body to tell): "not here yet"
+    assert read.status_code == 503 and read.json()["type"] == "urn:fedsync:problem:blob-missing", read.text
+    assert a.query("SELECT COUNT(*) AS n FROM transactions")[0]["n"] == stored  # the refused upload made nothing

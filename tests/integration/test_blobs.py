@@ -21,6 +21,7 @@ from infrastructure.blobs import (
     BlobMismatch,
     BlobNotFound,
     BlobStore,
+    BlobStoreUnavailable,
     BlobTooLarge,
     FileBlobStore,
     blob_store_for,
@@ -271,6 +272,31 @@ def test_the_settings_choose_the_store(tmp_path: Path, s3_endpoint: str) -> None
     assert isinstance(on_s3, S3BlobStore) and (on_s3.bucket, on_s3.prefix) == (bucket, "fed/sync/")
     assert on_files.max_bytes == on_s3.max_bytes == 10
     assert on_s3.has(sha(b"hello"))
+
+
+@pytest.mark.parametrize("failure", ["no such bucket", "nobody listening"])
+def test_a_failing_bucket_is_a_503_with_retry_after_for_every_operation(s3_endpoint: str, failure: str) -> None:
+    from botocore.config import Config
+
+    if failure == "no such bucket":  # moto answers NoSuchBucket: an error code that is no missing blob
+        store = S3BlobStore(f"gone-{uuid.uuid4().hex[:8]}", endpoint_url=s3_endpoint)
+    else:  # a connection refused, tried once
+        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{_free_port()}",
+                              config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2))
+        store = S3BlobStore("any", client=client)
+    expected = "NoSuchBucket" if failure == "no such bucket" else "EndpointConnectionError"
+
+    operations = [lambda: store.put(DATA), lambda: store.read(sha(DATA)), lambda: store.read(sha(DATA), 2, 4),
+                  lambda: store.open_chunks(sha(DATA)), lambda: store.put_expecting(sha(DATA), DATA)]
+    if failure == "no such bucket":  # a HEAD's 404 has no body to say which: "no such blob", as S3 says
+        assert store.info(sha(DATA)) is None
+    else:
+        operations += [lambda: store.info(sha(DATA)), lambda: store.has(sha(DATA))]
+
+    for operation in operations:
+        with pytest.raises(BlobStoreUnavailable, match=expected) as refused:
+            operation()
+        assert (refused.value.status, refused.value.extra) == (503, {"retry_after": 5})
 
 
 def test_a_blob_store_setting_that_names_no_store_is_refused() -> None:
