@@ -61,21 +61,25 @@ def register(app: typer.Typer, open_node: Callable[[str | None], Node]) -> None:
         data_dir: DataDir = None,
     ) -> None:
         """Peer with the node at BASE_URL: pin its keys, store what we send and accept."""
+        wanted = [tag.strip() for tag in tags.split(",") if tag.strip()]
+        if wanted and not subscribe:  # before anything is stored
+            raise UserError("--tags filters a subscription: give --subscribe too")
         with closing(open_node(data_dir)) as node:
             try:
                 peer = node.add_peer(base_url, entity_types(send), entity_types(accept), name=name, relay=relay)
-                console.print(f"peered with [bold]{peer.name}[/bold] at {peer.base_url} "
-                              f"(send {','.join(peer.send_types) or 'nothing'}, "
-                              f"accept {','.join(peer.accept_types) or 'nothing'})")
-                if subscribe:
-                    wanted = [tag.strip() for tag in tags.split(",") if tag.strip()]
-                    node.subscribe_to(peer.name, wanted)
-                    console.print(f"subscribed: {peer.name} pushes to us"
-                                  + (f" the items tagged {', '.join(wanted)}" if wanted else ""))
-                elif tags:
-                    raise UserError("--tags filters a subscription: give --subscribe too")
             except (PeerError, ValueError) as e:  # one line, never markup: the URL is the admin's, not ours
                 raise UserError(f"cannot peer with {base_url}: {e}") from None
+            console.print(f"peered with [bold]{peer.name}[/bold] at {peer.base_url} "
+                          f"(send {','.join(peer.send_types) or 'nothing'}, "
+                          f"accept {','.join(peer.accept_types) or 'nothing'})")
+            if subscribe:
+                try:
+                    node.subscribe_to(peer.name, wanted)
+                except (PeerError, ValueError) as e:  # the peering stays: say so, and how to ask again
+                    raise UserError(f"peered with {peer.name}, but the subscription failed: {e}; once the peer "
+                                    f"knows this node, run the same command again") from None
+                console.print(f"subscribed: {peer.name} pushes to us"
+                              + (f" the items tagged {', '.join(wanted)}" if wanted else ""))
 
     @peer_app.command("list")
     def list_peers(

@@ -39,14 +39,18 @@ def add_peer(node: NodeDep, request: PeerAdd) -> PeerStatus:
     try:
         peer = node.add_peer(request.base_url, entity_types(request.send), entity_types(request.accept),
                              name=request.name, relay=request.relay)
-        if request.subscribe:
-            node.subscribe_to(peer.name, request.tags)
     except ValueError as e:
         raise DomainError(str(e)) from None
     except BadAnswer as e:
         raise BadPeerAnswer(str(e)) from None
     except PeerError as e:
         raise PeerUnreachable(str(e)) from None
+    if request.subscribe:
+        try:
+            node.subscribe_to(peer.name, request.tags)
+        except PeerError as e:  # the peering stays (as listed): the detail says so, and how to ask again
+            raise PeerUnreachable(f"peered with {peer.name}, but the subscription failed: {e}; once the peer "
+                                  "knows this node, send the same request again") from None
     return _status(node, peer.name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.transaction import ENTITY_TYPES
 from infrastructure.notices import KINDS
@@ -33,6 +33,12 @@ class PeerAdd(BaseModel):
     name: str | None = Field(default=None, max_length=300, pattern=r"^urn:domain:[a-z0-9.:-]+$",
                              description="the peer's node name, when it is not urn:domain:<the URL's host>")
     relay: bool = Field(default=False, description="a hub: take its word on the keys of nodes we do not peer with")
+
+    @model_validator(mode="after")
+    def _tags_filter_a_subscription(self) -> PeerAdd:
+        if self.tags and not self.subscribe:  # refused before anything is stored
+            raise ValueError("tags filter a subscription: give subscribe: true too")
+        return self
 
 
 class PeerStatus(BaseModel):

@@ -230,3 +230,40 @@ def test_on_a_terminal_a_command_says_which_store_and_a_wide_table_becomes_recor
 
 def test_version(tmp_path: Path):
     assert ok(fedsync(tmp_path, "--version")).startswith("fedsync ")
+
+
+def test_peer_add_says_what_happened_when_the_subscription_fails_and_refuses_tags_without_it(spawn: Spawner):
+    a, b = spawn.many("a", "b")  # b does not know a: it refuses a's subscription (401)
+    env = {"FEDSYNC_DATABASE_URL": a.database_url} if a.database_url else {}
+
+    refused = fedsync(a.data_dir, "peer", "add", b.base_url, "--tags", "maths", env=env)
+
+    assert refused.returncode == 1 and refused.stderr.strip() == \
+        "fedsync: --tags filters a subscription: give --subscribe too", refused.stdout + refused.stderr
+    assert json.loads(ok(fedsync(a.data_dir, "peer", "list", "--json", env=env)))["peers"] == []  # nothing stored
+
+    half = fedsync(a.data_dir, "peer", "add", b.base_url, "--subscribe", env=env)
+
+    assert half.returncode == 1, half.stdout + half.stderr
+    assert half.stdout.startswith(f"peered with {b.name}"), half.stdout
+    message = half.stderr.strip()
+    assert len(message.splitlines()) == 1 and message.startswith(f"fedsync: peered with {b.name}, but the "
+                                                                 "subscription failed: POST "), message
+    assert " 401 " in message and message.endswith("run the same command again"), message
+    assert [p["name"] for p in json.loads(ok(fedsync(a.data_dir, "peer", "list", "--json", env=env)))["peers"]] \
+        == [b.name]  # the peering stays
+
+
+def test_the_admin_api_says_the_same_when_the_subscription_fails_and_refuses_tags_without_it(spawn: Spawner):
+    a, b = spawn.many("a", "b")  # b does not know a
+    with httpx.Client(base_url=a.base_url, timeout=30,
+                      headers={"Authorization": f"Bearer {a.token('root', role='admin')}"}) as admin:
+        refused = admin.post("/admin/peers", json={"base_url": b.base_url, "tags": ["maths"]})
+        assert refused.status_code == 422 and "give subscribe: true too" in refused.text, refused.text
+        assert admin.get("/admin/peers").json()["peers"] == []  # nothing stored
+
+        half = admin.post("/admin/peers", json={"base_url": b.base_url, "subscribe": True})
+
+        assert half.status_code == 502 and half.json()["type"] == "urn:fedsync:problem:peer-unreachable", half.text
+        assert half.json()["detail"].startswith(f"peered with {b.name}, but the subscription failed: POST ")
+        assert [p["name"] for p in admin.get("/admin/peers").json()["peers"]] == [b.name]  # the peering stays
