@@ -36,7 +36,7 @@ class SharedHold:
     def __init__(self, data_dir: Path) -> None:
         self._fd: int | None = None
         try:
-            self._fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd = _open(data_dir)
         except OSError as e:  # a read-only data dir (keys and config mounted, PostgreSQL store): no restore into it
             log.warning("cannot hold %s (%s): a restore --force would not see this process", data_dir / LOCK_FILE,
                         e.strerror)
@@ -53,7 +53,7 @@ class SharedHold:
 def exclusive(data_dir: Path) -> Iterator[None]:
     """Hold the data dir alone, or raise ``DataDirInUse`` at once if any process has the node open."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = _open(data_dir)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -63,3 +63,7 @@ def exclusive(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _open(data_dir: Path) -> int:
+    return os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

@@ -176,17 +176,16 @@ def _read_at_most(response: httpx.Response, limit: int, request: str,
                   bound: str = "this node reads from a peer") -> bytes:
     """The answer's body (decoded as it comes), or BadAnswer as soon as it is longer than ``limit`` bytes, or
     says it will be: never held whole."""
+    too_long = BadAnswer(f"{request}: the answer is longer than the {limit} bytes {bound}", response.status_code)
     declared = response.headers.get("Content-Length", "")
-    chunks, size = [], int(declared) if declared.isdigit() else 0
-    if size <= limit:
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                break
-            chunks.append(chunk)
-    if size > limit:
-        raise BadAnswer(f"{request}: the answer is longer than the {limit} bytes {bound}", response.status_code)
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_long
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise too_long
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

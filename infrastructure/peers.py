@@ -157,16 +157,12 @@ class PeerStore:
     def succeeded(self, name: str, when: str, acknowledged: int | None = None) -> None:
         """The peer answered; with ``acknowledged``, it has everything up to that outbox sequence too (as
         ``acknowledge``, in the same statement: one commit per push, not two)."""
-        if acknowledged is None:
-            self.db.write(
-                "UPDATE peers SET last_success = ?, breaker = ?, attempts = 0, next_attempt = 0 WHERE name = ?",
-                (when, json.dumps(Breaker().as_dict()), name),
-            )
-            return
+        moved = () if acknowledged is None else (acknowledged, acknowledged)
         self.db.write(
-            "UPDATE peers SET last_success = ?, breaker = ?, attempts = 0, next_attempt = 0, "
-            "push_after = CASE WHEN push_after < ? THEN ? ELSE push_after END WHERE name = ?",
-            (when, json.dumps(Breaker().as_dict()), acknowledged, acknowledged, name),
+            "UPDATE peers SET last_success = ?, breaker = ?, attempts = 0, next_attempt = 0"
+            + (", push_after = CASE WHEN push_after < ? THEN ? ELSE push_after END" if moved else "")
+            + " WHERE name = ?",
+            (when, json.dumps(Breaker().as_dict()), *moved, name),
         )
 
     def failed(self, name: str, when: str, error: str, breaker: Breaker, next_attempt: float) -> None:

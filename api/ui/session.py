@@ -85,9 +85,10 @@ def _claims(token: str) -> dict[str, Any]:
 
 def start(response: Response, request: Request, editor: Editor, pasted: str) -> None:
     """Sign the browser in as ``editor`` (whose good token is ``pasted``) with a token of the session's own."""
-    lifetime = min(SESSION_LIFETIME, timedelta(seconds=max(1.0, float(_claims(pasted)["exp"]) - time.time())))
+    claims = _claims(pasted)
+    lifetime = min(SESSION_LIFETIME, timedelta(seconds=max(1.0, float(claims["exp"]) - time.time())))
     token = request.app.state.node.tokens.issue(editor.name, role=editor.role, team=editor.team,
-                                                lifetime=lifetime, label=SESSION_LABEL, parent=_claims(pasted)["jti"])
+                                                lifetime=lifetime, label=SESSION_LABEL, parent=claims["jti"])
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/ui",
                         secure=request.url.scheme == "https", max_age=int(lifetime.total_seconds()))
 

@@ -159,10 +159,9 @@ def test_tampered_bytes_are_refused_and_an_owner_items_bytes_never_leave_without
         asking.close()
 
 
+@pytest.mark.parametrize("blob_env", ["s3"], indirect=True)  # a failing bucket (a disk's errors are the OS's)
 def test_a_bucket_that_fails_answers_503_with_retry_after_and_stores_nothing(spawn: Spawner,
                                                                              blob_env: dict[str, str]) -> None:
-    if not blob_env:
-        pytest.skip("a failing S3 bucket (files: the disk's errors are the OS's)")
     (a,) = nodes(spawn, blob_env, "a")
     with editor(a, "ann") as ann:
         item = ok(ann.post("/items", json={"title": "Les", "markdown": "x\n"}), 201)
