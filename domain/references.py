@@ -43,13 +43,22 @@ A reference is ``{item:<gid>}`` or ``{item:<gid>:<fallback-url>}``. The rules:
 Extraction results are cached by text for large texts (``prepare``), so the
 receive path extracts before it takes the write lock and the projection only
 looks them up; so is the HTML before its links are resolved (a hostile text
-is parsed once, not once per read). Everything here is pure.
+is parsed once, not once per read).
+
+Rendering has a budget: markdown-it is linear but slow (0.4 µs a character
+for plain prose, 2.5 for lists and links, 14 for a megabyte of ``[``), and
+it holds the interpreter lock, so one megabyte from an editor's preview or a
+peer's item would stall the serving process for seconds. A text whose parse
+uses more than ``RENDER_BUDGET`` seconds of its thread's CPU is shown as
+written instead (escaped, in a ``<pre>``, its references still linked), as
+GitLab does past its render timeout. Everything here is pure.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +66,8 @@ from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block.table import table
 from markdown_it.rules_inline import StateInline
 
 from domain.errors import DomainError
@@ -71,6 +82,11 @@ _TOKEN = "item_reference"
 _CACHED_FROM = 4096  # texts at least this long have their references cached
 _CACHE_SIZE = 1024
 _RENDERED_CACHE_SIZE = 16
+RENDER_BUDGET = 1.0  # seconds of CPU a text's markdown parse may take before it is shown as written
+_CHECK_EVERY = 256  # parser steps between two looks at the clock
+MAX_TABLE_COLUMNS = 1000  # a table row is one parser step: wider is text
+_UNRENDERED = ('<p class="render-note">This text is too long or too intricate to render as markdown in time; '
+               'it is shown as written.</p>\n<pre class="markdown-source">{}</pre>\n')
 
 
 class InvalidReference(DomainError):
@@ -180,8 +196,11 @@ def _parse(markdown: str) -> tuple[str, tuple[tuple[str, str | None, tuple[int, 
         position = end
     pieces.append(markdown[position:])
     text = [markdown[start:end] for _, _, (start, end) in found]
-    parser = _parser()
-    html = parser.render("".join(pieces), {"found": found, "text": text})
+    parser, source = _parser(), "".join(pieces)
+    try:
+        html = parser.render(source, {"found": found, "text": text, "budget": _Budget()})
+    except _OverBudget:  # as written: escaped, each placeholder where its reference's link goes
+        return _UNRENDERED.format(_PLACEHOLDER.sub(lambda m: f"\ue002{m[1]}\ue003", escapeHtml(source))), found
     if found:  # a link's or image's destination that is a reference: its URL once the targets are known
         html = _WHOLE_URL.sub(lambda m: f'<{m[1]}="\ue004{m[2]}\ue005"', html)
         # a placeholder the parser put in code or another attribute: the reference's own text again
@@ -195,7 +214,57 @@ _cache = TextCache(_CACHE_SIZE, lambda text: tuple(Reference(gid, fallback)
 _rendered = TextCache(_RENDERED_CACHE_SIZE, _parse)  # HTML can be megabytes: fewer of them
 
 
-# --- markdown-it plugin: placeholders back into links --------------------------------
+# --- markdown-it plugins: the render budget, placeholders back into links ------------
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _Budget:
+    """Counts the parser's steps, and every ``_CHECK_EVERY`` of them raises ``_OverBudget`` once this thread has
+    used ``RENDER_BUDGET`` seconds of CPU since it was made (CPU, not wall time: threads rendering side by side
+    do not push each other over)."""
+
+    __slots__ = ("steps", "until")
+
+    def __init__(self) -> None:
+        self.steps, self.until = 0, time.thread_time() + RENDER_BUDGET
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps % _CHECK_EVERY == 0:
+            self.check()
+
+    def check(self) -> None:
+        if time.thread_time() > self.until:
+            raise _OverBudget
+
+
+def _budget_rule(state: Any, *_: Any) -> bool:
+    """First of the block and inline rules: never matches, counts a step (the block parser calls it for each
+    block and each line of a paragraph, list, quote or table; the inline parser at every position it tries, also
+    while it looks ahead for a link's label)."""
+    state.env["budget"].step()
+    return False
+
+
+def _table(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """markdown-it's table, but for a table of more than ``MAX_TABLE_COLUMNS`` columns (each of its rows is made in
+    one step: 50,000 columns took seconds between two looks at the clock), which is a paragraph of text."""
+    delimiter_row = start + 1
+    if delimiter_row < end and state.src.count("|", state.bMarks[delimiter_row],
+                                               state.eMarks[delimiter_row]) > MAX_TABLE_COLUMNS + 1:
+        return False
+    return table(state, start, end, silent)
+
+
+def _budget_check(state: Any) -> None:
+    """A core rule after the inline parse: over budget, no rendering of its tokens either."""
+    state.env["budget"].check()
+
+
+# (placeholders back into links)
 
 
 def _reference_rule(state: StateInline, silent: bool) -> bool:
@@ -259,5 +328,11 @@ def _parser() -> MarkdownIt:
     # CommonMark with tables and strikethrough; raw HTML off, so it is escaped.
     parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
     parser.inline.ruler.before("link", _TOKEN, _reference_rule)
+    # also in the chains that end a paragraph, list, quote or table: called for each of their lines
+    parser.block.ruler.at("table", _table, {"alt": ["paragraph", "reference"]})
+    parser.block.ruler.before("table", "budget", _budget_rule, {"alt": ["paragraph", "reference", "blockquote",
+                                                                        "list"]})
+    parser.inline.ruler.before("text", "budget", _budget_rule)
+    parser.core.ruler.after("inline", "budget", _budget_check)
     parser.add_render_rule(_TOKEN, _render_reference)
     return parser
