@@ -109,8 +109,8 @@ def extraction(runs: int) -> None:
           "the text is shown as written)")
     worst = 0.0
     for name, text in shapes(1_000_000).items():
-        runs_left = iter(range(3))  # a text not seen before each run: the rendered HTML is cached by text
-        ms = median_ms(lambda text=text: references.render(f"{text}\n\n{next(runs_left)}", lambda gids: {}), 3)
+        runs = iter(range(3))  # a text not seen before each run: the rendered HTML is cached by text
+        ms = median_ms(lambda text=text, runs=runs: references.render(f"{text}\n\n{next(runs)}", lambda gids: {}), 3)
         worst = max(worst, ms)
         written = "markdown-source" in references.render(text, lambda gids: {}).html
         print(f"   {name:42s} {ms:8.0f} ms{'  shown as written' if written else ''}")
