@@ -101,9 +101,13 @@ class GroupCommit(Generic[R]):
     The first thread that finds no commit running leads: it takes every
     queued command and hands them to ``commit`` (which applies them in
     order, each seeing the ones before it, and saves them in one database
-    transaction), while the threads that queued them wait; then the next
-    leader takes what queued meanwhile. ``commit`` finishes every command it
-    is given, with a result or an error.
+    transaction), while the threads that queued them wait; then it wakes
+    them, and hands the lead to the first command that queued meanwhile,
+    which takes what is queued then. ``commit`` finishes every command it
+    is given, with a result or an error. Each command's thread is woken
+    once (its command done, or the lead handed to it): a condition shared
+    by all waiters woke every waiting editor at each commit, and 16 editors
+    spent 8 % of the interpreter's time waking only to wait again.
 
     The leader commits under ``lock`` (the application's write lock).
     """
@@ -112,7 +116,7 @@ class GroupCommit(Generic[R]):
         self._save = save  # applies and saves commands in one transaction (see ``_commit``)
         self._write_lock = lock
         self._attempts = attempts
-        self._lock = threading.Condition()  # guards _queue and _leading
+        self._lock = threading.Lock()  # guards _queue and _leading
         self._queue: list[Command[R]] = []
         self._leading = False
 
@@ -123,27 +127,34 @@ class GroupCommit(Generic[R]):
     def run(self, command: Command[R]) -> R:
         with self._lock:
             self._queue.append(command)
-            while self._leading and not command.done:
-                self._lock.wait()
-            if not command.done:
-                self._leading = True
-                batch, self._queue = self._queue, []
+            waits, self._leading = self._leading, True
+        if waits:
+            command.woken.wait()  # done, or the lead is handed to this command
         if not command.done:
-            try:
-                with self._write_lock:
-                    self._commit(batch)
-            finally:
-                for queued in batch:
-                    if not queued.done:
-                        queued.finish(error=RuntimeError("the commit of this command was interrupted"))
-                with self._lock:
-                    self._leading = False
-                    self._lock.notify_all()
+            self._lead(command)
         if command.error is not None:
             raise command.error
         assert command.result is not None
         return command.result
 
+    def _lead(self, command: Command[R]) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            with self._write_lock:
+                self._commit(batch)
+        finally:
+            for queued in batch:
+                if not queued.done:
+                    queued.finish(error=RuntimeError("the commit of this command was interrupted"))
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                self._leading = successor is not None
+            for queued in batch:
+                if queued is not command:
+                    queued.woken.set()
+            if successor is not None:
+                successor.woken.set()
 
     def _commit(self, batch: list[Command[R]]) -> None:
         """Save the batch in one transaction; a refused command fails alone (``save`` finishes it),
@@ -174,6 +185,7 @@ class Command(Generic[R]):
     done: bool = False
     result: R | None = None
     error: BaseException | None = field(default=None)
+    woken: threading.Event = field(default_factory=threading.Event, repr=False)  # done, or the lead handed to it
 
     def finish(self, *, result: R | None = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.done = result, error, True
