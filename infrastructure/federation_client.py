@@ -71,8 +71,10 @@ class FederationClient:
         if self._http is None:
             with self._making:
                 if self._http is None:
-                    self._http = httpx.Client(timeout=self.timeout, headers={"User-Agent": "fedsync"},
-                                              transport=self.transport)
+                    # Answers as they are: fedsync never compresses them, and a compressed answer could
+                    # expand ~1,000 times in one read before its bound is checked (``read_at_most``).
+                    self._http = httpx.Client(timeout=self.timeout, transport=self.transport,
+                                              headers={"User-Agent": "fedsync", "Accept-Encoding": "identity"})
         return self._http
 
     def close(self) -> None:
@@ -91,7 +93,7 @@ class FederationClient:
                 headers["Content-Type"] = "application/json"
             try:
                 with self.http.stream(method, url, headers=headers, **kwargs) as response:
-                    content = _read_at_most(response, self.max_answer_bytes, f"{method} {url}")
+                    content = read_at_most(response, self.max_answer_bytes, f"{method} {url}")
             except httpx.HTTPError as e:
                 raise PeerError(f"{method} {url}: {type(e).__name__}: {e}") from None
             rotated = response.status_code == 401 and b"problem:unknown-token-key" in content
@@ -146,9 +148,9 @@ class FederationClient:
         try:
             with self.http.stream("GET", url, headers=headers) as response:
                 if response.status_code >= 400:
-                    raise _error("GET", url, response, _read_at_most(response, self.max_answer_bytes, f"GET {url}"),
+                    raise _error("GET", url, response, read_at_most(response, self.max_answer_bytes, f"GET {url}"),
                                  True)
-                return _read_at_most(response, max_bytes, f"GET {url}", "an attachment may have")
+                return read_at_most(response, max_bytes, f"GET {url}", "an attachment may have")
         except httpx.HTTPError as e:
             raise PeerError(f"GET {url}: {type(e).__name__}: {e}") from None
 
@@ -172,16 +174,21 @@ def answered(error: PeerError) -> dict[str, Any]:
     raise error
 
 
-def _read_at_most(response: httpx.Response, limit: int, request: str,
+def read_at_most(response: httpx.Response, limit: int, request: str,
                   bound: str = "this node reads from a peer") -> bytes:
-    """The answer's body (decoded as it comes), or BadAnswer as soon as it is longer than ``limit`` bytes, or
-    says it will be: never held whole."""
+    """The answer's body, or BadAnswer as soon as it is longer than ``limit`` bytes, or says it will be: never
+    held whole. The bytes are counted as they come off the socket: an answer in a content coding (gzip, ...)
+    is refused, since this node asks for none and one gzip read of 64 KiB may decode to 64 MiB."""
     too_long = BadAnswer(f"{request}: the answer is longer than the {limit} bytes {bound}", response.status_code)
     declared = response.headers.get("Content-Length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_long
+    coding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        raise BadAnswer(f"{request}: the answer is in the content coding {coding[:40]!r}, where this node asked "
+                        "for none (Accept-Encoding: identity)", response.status_code)
     chunks, size = [], 0
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
         size += len(chunk)
         if size > limit:
             raise too_long

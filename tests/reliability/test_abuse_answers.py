@@ -1,4 +1,4 @@
-"""Abuse: a URL that answers without end, or says it will answer gigabytes.
+"""Abuse: a URL that answers without end, says it will answer gigabytes, or answers a gzip bomb.
 
 Every answer a node reads from another (``peer add``'s node description and
 keys, outbox pages, fetches, key reads, inbox answers, attachments) used to
@@ -8,11 +8,15 @@ streams JSON-looking bytes until the reader hangs up (at most ``CAP``), or
 declares a 10 GiB ``Content-Length``; the reader gives up at its bound
 (``FederationClient.max_answer_bytes``, by default as much as a peer's
 request body may be here) with a ``BadAnswer``, having taken little more than
-the bound off the socket, and no peer is stored.
+the bound off the socket, and no peer is stored. The node asks for answers
+as they are (``Accept-Encoding: identity``) and refuses one in a content
+coding: 64 KiB of gzip decoded to 64 MiB in one read before the bound was
+looked at.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 from collections.abc import Iterator
@@ -22,6 +26,7 @@ import pytest
 
 from infrastructure.federation_client import MAX_ANSWER_BYTES, BadAnswer, FederationClient
 from infrastructure.node import Node
+from infrastructure.peers import Peer
 from tests.forkserver import fedsync
 from tests.reliability.hostile_peer import serving
 
@@ -29,6 +34,8 @@ CAP = 4 * MAX_ANSWER_BYTES  # the most the endless server sends before it stops 
 CHUNK = b"0," * 32 * 1024
 PEER = "urn:domain:p.example.net"
 sent: dict[str, int] = {}  # path -> bytes the server wrote for the last request on it
+asked: dict[str, str | None] = {}  # path -> the Accept-Encoding of the last request on it
+BOMB = gzip.compress(b"0" * 64 * 1024 * 1024, compresslevel=9)  # 64 MiB of JSON-looking bytes in ~64 KiB
 
 
 class Endless(BaseHTTPRequestHandler):
@@ -41,8 +48,15 @@ class Endless(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         path = self.path.split("?")[0]
+        asked[path] = self.headers.get("Accept-Encoding")
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        if path.startswith("/gzip"):  # compressed whatever the request asked for
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(BOMB)))
+            self.end_headers()
+            self.wfile.write(BOMB)
+            return
         if path.startswith("/huge"):  # says 10 GiB, sends a little
             self.send_header("Content-Length", str(10 * 1024**3))
             self.end_headers()
@@ -114,6 +128,32 @@ def test_an_answer_that_says_it_is_longer_than_the_bound_is_not_read(server: str
     with pytest.raises(BadAnswer, match="longer than"):
         client.outbox(PEER, f"{server}/huge", None)
     client.close()
+
+
+def test_a_compressed_answer_is_refused_before_it_is_decoded(server: str) -> None:
+    client = FederationClient(lambda peer: "token", max_answer_bytes=1024 * 1024)
+
+    with pytest.raises(BadAnswer, match="in the content coding 'gzip', where this node asked for none"):
+        client.outbox(PEER, f"{server}/gzip", None)
+
+    assert asked["/gzip/federation/outbox"] == "identity"
+    client.close()
+
+
+def test_doctor_reads_a_peer_within_the_bound(node: Node, server: str) -> None:
+    """``fedsync doctor`` reads each peer's node description: it read an endless one whole (128 MiB here)."""
+    node.peers.add(Peer(name=PEER, base_url=f"{server}/endless-doctor", send_types=("item",), accept_types=("item",)))
+    env = dict(os.environ, FEDSYNC_DATA_DIR=str(node.settings.data_dir), COLUMNS="200")
+    if node.settings.database_url:
+        env["FEDSYNC_DATABASE_URL"] = node.settings.database_url
+    sent.clear()
+
+    result = fedsync("doctor", env=env, timeout=120)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and f"peer {PEER}: {server}/endless-doctor does not answer as a fedsync node" \
+        in output and "BadAnswer" in output, output
+    _taken_off_the_socket("/endless-doctor/.well-known/fedsync", MAX_ANSWER_BYTES)
 
 
 def test_peer_add_against_an_endless_answer_fails_in_one_line_and_stores_nothing(node: Node, server: str) -> None:
