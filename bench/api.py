@@ -70,6 +70,18 @@ class FedsyncEditor(Editor):
         return etag
 
 
+def require_empty(database_url: str) -> None:
+    """Refuse a database that already holds tables: a node's earlier items and events would be in the figures."""
+    import psycopg
+
+    with psycopg.connect(database_url, connect_timeout=10) as connection:
+        tables = connection.execute("SELECT count(*) FROM information_schema.tables "
+                                    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')").fetchone()
+    if tables and tables[0]:
+        raise SystemExit(f"{database_url} holds {tables[0]} tables: give bench/api.py an empty database "
+                         "(CREATE DATABASE ...)")
+
+
 @contextlib.contextmanager
 def fedsync_server(database_url: str | None, workers: int, client: str) -> Iterator[MakeEditor]:
     """Serve a new node until the block ends; yields a factory of its editors."""
@@ -78,6 +90,7 @@ def fedsync_server(database_url: str | None, workers: int, client: str) -> Itera
     env = dict(os.environ, FEDSYNC_DATA_DIR=str(data_dir), FEDSYNC_HOST="127.0.0.1", FEDSYNC_PORT=str(port))
     env.pop("FEDSYNC_DATABASE_URL", None)
     if database_url:
+        require_empty(database_url)
         env["FEDSYNC_DATABASE_URL"] = database_url
     process = None
     try:
