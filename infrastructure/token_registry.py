@@ -46,6 +46,10 @@ from infrastructure.signing import Keyring
 
 log = logging.getLogger("fedsync.tokens")
 MAX_LABEL = 200
+# Records of tokens expired longer ago than this are deleted (``TokenRegistry.prune``): an expired token is
+# refused before its record is looked at, and each web sign-in adds a record, so without this they only grew.
+RETENTION = timedelta(days=30)
+PRUNE_EVERY = 3600.0  # seconds between two prunes by a serving process's gate
 DDL = [
     "CREATE TABLE IF NOT EXISTS editor_tokens ("
     "jti TEXT PRIMARY KEY, subject TEXT NOT NULL, role TEXT NOT NULL, team TEXT, label TEXT, kid TEXT NOT NULL, "
@@ -191,6 +195,12 @@ class TokenRegistry:
         revoked = set(live)
         return [r for r in self.records(subject=subject, every=True) if r["jti"] in revoked]
 
+    def prune(self) -> int:
+        """Delete the records of tokens that expired more than ``RETENTION`` ago; how many. Such a token is
+        refused as expired (``TokenVerifier``) before its record, or its absence, is looked at."""
+        return self.db.write("DELETE FROM editor_tokens WHERE expires_at < ?",
+                             (int(self._clock() - RETENTION.total_seconds()),))
+
     def epoch(self) -> int:
         with self.db.read() as cur:
             return int(cur.execute("SELECT epoch FROM token_registry WHERE id = 1").fetchone()["epoch"])
@@ -275,8 +285,14 @@ class TokenGate:
             self._thread.join(timeout=10)
 
     def _loop(self) -> None:
+        pruned_at = float("-inf")
         while not self._stopping.wait(self.refresh_interval):
             try:
                 self.refresh()
+                if time.monotonic() - pruned_at >= PRUNE_EVERY:
+                    pruned_at = time.monotonic()
+                    if pruned := self.registry.prune():
+                        log.info("deleted the records of %d tokens expired more than %d days ago", pruned,
+                                 RETENTION.days)
             except Exception:  # keep refreshing (a store that is down for a moment), but say so
                 log.exception("reading token revocations failed")

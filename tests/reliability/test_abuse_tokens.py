@@ -16,6 +16,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,26 @@ def test_a_token_with_no_record_is_refused_unless_it_predates_the_records(api: A
     assert listed[legacy_claims["jti"]]["legacy"] is True and listed[legacy_claims["jti"]]["subject"] == "ann"
     assert revoked.status_code == 200
     assert is_problem(api.get("/items", headers=bearer(legacy)), 401)
+
+
+def test_records_of_tokens_expired_more_than_thirty_days_ago_are_pruned_and_those_tokens_stay_refused(
+        api: Api) -> None:
+    """Each web sign-in adds a record: without pruning the table only grew."""
+    now, day = time.time(), 24 * HOUR
+    old = api.node.tokens.issue("ann", lifetime=timedelta(hours=8), now=now - 31 * day)  # expired 31 days ago
+    recent = api.node.tokens.issue("ann", lifetime=timedelta(hours=8), now=now - 29 * day)  # 29 days ago
+    live = api.node.tokens.issue("ann", now=now)
+    admin = bearer(created(api.node, "root", "--role", "admin"))
+
+    pruned = api.node.tokens.prune()
+
+    listed = {r["jti"] for r in api.get("/admin/tokens", params={"all": True}, headers=admin).json()["tokens"]}
+    assert pruned == 1 and claims(old)["jti"] not in listed
+    assert {claims(recent)["jti"], claims(live)["jti"]} <= listed
+    refused = api.get("/items", headers=bearer(old))
+    assert is_problem(refused, 401) and "expired" in refused.json()["detail"]  # not 'no record'
+    assert api.get("/items", headers=bearer(live)).status_code == 200
+    assert api.node.tokens.prune() == 0
 
 
 def test_a_record_does_not_lend_its_jti_to_other_claims(api: Api) -> None:
