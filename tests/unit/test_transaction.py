@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 
@@ -108,3 +109,41 @@ def test_the_fast_canonical_encoder_agrees_with_the_rfc8785_package(value):
     except (rfc8785.CanonicalizationError, ValueError):
         return  # values RFC 8785 refuses (e.g. lone surrogates, out-of-range integers)
     assert canonical(value) == expected
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+                     | st.text(alphabet=st.sampled_from("a\x00\\u0\ud800é")),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+                     max_leaves=12)
+
+
+@given(_JSON)
+def test_the_nul_check_of_a_payload_answers_as_the_walk_over_its_strings(value: object) -> None:
+    """The payload's check looks at its JSON first (one C call instead of a walk of Python calls, 31 µs per edit):
+    it must refuse exactly what the walk refuses, with the walk's message."""
+    from domain.transaction import _check_text
+
+    def outcome(where: str) -> str:
+        try:
+            _check_text(value, where)
+        except InvalidTransaction as e:
+            return str(e).replace(where, "<where>", 1)
+        return "ok"
+
+    assert outcome("payload") == outcome("walk")
+
+
+@pytest.mark.parametrize("gid", [str(uuid.uuid4()), str(uuid.uuid4()).upper(), "{" + str(uuid.uuid4()) + "}",
+                                 uuid.uuid4().hex, "urn:uuid:" + str(uuid.uuid4()), "not-a-uuid", ""])
+def test_a_gid_is_accepted_exactly_when_it_is_a_uuid_in_canonical_form(gid: str) -> None:
+    from domain.transaction import _gid
+
+    canonical_form = False
+    with contextlib.suppress(ValueError):
+        canonical_form = str(uuid.UUID(gid)) == gid
+    if canonical_form:
+        assert _gid(gid) == gid
+    else:
+        with pytest.raises(ValueError, match="not a UUID|canonical lowercase form"):
+            _gid(gid)
