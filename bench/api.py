@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--compare-pouchdb", action="store_true",
                         help="also measure PouchDB Server 4.2.0 (npm ci --prefix bench/pouchdb), rounds interleaved")
     args = parser.parse_args()
+    if args.edits < args.clients:
+        parser.error(f"--edits ({args.edits}) must be at least --clients ({args.clients}): each client makes some")
     rounds = args.rounds or (3 if args.compare_pouchdb else 1)
     # terminated (a CI timeout, kill): end the servers and remove their directories as on any error
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
