@@ -21,7 +21,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from infrastructure.federation_client import MAX_ANSWER_BYTES, PeerError, read_at_most
+from infrastructure.federation_client import AS_IS, MAX_ANSWER_BYTES, PeerError, read_at_most
 from infrastructure.node import Node
 from infrastructure.persistence import StoreUnreachable, check_store, store_name
 from infrastructure.settings import NodeConfig, Settings
@@ -88,7 +88,7 @@ def _keys(report: Report, node: Node, settings: Settings) -> None:
 def _peer(report: Report, name: str, base_url: str) -> None:
     url = f"{base_url}/.well-known/fedsync"
     try:  # read as the node reads a peer: at most its bound, never a compressed answer
-        with httpx.stream("GET", url, timeout=PEER_TIMEOUT, headers={"Accept-Encoding": "identity"}) as answer:
+        with httpx.stream("GET", url, timeout=PEER_TIMEOUT, headers=AS_IS) as answer:
             answer.raise_for_status()
             claimed = orjson.loads(read_at_most(answer, MAX_ANSWER_BYTES, f"GET {url}")).get("name")
     except (httpx.HTTPError, PeerError, ValueError, AttributeError) as e:

@@ -269,7 +269,7 @@ def validate(data: Any) -> dict[str, Any]:
         state = STATE_MODELS[tx.entity].model_validate(tx.payload)
     except ValidationError as e:
         raise InvalidTransaction(f"invalid transaction: {_describe(e)}") from None
-    _check_text(tx.payload, "payload")
+    _check_payload_text(tx.payload)
     _check_invariants(tx, state)
     return tx.model_dump()
 
@@ -290,13 +290,17 @@ def _instant(timestamp: str) -> datetime:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
+def _check_payload_text(payload: Any) -> None:
+    """``_check_text`` of a payload, its JSON looked at first (orjson writes NUL as ``\\u0000``):
+    without that, no string holds one; with it (or a payload orjson does not write), the walk
+    decides and names where."""
+    if not _no_nul_escape(payload):
+        _check_text(payload, "payload")
+
+
 def _check_text(value: Any, where: str) -> None:
     """No NUL character in any string: PostgreSQL's text cannot hold one, and a stored event
-    that a read model cannot write would wedge the read models behind it. The payload's JSON is
-    looked at first (orjson writes NUL as ``\\u0000``): without that, no string holds one; with it
-    (or a payload orjson does not write), the walk decides and names where."""
-    if where == "payload" and _no_nul_escape(value):
-        return
+    that a read model cannot write would wedge the read models behind it."""
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidTransaction(f"invalid transaction: {where} contains a NUL character")
