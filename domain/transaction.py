@@ -291,9 +291,8 @@ def _instant(timestamp: str) -> datetime:
 
 
 def _check_payload_text(payload: Any) -> None:
-    """``_check_text`` of a payload, its JSON looked at first (orjson writes NUL as ``\\u0000``):
-    without that, no string holds one; with it (or a payload orjson does not write), the walk
-    decides and names where."""
+    """``_check_text`` of a payload, its JSON looked at first (orjson writes NUL as ``\\u0000``): without
+    that, no string holds one; with it (or a payload orjson does not write), the walk decides and names where."""
     if not _no_nul_escape(payload):
         _check_text(payload, "payload")
 
