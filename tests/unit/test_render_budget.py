@@ -80,7 +80,8 @@ def test_ordinary_markdown_renders_as_before_up_to_a_thousand_columns() -> None:
              f"| a | b |\n|---|---|\n| c | {{item:{A}}} |\n\n") * 1000  # 87 kB, in ~0.3 s
     wide = "|" + "a|" * 1000 + "\n|" + "-|" * 1000 + "\n" + "|" + "b|" * 1000 + "\n"
 
-    html = render(prose, lambda gids: {A: Target(f"/items/{A}", "Here")}).html
+    with no_collection():  # a CI worker's collections of its large heap once pushed this text past the budget
+        html = render(prose, lambda gids: {A: Target(f"/items/{A}", "Here")}).html
 
     assert "markdown-source" not in html and html.count("<table>") == 1000 and html.count("<blockquote>") == 1000
     assert html.count('<a class="item-ref"') == 1000 and html.count("<em>text</em>") == 1000
