@@ -49,16 +49,16 @@ Rendering has a budget: markdown-it is linear but slow (0.4 µs a character
 for plain prose, 2.5 for lists and links, 14 for a megabyte of ``[``), and
 it holds the interpreter lock, so one megabyte from an editor's preview or a
 peer's item would stall the serving process for seconds. A text whose parse
-uses more than ``RENDER_BUDGET`` seconds of its thread's CPU is shown as
-written instead (escaped, in a ``<pre>``, its references still linked), as
-GitLab does past its render timeout. Everything here is pure.
+uses more than ``RENDER_BUDGET`` seconds of its thread's CPU (garbage
+collections aside: ``domain/render_budget.py``) is shown as written instead
+(escaped, in a ``<pre>``, its references still linked), as GitLab does past
+its render timeout. Everything here is pure.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +72,7 @@ from markdown_it.rules_inline import StateInline
 
 from domain.errors import DomainError
 from domain.reference_scanner import ATTACHMENT, has_marker, scan
+from domain.render_budget import Budget, OverBudget
 from domain.text_cache import TextCache
 
 _PLACEHOLDER = re.compile("{\ue000([0-9]+)\ue001}")
@@ -82,8 +83,6 @@ _TOKEN = "item_reference"
 _CACHED_FROM = 4096  # texts at least this long have their references cached
 _CACHE_SIZE = 1024
 _RENDERED_CACHE_SIZE = 16
-RENDER_BUDGET = 1.0  # seconds of CPU a text's markdown parse may take before it is shown as written
-_CHECK_EVERY = 256  # parser steps between two looks at the clock
 MAX_TABLE_COLUMNS = 1000  # a table row is one parser step: wider is text
 _UNRENDERED = ('<p class="render-note">This text is too long or too intricate to render as markdown in time; '
                'it is shown as written.</p>\n<pre class="markdown-source">{}</pre>\n')
@@ -198,8 +197,8 @@ def _parse(markdown: str) -> tuple[str, tuple[tuple[str, str | None, tuple[int, 
     text = [markdown[start:end] for _, _, (start, end) in found]
     parser, source = _parser(), "".join(pieces)
     try:
-        html = parser.render(source, {"found": found, "text": text, "budget": _Budget()})
-    except _OverBudget:  # as written: escaped, each placeholder where its reference's link goes
+        html = parser.render(source, {"found": found, "text": text, "budget": Budget()})
+    except OverBudget:  # as written: escaped, each placeholder where its reference's link goes
         return _UNRENDERED.format(_PLACEHOLDER.sub(lambda m: f"\ue002{m[1]}\ue003", escapeHtml(source))), found
     if found:  # a link's or image's destination that is a reference: its URL once the targets are known
         html = _WHOLE_URL.sub(lambda m: f'<{m[1]}="\ue004{m[2]}\ue005"', html)
@@ -215,30 +214,6 @@ _rendered = TextCache(_RENDERED_CACHE_SIZE, _parse)  # HTML can be megabytes: fe
 
 
 # --- markdown-it plugins: the render budget, placeholders back into links ------------
-
-
-class _OverBudget(Exception):
-    pass
-
-
-class _Budget:
-    """Counts the parser's steps, and every ``_CHECK_EVERY`` of them raises ``_OverBudget`` once this thread has
-    used ``RENDER_BUDGET`` seconds of CPU since it was made (CPU, not wall time: threads rendering side by side
-    do not push each other over)."""
-
-    __slots__ = ("steps", "until")
-
-    def __init__(self) -> None:
-        self.steps, self.until = 0, time.thread_time() + RENDER_BUDGET
-
-    def step(self) -> None:
-        self.steps += 1
-        if self.steps % _CHECK_EVERY == 0:
-            self.check()
-
-    def check(self) -> None:
-        if time.thread_time() > self.until:
-            raise _OverBudget
 
 
 def _budget_rule(state: Any, *_: Any) -> bool:

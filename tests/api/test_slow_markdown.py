@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from domain.references import RENDER_BUDGET
+from domain.render_budget import RENDER_BUDGET
 from tests.api.conftest import Api
 from tests.api.test_ui import sign_in
 from tests.api.test_ui_items import post
