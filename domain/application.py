@@ -321,7 +321,8 @@ class NodeApplication(LocalCommands, Application):
         with more than one command in it, else the save's exception propagates."""
         group: dict[UUID, Entity] = {}
         events: list[Any] = []
-        applied: list[tuple[Command[Receipt], Receipt]] = []
+        applied: list[tuple[Command[Receipt], dict[str, Any]]] = []
+        views: dict[str, dict[str, Any]] = {}  # the item rows the commit's projection wrote
         try:
             for command in batch:
                 try:
@@ -331,16 +332,16 @@ class NodeApplication(LocalCommands, Application):
                     continue
                 group[aggregate.id] = aggregate
                 events.extend(aggregate.collect_events())
-                applied.append((command, Receipt(tx["entity_gid"], tx["gid"])))
+                applied.append((command, tx))
             if events:
-                self._save(group.values(), events, CommitExtras(_index_of(events)))
+                self._save(group.values(), events, CommitExtras(_index_of(events), views=views))
         except BaseException:
             self._forget(group)
             if len(batch) > 1:
                 return False  # the commands not refused are tried again, alone
             raise
-        for command, receipt in applied:
-            command.finish(result=receipt)
+        for command, tx in applied:
+            command.finish(result=Receipt(tx["entity_gid"], tx["gid"], views.get(tx["entity_gid"])))
         return True
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import uuid4
 
@@ -30,10 +30,12 @@ Change = Callable[[E], dict[str, Any]]  # builds the transaction from the (check
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a local command made: the entity and the new transaction."""
+    """What a local command made: the entity and the new transaction; for an item, its row as the read model
+    wrote it in the command's commit (None if the commit did not project it: read it back)."""
 
     entity_gid: str
     gid: str
+    view: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 class LocalCommands:

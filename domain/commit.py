@@ -3,7 +3,8 @@
 ``CommitExtras`` is everything the application asks the store to write in
 the same database transaction as a save's events: the gid index of the new
 transactions, received transactions held for their parents, pending rows
-now settled, and the pull cursor reached. The store writes it through its
+now settled, and the pull cursor reached (and, filled by the store, the
+item rows its read models wrote then). The store writes it through its
 registered commit hooks (``infrastructure/persistence``); a new kind of row
 that must commit with the events is a new field here and a new hook there.
 
@@ -60,6 +61,9 @@ class CommitExtras:
     held: Sequence[HeldTransaction] = ()
     settled: Sequence[str] = ()  # pending gids no longer waiting
     pull_cursor: PullCursor | None = None
+    # Filled by the store's in-commit projection, when it projected the save: each item row it wrote, by item gid
+    # (the documents read model's row), so a local command answers with its result without reading it back.
+    views: dict[str, dict[str, Any]] | None = field(default=None, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.index or self.held or self.settled or self.pull_cursor)

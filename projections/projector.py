@@ -135,7 +135,8 @@ class Projector:
         self.catch_up()
 
     def project_in_commit(self, cur: Cursor, stored: list[tuple[int, bytes]],
-                          txs: list[dict[str, Any]] | None = None) -> Callable[[], None]:
+                          txs: list[dict[str, Any]] | None = None,
+                          views: dict[str, dict[str, Any]] | None = None) -> Callable[[], None]:
         """Project newly inserted events inside their insert transaction (the recorder's hook).
 
         Done only when the position is the sequence number just before them
@@ -143,7 +144,10 @@ class Projector:
         in flight); else, or if a view fails, the savepoint is rolled back and
         ``settle`` projects them after the commit. ``txs`` are the stored
         transactions as the saver holds them (read, never changed, by the
-        views), which spares decoding ``stored`` again.
+        views), which spares decoding ``stored`` again. ``views``, when
+        given, receives the documents rows written, by item gid, once they
+        are sure to commit with the events (the saver's answer to an edit,
+        without reading the row back).
         """
         first, last = stored[0][0], stored[-1][0]
         seq, table = self.db.sequence_column, self.db.events_table
@@ -160,8 +164,10 @@ class Projector:
             )
             events = list(zip((i for i, _ in stored), txs, strict=True)) if txs is not None \
                 else [(i, decode(state)) for i, state in stored]
-            self.apply(cur, events)
+            items = self.apply(cur, events)
             projected = moved() is not None
+            if projected and views is not None:
+                views.update(items)
         except Exception:
             log.exception("projecting events %d-%d in their commit failed; they are stored, "
                           "and projected after it", first, last)
@@ -188,7 +194,8 @@ class Projector:
                 raise ProjectionRaceLost
             self.apply(cur, events)
 
-    def apply(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    def apply(self, cur: Cursor, events: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+        """Apply the events to every view; the documents rows written, by item gid."""
         processed = {view.entity: view.process(cur, events) for view in self.views}
         items = processed["item"]
         seqs = {tx["entity_gid"]: seq for seq, tx in events if tx["entity"] == "item"}
@@ -197,6 +204,7 @@ class Projector:
         backlinks.update(cur, items.heads)
         lineage.process(cur, events)
         self.search.update(cur, items.rows, processed["tag"].heads)
+        return items.rows
 
     @property
     def tables(self) -> list[str]:

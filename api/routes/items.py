@@ -79,9 +79,8 @@ def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: It
 def edit(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: str | None) -> Response:
     """The edit route's work, also done for it by ``api.fast_paths`` (which answers most edits)."""
     parent = named_head(if_match, body.parent)
-    library.edit_item(editor, gid, parent=parent, title=body.title, markdown=body.markdown, tags=body.tags,
-                      scope=body.scope, owner_edits_only=body.owner_edits_only)
-    return _item_response(library.item(editor, gid))
+    return _item_response(library.edit_item(editor, gid, parent=parent, title=body.title, markdown=body.markdown,
+                                            tags=body.tags, scope=body.scope, owner_edits_only=body.owner_edits_only))
 
 
 @router.delete("/{gid}", response_model=ItemOut, responses=responses(400, 404, 409, 422, 428))

@@ -12,9 +12,11 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.commit import CommitExtras
 
-# Called in the insert transaction with the new (sequence, state) pairs and, when the save's index
-# entries hold them, the events' transactions in the same order; returns what to call after the commit (or None).
-InCommit = Callable[["Cursor", list[tuple[int, bytes]], "list[dict[str, Any]] | None"], Callable[[], None] | None]
+# Called in the insert transaction with the new (sequence, state) pairs, the events' transactions in the same
+# order when the save's index entries hold them, and the save's ``CommitExtras.views`` to fill (or None);
+# returns what to call after the commit (or None).
+InCommit = Callable[["Cursor", list[tuple[int, bytes]], "list[dict[str, Any]] | None",
+                     "dict[str, dict[str, Any]] | None"], Callable[[], None] | None]
 
 
 class CommitHook(Protocol):
@@ -124,8 +126,9 @@ class HookedRecorder:
         if self.in_commit is None or not ids:
             return
         committed: list[Callable[[], None]] | None = kwargs.get("committed")
+        extras = kwargs.get("extras") or CommitExtras()
         callback = self.in_commit(cursor, [(i, e.state) for i, e in zip(ids, stored_events, strict=True)],
-                                  _transactions(stored_events, kwargs.get("extras") or CommitExtras()))
+                                  _transactions(stored_events, extras), extras.views)
         if committed is not None:
             # A retried insert (PostgreSQL reconnects) calls the hook again: keep the last one only.
             committed[:] = [callback] if callback is not None else []

@@ -24,13 +24,13 @@ class SlowFirstCommit:
         self.sizes: list[int] = []
         node.app.recorder.in_commit = self
 
-    def __call__(self, cur, stored, txs):
+    def __call__(self, cur, stored, txs, views=None):
         if not self.sizes:
             deadline = time.monotonic() + 10
             while self.node.app.group_commit.queued() < self.waiters and time.monotonic() < deadline:  # bounded
                 time.sleep(0.001)
         self.sizes.append(len(stored))
-        return self.real(cur, stored, txs)
+        return self.real(cur, stored, txs, views)
 
 
 def items(node, count: int) -> list[tuple[str, str]]:

@@ -20,9 +20,9 @@ class Recording:
         self.calls: list[tuple[list[tuple[int, bytes]], list[dict] | None]] = []
         node.app.recorder.in_commit = self
 
-    def __call__(self, cur, stored, txs):
+    def __call__(self, cur, stored, txs, views=None):
         self.calls.append((stored, txs))
-        return self.real(cur, stored, txs)
+        return self.real(cur, stored, txs, views)
 
 
 def test_local_and_received_saves_hand_the_projection_the_transactions_they_stored(node, peer):
