@@ -23,7 +23,6 @@ copy.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +33,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import authority, receiving, references
+from domain.aggregate_cache import CacheWatch
 from domain.attachment import Attachment
 from domain.commands import Change, LocalCommands, Receipt
 from domain.commit import (
@@ -82,6 +82,7 @@ class NodeApplication(LocalCommands, Application):
         self.clock = clock
         self.after_save = after_save or (lambda: None)
         self._write_lock = threading.RLock()
+        self.cache_watch = CacheWatch(self.repository, self.recorder)
         self.group_commit: GroupCommit[Receipt] = GroupCommit(self._save_group, lock=self._write_lock,
                                                              attempts=SAVE_ATTEMPTS)
 
@@ -112,16 +113,13 @@ class NodeApplication(LocalCommands, Application):
         with self._write_lock:  # not while a writer changes the cached aggregate in place
             return self._cached(entity_gid, cls, copy=True)
 
-    def _cached(self, entity_gid: str, cls: type[Entity] | None, *, copy: bool) -> Entity:
-        """The entity from the aggregate cache, fast-forwarded to what is stored.
-
-        Writers (holding the write lock) take the cached object itself,
-        without the copy, and change it in place; if their save then fails,
-        they ``_forget`` what they touched, so the cache never holds an
-        unsaved change.
-        """
+    def _cached(self, entity_gid: str, cls: type[Entity] | None, *, copy: bool, current: bool = False) -> Entity:
+        """The entity from the aggregate cache, fast-forwarded to what is stored (``current``: unless the
+        cache watch knows it holds all of that, ``domain/aggregate_cache.py``). Writers (holding the write
+        lock) take the cached object itself, without the copy, and change it in place; if their save then
+        fails, they ``_forget`` what they touched, so the cache never holds an unsaved change."""
         try:
-            aggregate = self.repository.get(UUID(entity_gid), deepcopy_from_cache=copy)
+            aggregate = self.cache_watch.get(UUID(entity_gid), copy=copy, current=current)
         except (AggregateNotFoundError, ValueError):
             raise EntityNotFound(f"no entity {entity_gid}") from None
         if cls is not None and not isinstance(aggregate, cls):
@@ -129,10 +127,7 @@ class NodeApplication(LocalCommands, Application):
         return aggregate
 
     def _forget(self, ids: Iterable[UUID]) -> None:
-        if self.repository.cache is not None:
-            for aggregate_id in ids:
-                with contextlib.suppress(KeyError):
-                    self.repository.cache.get(aggregate_id, evict=True)
+        self.cache_watch.forget(ids)
 
     def transactions(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Stored transactions by gid (absent gids are left out)."""
@@ -293,12 +288,14 @@ class NodeApplication(LocalCommands, Application):
         processing_event.aggregates.update((aggregate.id, aggregate) for aggregate in aggregates)
         processing_event.saved_kwargs["extras"] = extras
         recordings = self._record(processing_event)
+        if recordings:
+            self.cache_watch.saved(recordings[0].notification.id, recordings[-1].notification.id)
         self._take_snapshots(processing_event)
         self._notify(recordings)
 
     def _change(self, entity_gid: str, cls: type[E], change: Change[E]) -> Receipt:
         def prepare(group: dict[UUID, Entity]) -> tuple[Entity, dict[str, Any]]:
-            aggregate = group.get(UUID(entity_gid)) or self._cached(entity_gid, cls, copy=False)
+            aggregate = group.get(UUID(entity_gid)) or self._cached(entity_gid, cls, copy=False, current=True)
             group[aggregate.id] = aggregate  # forgotten from the cache if the save fails
             tx = change(aggregate)  # a refusal leaves the aggregate untouched
             authority.check_change(aggregate, tx, self.transaction)
@@ -324,6 +321,7 @@ class NodeApplication(LocalCommands, Application):
         applied: list[tuple[Command[Receipt], dict[str, Any]]] = []
         views: dict[str, dict[str, Any]] = {}  # the item rows the commit's projection wrote
         try:
+            self.cache_watch.refresh()  # one read for the group: which cached aggregates others stored to
             for command in batch:
                 try:
                     aggregate, tx = command.prepare(group)
