@@ -38,6 +38,15 @@ class Receipt:
     view: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class EditTerms:
+    """What the caller's checks of an edit decide it carries: the share transaction it relies on (``grant``),
+    and its tags (None: unchanged)."""
+
+    grant: str | None = None
+    tags: list[str] | None = None
+
+
 class LocalCommands:
     """Command methods of ``NodeApplication`` (which provides the abstract parts)."""
 
@@ -66,16 +75,19 @@ class LocalCommands:
     def edit_item(self, item_gid: str, *, parent: str, author: str, title: str | None = None,
                   markdown: str | None = None, tags: Iterable[str] | None = None,
                   scope: str | None = None, grant: str | None = None,
-                  owner_edits_only: bool | None = None) -> Receipt:
+                  owner_edits_only: bool | None = None, terms: Callable[[], EditTerms] | None = None) -> Receipt:
         """An edit of head ``parent``; ``grant``: the share transaction that lets this node edit another
-        node's OWNER or TEAM item (or one whose owner restricted edits to itself)."""
+        node's OWNER or TEAM item (or one whose owner restricted edits to itself). ``terms``, if given, is
+        called in the group commit, just before the edit is built, and decides ``grant`` and ``tags`` instead
+        (the caller's checks, run there, raise to refuse the edit)."""
 
         def change(item: Item) -> dict[str, Any]:
+            decided = terms() if terms is not None else EditTerms(grant, None if tags is None else list(tags))
             item.check_can_edit(parent)
             head = item.head_states[parent]
-            edited = {"title": title, "markdown": markdown, "tags": tags, "deleted": False,
+            edited = {"title": title, "markdown": markdown, "tags": decided.tags, "deleted": False,
                       "owner_edits_only": owner_edits_only}
-            payload = _granted(_changed(head["payload"], edited), grant)
+            payload = _granted(_changed(head["payload"], edited), decided.grant)
             return self._successor(item, parent, "item.edited", author, payload, scope)
 
         return self._change(item_gid, Item, change)

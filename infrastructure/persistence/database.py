@@ -82,6 +82,9 @@ class Database(ABC):
     """A minimal cursor API over the event store's own connections."""
 
     dialect: ClassVar[str]
+    # Statements run in this process (SQLite): CPU under the interpreter lock, cheaper made by one thread than
+    # by many at once. Else each is a round trip (PostgreSQL), better overlapped across threads.
+    in_process: ClassVar[bool]
     sequence_column: ClassVar[str]  # the events table's column holding the outbox sequence
 
     recorder: HookedRecorder

@@ -179,6 +179,7 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
 class PostgresDatabase(Database):
     dialect = "postgres"
     sequence_column = "notification_id"
+    in_process = False
 
     recorder: PostgresRecorder
 

@@ -109,6 +109,7 @@ POOL_SIZE = 16
 class SQLiteDatabase(Database):
     dialect = "sqlite"
     sequence_column = "rowid"
+    in_process = True
 
     recorder: SQLiteRecorder
 
