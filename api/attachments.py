@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from api.library import Library, check_item
+from api.library import Library
 from domain.errors import DomainError, EntityNotFound
 from domain.visibility import Editor
 from infrastructure.blobs import BlobStore, sniff
+from infrastructure.visibility import check_item
 
 SELECT = ("SELECT a.* FROM attachments a JOIN documents d ON d.item_gid = a.item_gid "
           "WHERE a.deleted = 0 AND a.origin = d.origin")

@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from api import pagination
-from api.library import Library, visible_item
+from api.library import Library
 from domain import references
 from domain.review import NoConflict, Review
 from domain.visibility import Editor
-from infrastructure.visibility import JOIN, edit_grant, hidden_items, item_filter
+from infrastructure.visibility import JOIN, edit_grant, hidden_items, item_filter, visible_item
 from projections.heads import loads
 
 

@@ -44,7 +44,7 @@ from api.deps import editor_of
 from api.errors import domain_error
 from api.limits import CALLER, replaying
 from api.routes.federation import fast_json
-from api.routes.items import edit
+from api.routes.items import edit, edit_in_loop
 from api.schemas.federation import InboxRequest
 from api.schemas.items import ItemEdit
 from domain.errors import DomainError
@@ -104,6 +104,8 @@ class FastItemEdits(_FastRoute):
         gid, fields = taken
         state = scope["app"].state
         editor = await editor_of(state.tokens, fields["token"])
+        if state.library.db.in_process:
+            return await edit_in_loop(editor, state.library, gid, body, fields.get("if-match"))
         return await run_in_threadpool(edit, editor, state.library, gid, body, fields.get("if-match"))
 
 

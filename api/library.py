@@ -12,25 +12,27 @@ read asks for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from api import pagination, rendering
+from api.library_edits import LibraryEdits
 from api.library_tags import LibraryTags
 from domain import references
 from domain.application import NodeApplication
-from domain.commands import EditTerms, Receipt
 from domain.errors import EntityNotFound, Forbidden, UnknownNode
 from domain.visibility import Editor
 from infrastructure.persistence import Cursor, Database
 from infrastructure.visibility import (
     JOIN,
     EditorTeams,
+    check_item,
     edit_grant,
     hidden_items,
     item_filter,
     visible_documents,
+    visible_item,
 )
 from projections import backlinks, lineage, transactions
 from projections.documents import document
@@ -44,21 +46,6 @@ INDEX_DDL = [
 ]
 
 
-def visible_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool,
-                 columns: Sequence[str] | None = None) -> dict[str, Any]:
-    """The item's documents row (whole, or only ``columns`` besides what the check reads) if the editor may
-    see it, else the same ``EntityNotFound`` as a missing item."""
-    row = visible_documents(cur, [gid], editor, include_deleted=include_deleted, columns=columns).get(gid)
-    if row is None:
-        raise EntityNotFound(f"no item {gid} on this node")
-    return row
-
-
-def check_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool) -> None:
-    """``EntityNotFound`` unless the editor may see the item; reads none of its text."""
-    visible_item(cur, editor, gid, include_deleted=include_deleted, columns=())
-
-
 @dataclass(frozen=True)
 class ItemQuery:
     tag: str | None = None
@@ -69,7 +56,7 @@ class ItemQuery:
     include_deleted: bool = False
 
 
-class Library(LibraryTags):
+class Library(LibraryEdits, LibraryTags):
     def __init__(self, app: NodeApplication, db: Database, *, knows: Callable[[str], bool]) -> None:
         self.app = app
         self.db = db
@@ -199,55 +186,6 @@ class Library(LibraryTags):
                                        owner_edits_only=owner_edits_only)
         return receipt.entity_gid
 
-    def edit_item(self, editor: Editor, gid: str, *, parent: str, title: str | None, markdown: str | None,
-                  tags: list[str] | None, scope: str | None, owner_edits_only: bool | None = None) -> dict[str, Any]:
-        """Edit the item; the item after the edit, as ``item`` reads it.
-
-        The editor's checks (may they see it, which share lets this node edit it, which of its tags they cannot
-        see and so keep) are one read. On SQLite the group commit's leader makes it, just before it builds the
-        edit: made in each editor's thread, the reads of 16 editors and the leader's statements contended for
-        the interpreter lock (a SQLite call took ~80 µs of CPU instead of 5), 20 % of the edits per second.
-        On PostgreSQL a read is a round trip, better overlapped in the editors' threads."""
-        if markdown is not None:
-            self._check_references(editor, gid, markdown)
-        checked: dict[str, Any] = {}
-
-        def terms() -> EditTerms:
-            with self.db.read() as cur:
-                checked["before"] = document = visible_item(cur, editor, gid, include_deleted=True,
-                                                            columns=("origin", "owner_edits_only"))
-                decided = EditTerms(edit_grant(cur, editor, gid, document),
-                                    None if tags is None else [*tags, *self._hidden_tags(cur, editor, gid)])
-            self.teams.record(editor)
-            return decided
-
-        ahead = None if self.db.in_process else terms()
-        receipt = self.app.edit_item(gid, parent=parent, author=editor.author, title=title, markdown=markdown,
-                                     scope=scope, owner_edits_only=owner_edits_only,
-                                     terms=terms if ahead is None else lambda: ahead)
-        return self._after(editor, gid, checked["before"], receipt)
-
-    def _check_references(self, editor: Editor, gid: str, markdown: str) -> None:
-        try:
-            references.check(markdown)
-        except references.InvalidReference:
-            self._check_writable(editor, gid)  # an item the editor may not see is not found first, as always
-            raise
-
-    def _after(self, editor: Editor, gid: str, before: dict[str, Any], receipt: Receipt) -> dict[str, Any]:
-        """The item after the editor's change of it, as ``item`` reads it: the row its commit projected
-        (``receipt.view``) when that is as visible as ``before``, the row the editor's change was allowed on
-        (same scope, not deleted), else read back (and checked) as ``item`` does. Reading it back took a read
-        transaction of its own: with 16 editors, a quarter of the edits per second."""
-        row = receipt.view
-        if row is None or row["deleted"] or row["scope"] != before["scope"]:
-            return self.item(editor, gid)
-        doc = document(row)
-        if not doc["tags"] and not doc["forked_from"]:
-            return {**doc, "tag_refs": []}
-        with self.db.read() as cur:
-            return self._named(cur, editor, doc)
-
     def delete_item(self, editor: Editor, gid: str, *, parent: str) -> str:
         self._check_writable(editor, gid)
         self.teams.record(editor)
@@ -330,3 +268,4 @@ class Library(LibraryTags):
         # Edits find deleted items, so that a change to one gets the domain's clear refusal (409).
         with self.db.read() as cur:
             check_item(cur, editor, gid, include_deleted=include_deleted)
+

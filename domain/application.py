@@ -51,6 +51,7 @@ from domain.errors import DomainError, EntityConflict, EntityNotFound, Transacti
 from domain.item import Item
 from domain.receiving import Outcome
 from domain.share import Share
+from domain.snapshots import due_for_snapshot
 from domain.tag import Tag
 from domain.transaction import CREATION_KINDS, utc_now
 
@@ -87,25 +88,16 @@ class NodeApplication(LocalCommands, Application):
                                                              attempts=SAVE_ATTEMPTS)
 
     def _take_snapshots(self, processing_event: Any) -> None:
-        """Snapshot from the aggregate in memory, once per save, each aggregate whose events in the save pass a
-        multiple of its interval and end at its version (a save of one chunk of a page's events leaves it for
-        the chunk with its last event). The library would rebuild it from the store for each multiple while
-        the write lock is held: a long history's length every ``interval`` events. A failed snapshot is
+        """Snapshot what ``due_for_snapshot`` says, from the aggregates in memory. A failed snapshot is
         logged, not raised: the save's events are stored, and snapshots only speed up later loads."""
-        spans: dict[Any, tuple[int, int]] = {}  # the first and last version of its events in this save
-        for event in processing_event.events:
-            first = spans.get(event.originator_id, (event.originator_version, 0))[0]
-            spans[event.originator_id] = (first, event.originator_version)
-        for originator_id, (first, last) in spans.items():
-            aggregate = processing_event.aggregates.get(originator_id)
-            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
-            if interval is None or aggregate.version != last or last // interval == (first - 1) // interval:
-                continue
+        for aggregate in due_for_snapshot(processing_event.events, processing_event.aggregates,
+                                          self.snapshotting_intervals):
             try:
                 snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
                 self.snapshots.put([snapshot_class.take(aggregate)])
             except Exception:
-                log.exception("snapshot of %s at version %d failed (its events are stored)", originator_id, last)
+                log.exception("snapshot of %s at version %d failed (its events are stored)", aggregate.id,
+                              aggregate.version)
 
     # --- reading the store ---------------------------------------------
     def entity(self, entity_gid: str, cls: type[Entity] | None = None) -> Entity:
@@ -294,6 +286,17 @@ class NodeApplication(LocalCommands, Application):
         self._notify(recordings)
 
     def _change(self, entity_gid: str, cls: type[E], change: Change[E]) -> Receipt:
+        return self._run(self._preparing(entity_gid, cls, change))
+
+    def submit(self, entity_gid: str, cls: type[E], change: Change[E],
+               finished: Callable[[Command[Receipt]], None]) -> None:
+        """Run ``change`` (``item_edit``'s) in a group commit without waiting for it (an event loop's call):
+        ``finished`` gets the command once it is done, from the committing thread (its ``result``, the
+        receipt, or its ``error``), after the projector settled."""
+        self.group_commit.submit(Command(self._preparing(entity_gid, cls, change),
+                                         finished=lambda command: (self.after_save(), finished(command))))
+
+    def _preparing(self, entity_gid: str, cls: type[E], change: Change[E]) -> Prepare:
         def prepare(group: dict[UUID, Entity]) -> tuple[Entity, dict[str, Any]]:
             aggregate = group.get(UUID(entity_gid)) or self._cached(entity_gid, cls, copy=False, current=True)
             group[aggregate.id] = aggregate  # forgotten from the cache if the save fails
@@ -302,7 +305,7 @@ class NodeApplication(LocalCommands, Application):
             aggregate.record(tx)
             return aggregate, tx
 
-        return self._run(prepare)
+        return prepare
 
     def _store_new(self, tx: dict[str, Any]) -> Receipt:
         return self._run(lambda group: (AGGREGATES[tx["entity"]].create(tx), tx))

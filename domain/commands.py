@@ -77,12 +77,22 @@ class LocalCommands:
                   scope: str | None = None, grant: str | None = None,
                   owner_edits_only: bool | None = None, terms: Callable[[], EditTerms] | None = None) -> Receipt:
         """An edit of head ``parent``; ``grant``: the share transaction that lets this node edit another
-        node's OWNER or TEAM item (or one whose owner restricted edits to itself). ``terms``, if given, is
-        called in the group commit, just before the edit is built, and decides ``grant`` and ``tags`` instead
+        node's OWNER or TEAM item (or one whose owner restricted edits to itself); ``terms``: see ``item_edit``
+        (given, it decides the grant and tags instead)."""
+        fixed = EditTerms(grant, None if tags is None else list(tags))
+        return self._change(item_gid, Item, self.item_edit(parent=parent, author=author, title=title,
+                                                           markdown=markdown, scope=scope,
+                                                           owner_edits_only=owner_edits_only,
+                                                           terms=terms or (lambda: fixed)))
+
+    def item_edit(self, *, parent: str, author: str, title: str | None, markdown: str | None, scope: str | None,
+                  owner_edits_only: bool | None, terms: Callable[[], EditTerms]) -> Change[Item]:
+        """The change ``edit_item`` makes, for callers that run it themselves (``NodeApplication.submit``):
+        ``terms`` is called in the group commit, just before the edit is built, and decides its grant and tags
         (the caller's checks, run there, raise to refuse the edit)."""
 
         def change(item: Item) -> dict[str, Any]:
-            decided = terms() if terms is not None else EditTerms(grant, None if tags is None else list(tags))
+            decided = terms()
             item.check_can_edit(parent)
             head = item.head_states[parent]
             edited = {"title": title, "markdown": markdown, "tags": decided.tags, "deleted": False,
@@ -90,7 +100,7 @@ class LocalCommands:
             payload = _granted(_changed(head["payload"], edited), decided.grant)
             return self._successor(item, parent, "item.edited", author, payload, scope)
 
-        return self._change(item_gid, Item, change)
+        return change
 
     def delete_item(self, item_gid: str, *, parent: str, author: str) -> Receipt:
         def change(item: Item) -> dict[str, Any]:

@@ -14,6 +14,7 @@ commit (one fsync, one projection) instead of queueing for one each.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,11 @@ class GroupCommit(Generic[R]):
     spent 8 % of the interpreter's time waking only to wait again.
 
     The leader commits under ``lock`` (the application's write lock).
+
+    A caller that must not wait (an event loop) ``submit``s its command
+    instead: the command's ``finished`` is called, from the committing
+    thread, once it is done, and when no caller leads, a thread of the
+    group commit's own does (``_committer``, started on first use).
     """
 
     def __init__(self, save: Callable[[list[Command[R]]], bool], *, lock: threading.RLock, attempts: int) -> None:
@@ -123,6 +130,8 @@ class GroupCommit(Generic[R]):
         self._lock = threading.Lock()  # guards _queue and _leading
         self._queue: list[Command[R]] = []
         self._leading = False
+        self._committer: threading.Thread | None = None  # leads for submitted commands
+        self._committer_wanted = threading.Event()
 
     def queued(self) -> int:
         with self._lock:
@@ -141,7 +150,32 @@ class GroupCommit(Generic[R]):
         assert command.result is not None
         return command.result
 
-    def _lead(self, command: Command[R]) -> None:
+    def submit(self, command: Command[R]) -> None:
+        """Queue a command whose caller does not wait: its ``finished`` is called once it is done."""
+        assert command.finished is not None
+        with self._lock:
+            self._queue.append(command)
+            lead, self._leading = not self._leading, True
+        if lead:
+            self._lead_for_submitted()
+
+    def _lead_for_submitted(self) -> None:
+        with self._lock:
+            if self._committer is None:
+                self._committer = threading.Thread(target=self._commit_submitted, name="group-commit", daemon=True)
+                self._committer.start()
+        self._committer_wanted.set()
+
+    def _commit_submitted(self) -> None:
+        while True:  # a daemon thread, idle between groups
+            self._committer_wanted.wait()
+            self._committer_wanted.clear()
+            try:
+                self._lead(None)
+            except Exception:  # every command of the group is finished with it: the thread goes on
+                log.exception("a group commit failed")
+
+    def _lead(self, command: Command[R] | None) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
         try:
@@ -156,8 +190,10 @@ class GroupCommit(Generic[R]):
                 self._leading = successor is not None
             for queued in batch:
                 if queued is not command:
-                    queued.woken.set()
-            if successor is not None:
+                    queued.wake()
+            if successor is not None and successor.finished is not None:
+                self._lead_for_submitted()
+            elif successor is not None:
                 successor.woken.set()
 
     def _commit(self, batch: list[Command[R]]) -> None:
@@ -190,6 +226,14 @@ class Command(Generic[R]):
     result: R | None = None
     error: BaseException | None = field(default=None)
     woken: threading.Event = field(default_factory=threading.Event, repr=False)  # done, or the lead handed to it
+    finished: Callable[[Command[R]], None] | None = field(default=None, repr=False)  # a submitted command's
 
     def finish(self, *, result: R | None = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.done = result, error, True
+
+    def wake(self) -> None:
+        """Tell the caller it is done: its ``finished``, or its waiting thread."""
+        if self.finished is not None:
+            self.finished(self)
+        else:
+            self.woken.set()

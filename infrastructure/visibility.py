@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from domain.errors import EntityNotFound
 from domain.visibility import EVERY_EDITOR_SCOPES, Editor, editor_may_see
 from infrastructure.persistence.database import Cursor, Database
 
@@ -115,6 +116,21 @@ def visible_documents(cur: Cursor, gids: Iterable[str], editor: Editor, *, inclu
             if may_see(row, editor, teams.get(row["item_gid"], ())):
                 found[row["item_gid"]] = row
     return found
+
+
+def visible_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool,
+                 columns: Sequence[str] | None = None) -> dict[str, Any]:
+    """The item's documents row (whole, or only ``columns`` besides what the check reads) if the editor may
+    see it, else the same ``EntityNotFound`` as a missing item."""
+    row = visible_documents(cur, [gid], editor, include_deleted=include_deleted, columns=columns).get(gid)
+    if row is None:
+        raise EntityNotFound(f"no item {gid} on this node")
+    return row
+
+
+def check_item(cur: Cursor, editor: Editor, gid: str, *, include_deleted: bool) -> None:
+    """``EntityNotFound`` unless the editor may see the item; reads none of its text."""
+    visible_item(cur, editor, gid, include_deleted=include_deleted, columns=())
 
 
 def hidden_items(cur: Cursor, editor: Editor, gids: Iterable[str]) -> frozenset[str]:

@@ -83,6 +83,14 @@ def edit(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: s
                                             tags=body.tags, scope=body.scope, owner_edits_only=body.owner_edits_only))
 
 
+async def edit_in_loop(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: str | None) -> Response:
+    """``edit`` from the event loop, on SQLite (``Library.edit_item_in_loop``)."""
+    parent = named_head(if_match, body.parent)
+    return _item_response(await library.edit_item_in_loop(
+        editor, gid, parent=parent, title=body.title, markdown=body.markdown, tags=body.tags, scope=body.scope,
+        owner_edits_only=body.owner_edits_only))
+
+
 @router.delete("/{gid}", response_model=ItemOut, responses=responses(400, 404, 409, 422, 428))
 def delete_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, if_match: IfMatch = None,
                 parent: Annotated[Gid | None, Query(description="the head (or send If-Match)")] = None) -> Response:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from api import library
+from infrastructure import visibility
 from tests.api.conftest import Api, is_problem
 
 
@@ -37,7 +37,7 @@ def test_an_edit_of_the_tags_keeps_those_the_editor_cannot_see(api: Api) -> None
 def test_on_sqlite_the_leader_reads_the_checks_under_the_write_lock(api: Api, monkeypatch: pytest.MonkeyPatch
                                                                     ) -> None:
     held: list[bool] = []
-    visible_item = library.visible_item
+    visible_item = visibility.visible_item
     lock: Any = api.node.app._write_lock
 
     def watched(*args: Any, **kwargs: Any) -> Any:
@@ -46,7 +46,7 @@ def test_on_sqlite_the_leader_reads_the_checks_under_the_write_lock(api: Api, mo
 
     ann = api.auth("ann")
     item = api.create(ann)
-    monkeypatch.setattr(library, "visible_item", watched)
+    monkeypatch.setattr(visibility, "visible_item", watched)
 
     edited = api.patch(f"/items/{item['gid']}", json={"markdown": "two\n"},
                        headers={**ann, "If-Match": f'"{item["head"]}"'})
