@@ -96,8 +96,7 @@ class NodeApplication(LocalCommands, Application):
                 snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
                 self.snapshots.put([snapshot_class.take(aggregate)])
             except Exception:
-                log.exception("snapshot of %s at version %d failed (its events are stored)", aggregate.id,
-                              aggregate.version)
+                log.exception("snapshot of %s at version %d failed", aggregate.id, aggregate.version)
 
     # --- reading the store ---------------------------------------------
     def entity(self, entity_gid: str, cls: type[Entity] | None = None) -> Entity:
@@ -109,7 +108,7 @@ class NodeApplication(LocalCommands, Application):
         """The entity from the aggregate cache, fast-forwarded to what is stored (``current``: unless the
         cache watch knows it holds all of that, ``domain/aggregate_cache.py``). Writers (holding the write
         lock) take the cached object itself, without the copy, and change it in place; if their save then
-        fails, they ``_forget`` what they touched, so the cache never holds an unsaved change."""
+        fails, they evict (``cache_watch.forget``) what they touched: the cache never holds an unsaved change."""
         try:
             aggregate = self.cache_watch.get(UUID(entity_gid), copy=copy, current=current)
         except (AggregateNotFoundError, ValueError):
@@ -117,9 +116,6 @@ class NodeApplication(LocalCommands, Application):
         if cls is not None and not isinstance(aggregate, cls):
             raise EntityNotFound(f"no {cls.ENTITY} {entity_gid}")
         return aggregate
-
-    def _forget(self, ids: Iterable[UUID]) -> None:
-        self.cache_watch.forget(ids)
 
     def transactions(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Stored transactions by gid (absent gids are left out)."""
@@ -202,7 +198,7 @@ class NodeApplication(LocalCommands, Application):
             if aggregates or extras:
                 self._save_in_chunks(list(aggregates.values()), extras)
         except BaseException:
-            self._forget(a.id for a in aggregates.values())
+            self.cache_watch.forget(a.id for a in aggregates.values())
             raise
         return outcomes
 
@@ -290,11 +286,15 @@ class NodeApplication(LocalCommands, Application):
 
     def submit(self, entity_gid: str, cls: type[E], change: Change[E],
                finished: Callable[[Command[Receipt]], None]) -> None:
-        """Run ``change`` (``item_edit``'s) in a group commit without waiting for it (an event loop's call):
-        ``finished`` gets the command once it is done, from the committing thread (its ``result``, the
-        receipt, or its ``error``), after the projector settled."""
-        self.group_commit.submit(Command(self._preparing(entity_gid, cls, change),
-                                         finished=lambda command: (self.after_save(), finished(command))))
+        """``_change`` for a caller that does not wait (an event loop): ``finished`` gets the command once it is
+        done and the projector settled, from the committing thread (``result``: the receipt, or ``error``)."""
+        def settled(command: Command[Receipt]) -> None:
+            try:
+                self.after_save()
+            except Exception as e:  # stored, but as ``_run``'s caller, this one hears of the failure
+                command.error = command.error or e
+            finished(command)
+        self.group_commit.submit(Command(self._preparing(entity_gid, cls, change), finished=settled))
 
     def _preparing(self, entity_gid: str, cls: type[E], change: Change[E]) -> Prepare:
         def prepare(group: dict[UUID, Entity]) -> tuple[Entity, dict[str, Any]]:
@@ -337,7 +337,7 @@ class NodeApplication(LocalCommands, Application):
             if events:
                 self._save(group.values(), events, CommitExtras(_index_of(events), views=views))
         except BaseException:
-            self._forget(group)
+            self.cache_watch.forget(group)
             if len(batch) > 1:
                 return False  # the commands not refused are tried again, alone
             raise

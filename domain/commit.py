@@ -233,7 +233,10 @@ class Command(Generic[R]):
 
     def wake(self) -> None:
         """Tell the caller it is done: its ``finished``, or its waiting thread."""
-        if self.finished is not None:
-            self.finished(self)
-        else:
+        if self.finished is None:
             self.woken.set()
+            return
+        try:
+            self.finished(self)
+        except Exception:  # the others of its group are still to be told
+            log.exception("telling a submitted command's caller that it is done failed")

@@ -95,3 +95,37 @@ def test_a_waiting_caller_and_submitted_commands_hand_the_lead_to_each_other() -
     assert sorted(answers) == ["behind", "waiting"]
     assert batches == [["waiting"], ["submitted", "behind"]]
     assert group.queued() == 0
+
+
+def test_a_caller_s_failing_finished_does_not_keep_the_others_of_its_group_waiting() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def save(batch: list[Command[str]]) -> bool:
+        if batch[0].prepare() == "first":
+            started.set()
+            assert release.wait(10)
+        for command in batch:
+            command.finish(result=command.prepare())
+        return True
+
+    def broken(command: Command[str]) -> None:
+        raise RuntimeError("the event loop is closed")
+
+    group: GroupCommit[str] = GroupCommit(save, lock=threading.RLock(), attempts=1)
+    results: dict[str, object] = {}
+    done = threading.Event()
+    finished = finished_into(results, done, 2)
+    group.submit(Command(prepare=lambda: "first", finished=finished))
+    assert started.wait(10)
+    group.submit(Command(prepare=lambda: "broken", finished=broken))
+    group.submit(Command(prepare=lambda: "after", finished=finished))
+    waited: list[str] = []
+    waiter = threading.Thread(target=lambda: waited.append(group.run(Command(prepare=lambda: "waited"))))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while group.queued() < 3 and time.monotonic() < deadline:  # bounded
+        time.sleep(0.001)
+    release.set()
+    waiter.join(10)
+
+    assert done.wait(10) and results == {"first": "first", "after": "after"} and waited == ["waited"]
