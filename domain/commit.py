@@ -132,6 +132,7 @@ class GroupCommit(Generic[R]):
         self._leading = False
         self._committer: threading.Thread | None = None  # leads for submitted commands
         self._committer_wanted = threading.Event()
+        self._closed = False
 
     def queued(self) -> int:
         with self._lock:
@@ -153,6 +154,8 @@ class GroupCommit(Generic[R]):
     def submit(self, command: Command[R]) -> None:
         """Queue a command whose caller does not wait: its ``finished`` is called once it is done."""
         assert command.finished is not None
+        if self._closed:
+            raise RuntimeError("the group commit is closed")
         with self._lock:
             self._queue.append(command)
             lead, self._leading = not self._leading, True
@@ -166,10 +169,18 @@ class GroupCommit(Generic[R]):
                 self._committer.start()
         self._committer_wanted.set()
 
+    def close(self) -> None:
+        """Stop the group commit's own thread, once no command is waiting (the node closes after its server
+        has answered every request); commands submitted later are refused."""
+        self._closed = True
+        self._committer_wanted.set()
+
     def _commit_submitted(self) -> None:
         while True:  # a daemon thread, idle between groups
             self._committer_wanted.wait()
             self._committer_wanted.clear()
+            if self._closed:
+                return
             try:
                 self._lead(None)
             except Exception:  # every command of the group is finished with it: the thread goes on

@@ -313,6 +313,7 @@ class Node:
         self.blob_fetcher.close()
         self.key_learner.close()
         self.client.close()
+        self.app.group_commit.close()
         self.app.close()
         self._verify_all.close()
         self.check_pool.close()

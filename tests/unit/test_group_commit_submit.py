@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from domain.commit import Command, GroupCommit
 from domain.errors import StaleHead
 
@@ -122,3 +124,20 @@ def test_a_caller_s_failing_finished_does_not_keep_the_others_of_its_group_waiti
     waiter.join(10)
 
     assert done.wait(10) and results == {"first": "first", "after": "after"} and waited == ["waited"]
+
+
+def test_a_closed_group_commit_stops_its_thread_and_refuses_submissions() -> None:
+    group: GroupCommit[str] = GroupCommit(FirstCommitHeld(), lock=threading.RLock(), attempts=1)
+    results: dict[str, object] = {}
+    done = threading.Event()
+    group._save.release.set()  # type: ignore[attr-defined]
+    group.submit(Command(prepare=lambda: "before", finished=finished_into(results, done, 1)))
+    assert done.wait(10) and results == {"before": "before"}
+    committer = next(t for t in threading.enumerate() if t.name == "group-commit" and t is group._committer)
+
+    group.close()
+    committer.join(10)
+
+    assert not committer.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        group.submit(Command(prepare=lambda: "after", finished=finished_into(results, done, 2)))
