@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
+import anyio.to_thread
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -104,8 +105,9 @@ class FastItemEdits(_FastRoute):
         gid, fields = taken
         state = scope["app"].state
         editor = await editor_of(state.tokens, fields["token"])
-        if state.library.db.in_process:
-            return await edit_in_loop(editor, state.library, gid, body, fields.get("if-match"))
+        if state.library.db.in_process:  # no thread, but one of the thread pool's places: as many edits at once
+            async with anyio.to_thread.current_default_thread_limiter():  # as there, so a group stays as small
+                return await edit_in_loop(editor, state.library, gid, body, fields.get("if-match"))
         return await run_in_threadpool(edit, editor, state.library, gid, body, fields.get("if-match"))
 
 

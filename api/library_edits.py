@@ -85,8 +85,8 @@ class LibraryEdits:
                ) -> Callable[[], EditTerms]:
         def terms() -> EditTerms:
             with self.db.read() as cur:
-                checked["before"] = document = visibility.visible_item(cur, editor, gid, include_deleted=True,
-                                                            columns=("origin", "owner_edits_only"))
+                checked["before"] = document = visibility.visible_item(
+                    cur, editor, gid, include_deleted=True, columns=("origin", "owner_edits_only"))
                 decided = EditTerms(edit_grant(cur, editor, gid, document),
                                     None if tags is None else [*tags, *self._hidden_tags(cur, editor, gid)])
             self.teams.record(editor)

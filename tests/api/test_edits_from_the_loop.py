@@ -1,7 +1,7 @@
 """Concurrent ordinary edits (``PATCH /items/{gid}``, answered by ``api.fast_paths``): on SQLite the event loop
 submits them to the group commit without a thread each (``Library.edit_item_in_loop``), on PostgreSQL each runs
 on the thread pool. Either way every edit is stored once, answers as a read of the item does, and a refused one
-changes nothing (both stores)."""
+changes nothing, and no more edits are in flight at once than the thread pool's limit (both stores)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 import threading
 from typing import Any
 
+import anyio.to_thread
 import httpx
 
 from tests.api.conftest import Api, is_problem
@@ -20,15 +21,18 @@ def test_concurrent_edits_from_the_loop_are_committed_and_answered(api: Api) -> 
     hidden = api.create(api.auth("bob"), scope="OWNER")
     before = api.outbox()
     committers: set[str] = set()
+    groups: list[int] = []
     save_group = api.node.app.group_commit._save
 
     def watched(batch: list[Any]) -> bool:
         committers.add(threading.current_thread().name)
+        groups.append(len(batch))
         return save_group(batch)
 
     api.node.app.group_commit._save = watched
 
     async def edit_all() -> list[httpx.Response]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 4  # as many edits at once as threads
         transport = httpx.ASGITransport(app=api.client.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             edits = [client.patch(f"/items/{item['gid']}", json={"markdown": f"edit {i}\n"},
@@ -47,6 +51,7 @@ def test_concurrent_edits_from_the_loop_are_committed_and_answered(api: Api) -> 
         assert answer.json()["heads"] == [answer.json()["head"]] and answer.json()["markdown"] == f"edit {i}\n"
     assert is_problem(stale, 409) and is_problem(unseen, 404)
     assert api.outbox() == before + 12
+    assert max(groups) <= 4 and sum(groups) >= 12
     if api.node.db.in_process:  # committed by the group commit's own thread: no editor thread waited
         assert committers == {"group-commit"}
     else:
