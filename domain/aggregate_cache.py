@@ -29,7 +29,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Cache, LRUCache, Repository
-from eventsourcing.persistence import ApplicationRecorder
 
 MAX_BEHIND = 1000  # events stored by others since ``position`` past which the whole cache is dropped
 
@@ -37,19 +36,19 @@ MAX_BEHIND = 1000  # events stored by others since ``position`` past which the w
 class CacheWatch:
     """The application's aggregates, taken from the library's repository and its cache (see the module)."""
 
-    def __init__(self, repository: Repository[Any], recorder: ApplicationRecorder) -> None:
+    def __init__(self, repository: Repository[Any], recorder: Any) -> None:
         self._repository = repository
-        self._recorder = recorder
+        self._recorder = recorder  # the application's: max_notification_id, and TransactionIndex.stored_after
         self.position: int | None = None  # None: not known yet (each aggregate is fast-forwarded)
         self._lagging: set[UUID] = set()
 
     def refresh(self) -> None:
         """Read what was stored since ``position`` (under the write lock, before a group's commands)."""
         if self.position is not None:
-            after = self._recorder.select_notifications(start=self.position + 1, limit=MAX_BEHIND + 1)
+            after = self._recorder.stored_after(self.position, MAX_BEHIND + 1)
             if len(after) <= MAX_BEHIND:
-                self._lagging.update(notification.originator_id for notification in after)
-                self.position = after[-1].id if after else self.position
+                self._lagging.update(aggregate_id for _, aggregate_id in after)
+                self.position = after[-1][0] if after else self.position
                 return
         # first use, or too far behind: drop the cache; nothing cached from here on lags what is stored
         cache = self._repository.cache

@@ -83,6 +83,10 @@ class TransactionIndex(Protocol):
         """Which of these aggregates have events stored."""
         ...
 
+    def stored_after(self, position: int, limit: int) -> list[tuple[int, UUID]]:
+        """(sequence number, aggregate) of the first ``limit`` events stored after ``position``, in order."""
+        ...
+
 
 def chunked(events: Sequence[T], max_weight: int, weight: Callable[[T], int]) -> list[list[T]]:
     """The events in order, cut into runs of at most ``max_weight`` (a heavier event stands alone)."""

@@ -45,6 +45,9 @@ class MemoryRecorder(POPOApplicationRecorder):
         with self._database_lock:
             return {i for i in ids if self._stored_events_index.get(str(i))}
 
+    def stored_after(self, position: int, limit: int) -> list[tuple[int, UUID]]:
+        return [(n.id, n.originator_id) for n in self.select_notifications(position + 1, limit)]
+
     def locate(self, gids: Sequence[str]) -> list[dict[str, Any]]:
         with self._database_lock:
             rows = []

@@ -160,6 +160,12 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
                       "WHERE originator_id = ANY(%s)", (list(ids),))
             return {row["originator_id"] for row in c.fetchall()}
 
+    def stored_after(self, position: int, limit: int) -> list[tuple[int, UUID]]:
+        with self.reading() as c:
+            c.execute(f"SELECT notification_id, originator_id FROM {self.events_table_name} "
+                      "WHERE notification_id > %s ORDER BY notification_id LIMIT %s", (position, limit))
+            return [(row["notification_id"], row["originator_id"]) for row in c.fetchall()]
+
     def locate_sql(self) -> str:
         return (
             "SELECT t.gid AS gid, e.notification_id AS seq, e.originator_id AS originator_id, "

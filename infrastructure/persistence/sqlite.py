@@ -72,6 +72,12 @@ class SQLiteRecorder(HookedRecorder, SQLiteApplicationRecorder):
                 found.update(UUID(row["originator_id"]) for row in c.fetchall())
         return found
 
+    def stored_after(self, position: int, limit: int) -> list[tuple[int, UUID]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid, originator_id FROM {self.events_table_name} WHERE rowid > ? "
+                      "ORDER BY rowid LIMIT ?", (position, limit))
+            return [(row[0], UUID(row[1])) for row in c.fetchall()]
+
     def locate_sql(self, count: int) -> str:
         return (
             "SELECT t.gid AS gid, e.rowid AS seq, e.originator_id AS originator_id, "
