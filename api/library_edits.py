@@ -24,7 +24,7 @@ from typing import Any
 
 from domain import references
 from domain.application import NodeApplication
-from domain.commands import EditTerms, Receipt
+from domain.commands import Change, EditTerms, Receipt
 from domain.item import Item
 from domain.visibility import Editor
 from infrastructure import visibility
@@ -43,30 +43,21 @@ class LibraryEdits:
 
     def edit_item(self, editor: Editor, gid: str, *, parent: str, title: str | None, markdown: str | None,
                   tags: list[str] | None, scope: str | None, owner_edits_only: bool | None = None) -> dict[str, Any]:
-        """Edit the item; the item after the edit, as ``item`` reads it.
-
-        The editor's checks (may they see it, which share lets this node edit it, which of its tags they cannot
-        see and so keep) are one read. On SQLite the group commit's leader makes it, just before it builds the
-        edit: made in each editor's thread, the reads of 16 editors and the leader's statements contended for
-        the interpreter lock (a SQLite call took ~80 µs of CPU instead of 5), 20 % of the edits per second.
-        On PostgreSQL a read is a round trip, better overlapped in the editors' threads."""
-        if markdown is not None:
-            self._check_references(editor, gid, markdown)
+        """Edit the item; the item after the edit, as ``item`` reads it. Its checks are read by the group
+        commit's leader on SQLite, first in this thread on PostgreSQL (see the module)."""
         checked: dict[str, Any] = {}
-        terms = self._terms(editor, gid, tags, checked)
-        ahead = None if self.db.in_process else terms()
-        receipt = self.app.edit_item(gid, parent=parent, author=editor.author, title=title, markdown=markdown,
-                                     scope=scope, owner_edits_only=owner_edits_only,
-                                     terms=terms if ahead is None else lambda: ahead)
+        change = self._edit_change(editor, gid, tags, checked, ahead=not self.db.in_process, parent=parent,
+                              title=title, markdown=markdown, scope=scope, owner_edits_only=owner_edits_only)
+        receipt = self.app.run(gid, Item, change)
         return self._after(editor, gid, checked["before"], receipt)
 
     async def edit_item_in_loop(self, editor: Editor, gid: str, *, parent: str, title: str | None,
                                 markdown: str | None, tags: list[str] | None, scope: str | None,
                                 owner_edits_only: bool | None = None) -> dict[str, Any]:
         """``edit_item`` from the event loop, SQLite only (its statements are the leader's, in ``terms``)."""
-        if markdown is not None:
-            self._check_references(editor, gid, markdown)
         checked: dict[str, Any] = {}
+        change = self._edit_change(editor, gid, tags, checked, ahead=False, parent=parent, title=title,
+                              markdown=markdown, scope=scope, owner_edits_only=owner_edits_only)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Receipt] = loop.create_future()
 
@@ -74,12 +65,21 @@ class LibraryEdits:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(_settle, future, command)
 
-        self.app.submit(gid, Item, self.app.item_edit(parent=parent, author=editor.author, title=title,
-                                                      markdown=markdown, scope=scope,
-                                                      owner_edits_only=owner_edits_only,
-                                                      terms=self._terms(editor, gid, tags, checked)), finished)
+        self.app.submit(gid, Item, change, finished)
         receipt = await future
         return self._after(editor, gid, checked["before"], receipt)
+
+    def _edit_change(self, editor: Editor, gid: str, tags: list[str] | None, checked: dict[str, Any], *, ahead: bool,
+                parent: str, markdown: str | None, **edit: Any) -> Change[Item]:
+        """The edit's change, its markdown's references checked; its checks are read where it is built (the
+        document they read into ``checked["before"]``), or now if ``ahead``."""
+        if markdown is not None:
+            self._check_references(editor, gid, markdown)
+        terms = self._terms(editor, gid, tags, checked)
+        if ahead:
+            decided = terms()
+            terms = lambda: decided  # noqa: E731
+        return self.app.item_edit(parent=parent, author=editor.author, markdown=markdown, terms=terms, **edit)
 
     def _terms(self, editor: Editor, gid: str, tags: list[str] | None, checked: dict[str, Any]
                ) -> Callable[[], EditTerms]:

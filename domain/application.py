@@ -281,12 +281,13 @@ class NodeApplication(LocalCommands, Application):
         self._take_snapshots(processing_event)
         self._notify(recordings)
 
-    def _change(self, entity_gid: str, cls: type[E], change: Change[E]) -> Receipt:
+    def run(self, entity_gid: str, cls: type[E], change: Change[E]) -> Receipt:
+        """Apply ``change`` to the entity in a group commit; wait for it."""
         return self._run(self._preparing(entity_gid, cls, change))
 
     def submit(self, entity_gid: str, cls: type[E], change: Change[E],
                finished: Callable[[Command[Receipt]], None]) -> None:
-        """``_change`` for a caller that does not wait (an event loop): ``finished`` gets the command once it is
+        """``run`` for a caller that does not wait (an event loop): ``finished`` gets the command once it is
         done and the projector settled, from the committing thread (``result``: the receipt, or ``error``)."""
         def settled(command: Command[Receipt]) -> None:
             try:
@@ -304,7 +305,6 @@ class NodeApplication(LocalCommands, Application):
             authority.check_change(aggregate, tx, self.transaction)
             aggregate.record(tx)
             return aggregate, tx
-
         return prepare
 
     def _store_new(self, tx: dict[str, Any]) -> Receipt:

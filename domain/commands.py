@@ -58,7 +58,7 @@ class LocalCommands:
     def entity(self, entity_gid: str, cls: type[E]) -> E: ...
 
     @abstractmethod
-    def _change(self, entity_gid: str, cls: type[E], change: Change[E]) -> Receipt: ...
+    def run(self, entity_gid: str, cls: type[E], change: Change[E]) -> Receipt: ...
 
     @abstractmethod
     def _store_new(self, tx: dict[str, Any]) -> Receipt: ...
@@ -75,19 +75,17 @@ class LocalCommands:
     def edit_item(self, item_gid: str, *, parent: str, author: str, title: str | None = None,
                   markdown: str | None = None, tags: Iterable[str] | None = None,
                   scope: str | None = None, grant: str | None = None,
-                  owner_edits_only: bool | None = None, terms: Callable[[], EditTerms] | None = None) -> Receipt:
+                  owner_edits_only: bool | None = None) -> Receipt:
         """An edit of head ``parent``; ``grant``: the share transaction that lets this node edit another
-        node's OWNER or TEAM item (or one whose owner restricted edits to itself); ``terms``: see ``item_edit``
-        (given, it decides the grant and tags instead)."""
+        node's OWNER or TEAM item (or one whose owner restricted edits to itself)."""
         fixed = EditTerms(grant, None if tags is None else list(tags))
-        return self._change(item_gid, Item, self.item_edit(parent=parent, author=author, title=title,
-                                                           markdown=markdown, scope=scope,
-                                                           owner_edits_only=owner_edits_only,
-                                                           terms=terms or (lambda: fixed)))
+        return self.run(item_gid, Item, self.item_edit(parent=parent, author=author, title=title, markdown=markdown,
+                                                       scope=scope, owner_edits_only=owner_edits_only,
+                                                       terms=lambda: fixed))
 
     def item_edit(self, *, parent: str, author: str, title: str | None, markdown: str | None, scope: str | None,
                   owner_edits_only: bool | None, terms: Callable[[], EditTerms]) -> Change[Item]:
-        """The change ``edit_item`` makes, for callers that run it themselves (``NodeApplication.submit``):
+        """The change ``edit_item`` makes, for callers that run it themselves (``run``, ``NodeApplication.submit``):
         ``terms`` is called in the group commit, just before the edit is built, and decides its grant and tags
         (the caller's checks, run there, raise to refuse the edit)."""
 
@@ -107,7 +105,7 @@ class LocalCommands:
             item.check_can_edit(parent)
             return self._tombstone(item, parent, "item.deleted", author)
 
-        return self._change(item_gid, Item, change)
+        return self.run(item_gid, Item, change)
 
     def restore_item(self, item_gid: str, *, parent: str, author: str) -> Receipt:
         """Undo a deletion: the state of tombstone ``parent`` again, live (its owner only, as a deletion)."""
@@ -117,7 +115,7 @@ class LocalCommands:
             return self._successor(item, parent, "item.restored", author,
                                    dict(item.head_states[parent]["payload"], deleted=False))
 
-        return self._change(item_gid, Item, change)
+        return self.run(item_gid, Item, change)
 
     def fork_item(self, sources: Sequence[str], *, author: str, title: str | None = None,
                   markdown: str | None = None, tags: Iterable[str] | None = None,
@@ -141,7 +139,7 @@ class LocalCommands:
         def change(item: Item) -> dict[str, Any]:
             return self._merged(item, heads, author, document, scope, grant)
 
-        return self._change(item_gid, Item, change)
+        return self.run(item_gid, Item, change)
 
     def review_conflict(self, item_gid: str) -> review.Review:
         """The review of an item's heads: its DAG, its head states and one stored base transaction."""
@@ -162,7 +160,7 @@ class LocalCommands:
             chosen = scope or narrowest_scope([item.head_states[h]["scope"] for h in item.heads])
             return self._merged(item, heads, author, document, chosen, grant)
 
-        return self._change(item_gid, Item, change)
+        return self.run(item_gid, Item, change)
 
     # --- tags ------------------------------------------------------------
     def create_tag(self, *, author: str, name: str, scope: str = "NETWORK") -> Receipt:
@@ -174,14 +172,14 @@ class LocalCommands:
             tag.check_is_head(parent)
             return self._successor(tag, parent, "tag.renamed", author, {"name": name, "deleted": False})
 
-        return self._change(tag_gid, Tag, change)
+        return self.run(tag_gid, Tag, change)
 
     def delete_tag(self, tag_gid: str, *, parent: str, author: str) -> Receipt:
         def change(tag: Tag) -> dict[str, Any]:
             tag.check_is_head(parent)
             return self._tombstone(tag, parent, "tag.deleted", author)
 
-        return self._change(tag_gid, Tag, change)
+        return self.run(tag_gid, Tag, change)
 
     # --- attachments -----------------------------------------------------
     def add_attachment(self, item_gid: str, *, author: str, name: str, media_type: str, size: int,
@@ -213,7 +211,7 @@ class LocalCommands:
             return self._new_tx("attachment", attachment_gid, kind, attachment.heads, author,
                                 attachment.current["scope"], payload)
 
-        return self._change(attachment_gid, Attachment, change)
+        return self.run(attachment_gid, Attachment, change)
 
     # --- shares ----------------------------------------------------------
     def grant_share(self, *, author: str, item_gid: str, peer: str, permission: str,
@@ -249,7 +247,7 @@ class LocalCommands:
                 payload["team"] = team
             return self._new_tx("share", share_gid, "share.changed", share.heads, author, current["scope"], payload)
 
-        return self._change(share_gid, Share, change)
+        return self.run(share_gid, Share, change)
 
     def revoke_share(self, share_gid: str, *, author: str) -> Receipt:
         def change(share: Share) -> dict[str, Any]:
@@ -258,7 +256,7 @@ class LocalCommands:
             return self._new_tx("share", share_gid, "share.revoked", share.heads, author, current["scope"],
                                 dict(current["payload"], revoked=True))
 
-        return self._change(share_gid, Share, change)
+        return self.run(share_gid, Share, change)
 
     # --- building transactions ---------------------------------------------
     def _merged(self, item: Item, heads: Sequence[str], author: str, document: Mapping[str, Any],

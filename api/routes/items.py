@@ -78,17 +78,17 @@ def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: It
 
 def edit(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: str | None) -> Response:
     """The edit route's work, also done for it by ``api.fast_paths`` (which answers most edits)."""
-    parent = named_head(if_match, body.parent)
-    return _item_response(library.edit_item(editor, gid, parent=parent, title=body.title, markdown=body.markdown,
-                                            tags=body.tags, scope=body.scope, owner_edits_only=body.owner_edits_only))
+    return _item_response(library.edit_item(editor, gid, **_edit_fields(body, if_match)))
 
 
 async def edit_in_loop(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: str | None) -> Response:
     """``edit`` from the event loop, on SQLite (``Library.edit_item_in_loop``)."""
-    parent = named_head(if_match, body.parent)
-    return _item_response(await library.edit_item_in_loop(
-        editor, gid, parent=parent, title=body.title, markdown=body.markdown, tags=body.tags, scope=body.scope,
-        owner_edits_only=body.owner_edits_only))
+    return _item_response(await library.edit_item_in_loop(editor, gid, **_edit_fields(body, if_match)))
+
+
+def _edit_fields(body: ItemEdit, if_match: str | None) -> dict[str, Any]:
+    return {"parent": named_head(if_match, body.parent), "title": body.title, "markdown": body.markdown,
+            "tags": body.tags, "scope": body.scope, "owner_edits_only": body.owner_edits_only}
 
 
 @router.delete("/{gid}", response_model=ItemOut, responses=responses(400, 404, 409, 422, 428))

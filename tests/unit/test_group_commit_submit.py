@@ -14,17 +14,21 @@ from domain.commit import Command, GroupCommit
 from domain.errors import StaleHead
 
 
-def finished_into(results: dict[str, object], done: threading.Event, expected: int
-                  ) -> Callable[[Command[str]], None]:
-    lock = threading.Lock()
+class Told:
+    """What the ``finished`` of submitted commands were told (a result or an error, by command), and ``done``
+    once ``expected`` of them were."""
 
-    def finished(command: Command[str]) -> None:
-        with lock:
-            results[command.prepare()] = command.error or command.result
-            if len(results) == expected:
-                done.set()
+    def __init__(self, expected: int) -> None:
+        self.results: dict[str, object] = {}
+        self.done = threading.Event()
+        self._expected = expected
+        self._lock = threading.Lock()
 
-    return finished
+    def finished(self, command: Command[str]) -> None:
+        with self._lock:
+            self.results[command.prepare()] = command.error or command.result
+            if len(self.results) == self._expected:
+                self.done.set()
 
 
 class FirstCommitHeld:
@@ -61,17 +65,16 @@ def wait_until_queued(group: GroupCommit[str], count: int) -> None:
 def test_submitted_commands_are_committed_by_the_group_commit_s_thread_together() -> None:
     save = FirstCommitHeld(lambda name: StaleHead("not a head", heads=[]) if name == "refused" else name.upper())
     group: GroupCommit[str] = GroupCommit(save, lock=threading.RLock(), attempts=1)
-    results: dict[str, object] = {}
-    done = threading.Event()
-    finished = finished_into(results, done, 5)
+    told = Told(5)
 
-    group.submit(Command(prepare=lambda: "first", finished=finished))
+    group.submit(Command(prepare=lambda: "first", finished=told.finished))
     assert save.started.wait(10)
     for name in ("a", "b", "refused", "c"):  # queued while the first commit runs: the next group
-        group.submit(Command(prepare=lambda name=name: name, finished=finished))
+        group.submit(Command(prepare=lambda name=name: name, finished=told.finished))
     save.release.set()
 
-    assert done.wait(10)
+    results = told.results
+    assert told.done.wait(10)
     assert save.batches == [["first"], ["a", "b", "refused", "c"]]
     assert set(save.threads) == {"group-commit"}
     assert {k: v for k, v in results.items() if k != "refused"} == {"first": "FIRST", "a": "A", "b": "B", "c": "C"}
@@ -83,13 +86,12 @@ def test_a_waiting_caller_and_submitted_commands_hand_the_lead_to_each_other() -
     a waiting caller's group gets the group commit's thread, and a waiting caller queued behind it its turn."""
     save = FirstCommitHeld()
     group: GroupCommit[str] = GroupCommit(save, lock=threading.RLock(), attempts=1)
-    results: dict[str, object] = {}
-    done = threading.Event()
+    told = Told(1)
     answers: list[str] = []
     leader = threading.Thread(target=lambda: answers.append(group.run(Command(prepare=lambda: "waiting"))))
     leader.start()
     assert save.started.wait(10)
-    group.submit(Command(prepare=lambda: "submitted", finished=finished_into(results, done, 1)))
+    group.submit(Command(prepare=lambda: "submitted", finished=told.finished))
     behind = threading.Thread(target=lambda: answers.append(group.run(Command(prepare=lambda: "behind"))))
     behind.start()
     wait_until_queued(group, 2)
@@ -97,6 +99,7 @@ def test_a_waiting_caller_and_submitted_commands_hand_the_lead_to_each_other() -
     leader.join(10)
     behind.join(10)
 
+    results, done = told.results, told.done
     assert done.wait(10) and results == {"submitted": "submitted"}
     assert sorted(answers) == ["behind", "waiting"]
     assert save.batches == [["waiting"], ["submitted", "behind"]]
@@ -109,13 +112,11 @@ def test_a_caller_s_failing_finished_does_not_keep_the_others_of_its_group_waiti
 
     save = FirstCommitHeld()
     group: GroupCommit[str] = GroupCommit(save, lock=threading.RLock(), attempts=1)
-    results: dict[str, object] = {}
-    done = threading.Event()
-    finished = finished_into(results, done, 2)
-    group.submit(Command(prepare=lambda: "first", finished=finished))
+    told = Told(2)
+    group.submit(Command(prepare=lambda: "first", finished=told.finished))
     assert save.started.wait(10)
     group.submit(Command(prepare=lambda: "broken", finished=broken))
-    group.submit(Command(prepare=lambda: "after", finished=finished))
+    group.submit(Command(prepare=lambda: "after", finished=told.finished))
     waited: list[str] = []
     waiter = threading.Thread(target=lambda: waited.append(group.run(Command(prepare=lambda: "waited"))))
     waiter.start()
@@ -123,15 +124,16 @@ def test_a_caller_s_failing_finished_does_not_keep_the_others_of_its_group_waiti
     save.release.set()
     waiter.join(10)
 
+    results, done = told.results, told.done
     assert done.wait(10) and results == {"first": "first", "after": "after"} and waited == ["waited"]
 
 
 def test_a_closed_group_commit_stops_its_thread_and_refuses_submissions() -> None:
     group: GroupCommit[str] = GroupCommit(FirstCommitHeld(), lock=threading.RLock(), attempts=1)
-    results: dict[str, object] = {}
-    done = threading.Event()
+    told = Told(1)
     group._save.release.set()  # type: ignore[attr-defined]
-    group.submit(Command(prepare=lambda: "before", finished=finished_into(results, done, 1)))
+    group.submit(Command(prepare=lambda: "before", finished=told.finished))
+    results, done = told.results, told.done
     assert done.wait(10) and results == {"before": "before"}
     committer = next(t for t in threading.enumerate() if t.name == "group-commit" and t is group._committer)
 
@@ -140,4 +142,4 @@ def test_a_closed_group_commit_stops_its_thread_and_refuses_submissions() -> Non
 
     assert not committer.is_alive()
     with pytest.raises(RuntimeError, match="closed"):
-        group.submit(Command(prepare=lambda: "after", finished=finished_into(results, done, 2)))
+        group.submit(Command(prepare=lambda: "after", finished=told.finished))
