@@ -138,6 +138,7 @@ def attach(app: FastAPI, node: Node, settings: Settings) -> None:
     """Give the routes their node, library and token verifier (its gate's refresh thread is started
     by the lifespan of a served app only: tests that pass a node refresh it themselves)."""
     library = Library(node.app, node.db, knows=node.knows)
+    node.app.group_commit.before_group = library.read_group_checks
     library.create_tables()
     app.state.node = node
     app.state.library = library

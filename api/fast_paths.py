@@ -11,8 +11,9 @@ limits and rate limits) answers the ordinary edit itself:
 
 - a canonical item gid in the path, one ``Authorization: Bearer`` header, a
   JSON body that is a valid ``ItemEdit``: the same token check as
-  ``api.deps.current_editor``, then ``api.routes.items.edit`` (the route's
-  own body) on the thread pool, and its answer;
+  ``api.deps.current_editor``, then the route's edit submitted from the
+  event loop to the group commit (``api.routes.items.edit_in_loop``, no
+  thread of its own), and its answer;
 - anything else (no token, another media type, JSON that does not parse or
   validate, a gid to canonicalise) goes on to the FastAPI route with the
   body it sent, so every refusal is the route's own, word for word; a domain
@@ -45,7 +46,7 @@ from api.deps import editor_of
 from api.errors import domain_error
 from api.limits import CALLER, replaying
 from api.routes.federation import fast_json
-from api.routes.items import edit, edit_in_loop
+from api.routes.items import edit_in_loop
 from api.schemas.federation import InboxRequest
 from api.schemas.items import ItemEdit
 from domain.errors import DomainError
@@ -105,10 +106,9 @@ class FastItemEdits(_FastRoute):
         gid, fields = taken
         state = scope["app"].state
         editor = await editor_of(state.tokens, fields["token"])
-        if state.library.db.in_process:  # no thread, but one of the thread pool's places: as many edits at once
-            async with anyio.to_thread.current_default_thread_limiter():  # as there, so a group stays as small
-                return await edit_in_loop(editor, state.library, gid, body, fields.get("if-match"))
-        return await run_in_threadpool(edit, editor, state.library, gid, body, fields.get("if-match"))
+        # no thread, but one of the thread pool's places: as many edits at once as there, so a group stays as small
+        async with anyio.to_thread.current_default_thread_limiter():
+            return await edit_in_loop(editor, state.library, gid, body, fields.get("if-match"))
 
 
 class FastInbox(_FastRoute):

@@ -1,16 +1,24 @@
 """The edits part of the editor's library (``api.library.Library``): an item's edit, from a thread or from the
 event loop, and its answer.
 
-The editor's checks of an edit (may they see the item, which share lets this node edit it, which of its tags
-they cannot see and so keep) are one read. On SQLite the group commit's leader makes it, just before it builds
-the edit (``terms``): made in each editor's thread, the reads of 16 editors and the leader's statements contended
-for the interpreter lock (a SQLite call took ~80 us of CPU instead of 5), 20 % of the edits per second. On
-PostgreSQL a read is a round trip, better overlapped in the editors' threads, so it is made there first.
+Every edit waits for the one thread that leads its group commit, so the edit route keeps that thread's work to
+what must be serial (``docs/scaling.md``, 2026-12-07 evening):
 
-On SQLite the ordinary edit (``api.fast_paths``) is not given a thread at all: the event loop submits it to the
-group commit (``edit_item_in_loop``) and awaits it, since every statement of it is the leader's. A thread per
-edit cost two more thread hand-offs each (loop to worker, worker to leader and back): 18 % of the edits per
-second with 16 editors (bench/api.py).
+- The ordinary edit (``api.fast_paths``) is not given a thread: the event loop submits it to the group commit
+  (``edit_item_in_loop``) and awaits it. A thread per edit cost two more hand-offs each, and 16 threads
+  contending for the interpreter lock made each statement of the leader wait for it.
+- Its checks (may the editor see the item, which share lets this node edit it, which of its tags they cannot
+  see and so keep) are read by the leader for the whole group at once (``read_group_checks``, the group
+  commit's ``before_group``: one query per editor instead of one per edit), the rest only for the edits that
+  need it.
+- The edit itself is built and signed in the event loop, before it is submitted (``build_ahead``), on the terms
+  of an ordinary edit; the leader uses it if the checks decide those terms and its head is still the one it was
+  built on (``domain/head_change.py``). Signing in the leader made it give up the interpreter lock and queue to
+  get it back, once per edit.
+
+``edit_item`` (the route's own path, for the edits the fast path does not take) runs in a worker thread: on
+SQLite its checks are read by the leader, on PostgreSQL (a round trip, better overlapped) first in the thread,
+which then builds the edit too.
 
 The answer is the row the edit's own commit projected (``Receipt.view``), not a read of the item afterwards.
 """
@@ -19,12 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from domain import references
 from domain.application import NodeApplication
 from domain.commands import Change, EditTerms, Receipt
+from domain.errors import EntityNotFound
 from domain.item import Item
 from domain.visibility import Editor
 from infrastructure import visibility
@@ -44,7 +55,7 @@ class LibraryEdits:
     def edit_item(self, editor: Editor, gid: str, *, parent: str, title: str | None, markdown: str | None,
                   tags: list[str] | None, scope: str | None, owner_edits_only: bool | None = None) -> dict[str, Any]:
         """Edit the item; the item after the edit, as ``item`` reads it. Its checks are read by the group
-        commit's leader on SQLite, first in this thread on PostgreSQL (see the module)."""
+        commit's leader on SQLite, first in this thread (which builds the edit then) on PostgreSQL."""
         checked: dict[str, Any] = {}
         change = self._edit_change(editor, gid, tags, checked, ahead=not self.db.in_process, parent=parent,
                               title=title, markdown=markdown, scope=scope, owner_edits_only=owner_edits_only)
@@ -54,10 +65,12 @@ class LibraryEdits:
     async def edit_item_in_loop(self, editor: Editor, gid: str, *, parent: str, title: str | None,
                                 markdown: str | None, tags: list[str] | None, scope: str | None,
                                 owner_edits_only: bool | None = None) -> dict[str, Any]:
-        """``edit_item`` from the event loop, SQLite only (its statements are the leader's, in ``terms``)."""
+        """``edit_item`` from the event loop: built here, its checks read by the group commit's leader with those of
+        the rest of its group (``read_group_checks``); see the module."""
         checked: dict[str, Any] = {}
+        checks = EditChecks(editor, gid)
         change = self._edit_change(editor, gid, tags, checked, ahead=False, parent=parent, title=title,
-                              markdown=markdown, scope=scope, owner_edits_only=owner_edits_only)
+                                   markdown=markdown, scope=scope, owner_edits_only=owner_edits_only, checks=checks)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Receipt] = loop.create_future()
 
@@ -65,30 +78,60 @@ class LibraryEdits:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(_settle, future, command)
 
-        self.app.submit(gid, Item, change, finished)
+        self.app.submit(gid, Item, change, finished, hint=checks)
         receipt = await future
-        return self._after(editor, gid, checked["before"], receipt)
+        answer = self._answer(checked["before"], receipt)
+        if answer is None:  # read back: a local read on SQLite, a round trip on PostgreSQL (in a thread of
+            # asyncio's own pool: the caller may hold a place of the thread pool's limit, see api.fast_paths)
+            after = functools.partial(self._after, editor, gid, checked["before"], receipt)
+            answer = after() if self.db.in_process else await loop.run_in_executor(None, after)
+        return answer
+
+    def read_group_checks(self, hints: list[Any]) -> None:
+        """The group commit's ``before_group``: the rows its edits' checks read, one query per editor for the
+        group instead of one for each edit (``EditChecks``; a round trip each on PostgreSQL)."""
+        by_editor: dict[Editor, list[EditChecks]] = {}
+        for checks in hints:
+            if isinstance(checks, EditChecks):
+                by_editor.setdefault(checks.editor, []).append(checks)
+        with self.db.read() as cur:
+            for editor, group in by_editor.items():
+                rows = visibility.visible_documents(cur, [c.gid for c in group], editor, include_deleted=True,
+                                                    columns=_CHECKED)
+                for checks in group:
+                    checks.row, checks.fetched = rows.get(checks.gid), True
 
     def _edit_change(self, editor: Editor, gid: str, tags: list[str] | None, checked: dict[str, Any], *, ahead: bool,
-                parent: str, markdown: str | None, **edit: Any) -> Change[Item]:
+                     parent: str, markdown: str | None, checks: EditChecks | None = None, **edit: Any) -> Change[Item]:
         """The edit's change, its markdown's references checked; its checks are read where it is built (the
-        document they read into ``checked["before"]``), or now if ``ahead``."""
+        document they read into ``checked["before"]``), or now if ``ahead``, and then the edit is built now too."""
         if markdown is not None:
             self._check_references(editor, gid, markdown)
-        terms = self._terms(editor, gid, tags, checked)
-        if ahead:
-            decided = terms()
-            terms = lambda: decided  # noqa: E731
-        return self.app.item_edit(parent=parent, author=editor.author, markdown=markdown, terms=terms, **edit)
+        terms = self._terms(checks or EditChecks(editor, gid), tags, checked)
+        if not ahead:  # built here on the terms of an ordinary edit (no share needed, no hidden tags kept)
+            change = self.app.item_edit(parent=parent, author=editor.author, markdown=markdown, terms=terms, **edit)
+            self.app.build_ahead(gid, change, EditTerms(None, None if tags is None else list(tags)))
+            return change
+        decided = terms()
+        change = self.app.item_edit(parent=parent, author=editor.author, markdown=markdown, terms=lambda: decided,
+                                    **edit)
+        self.app.build_ahead(gid, change, decided)  # signed here, not by the group commit's leader
+        return change
 
-    def _terms(self, editor: Editor, gid: str, tags: list[str] | None, checked: dict[str, Any]
-               ) -> Callable[[], EditTerms]:
+    def _terms(self, checks: EditChecks, tags: list[str] | None, checked: dict[str, Any]) -> Callable[[], EditTerms]:
+        editor, gid = checks.editor, checks.gid
+
         def terms() -> EditTerms:
-            with self.db.read() as cur:
-                checked["before"] = document = visibility.visible_item(
-                    cur, editor, gid, include_deleted=True, columns=("origin", "owner_edits_only"))
-                decided = EditTerms(edit_grant(cur, editor, gid, document),
-                                    None if tags is None else [*tags, *self._hidden_tags(cur, editor, gid)])
+            if checks.fetched and checks.row is None:
+                raise EntityNotFound(f"no item {gid} on this node")
+            if checks.fetched and tags is None and visibility.needs_no_share(editor, checks.row):
+                checked["before"], decided = checks.row, EditTerms()  # read with its group's: no query
+            else:
+                with self.db.read() as cur:
+                    checked["before"] = document = checks.row if checks.fetched else visibility.visible_item(
+                        cur, editor, gid, include_deleted=True, columns=_CHECKED)
+                    decided = EditTerms(edit_grant(cur, editor, gid, document),
+                                        None if tags is None else [*tags, *self._hidden_tags(cur, editor, gid)])
             self.teams.record(editor)
             return decided
         return terms
@@ -105,14 +148,37 @@ class LibraryEdits:
         (``receipt.view``) when that is as visible as ``before``, the row the editor's change was allowed on
         (same scope, not deleted), else read back (and checked) as ``item`` does. Reading it back took a read
         transaction of its own: with 16 editors, a quarter of the edits per second."""
+        answer = self._answer(before, receipt)
+        if answer is not None:
+            return answer
         row = receipt.view
         if row is None or row["deleted"] or row["scope"] != before["scope"]:
             return self.item(editor, gid)
-        doc = document(row)
-        if not doc["tags"] and not doc["forked_from"]:
-            return {**doc, "tag_refs": []}
         with self.db.read() as cur:
-            return self._named(cur, editor, doc)
+            return self._named(cur, editor, document(row))
+
+    @staticmethod
+    def _answer(before: dict[str, Any], receipt: Receipt) -> dict[str, Any] | None:
+        """``_after``'s answer when it needs no read (None: it does)."""
+        row = receipt.view
+        if row is None or row["deleted"] or row["scope"] != before["scope"]:
+            return None
+        doc = document(row)
+        return {**doc, "tag_refs": []} if not doc["tags"] and not doc["forked_from"] else None
+
+
+@dataclass(eq=False)
+class EditChecks:
+    """What an edit's checks read: the item's documents row as its editor may see it (None: not found), read with
+    the rest of its group (``fetched``) or by the edit alone."""
+
+    editor: Editor
+    gid: str
+    row: dict[str, Any] | None = None
+    fetched: bool = False
+
+
+_CHECKED = ("origin", "owner_edits_only")  # the columns of the item's row the checks read, besides visibility's
 
 
 def _settle(future: asyncio.Future[Receipt], command: Any) -> None:

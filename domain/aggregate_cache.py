@@ -69,6 +69,17 @@ class CacheWatch:
         self._lagging.discard(aggregate_id)  # fast-forwarded, or read whole
         return aggregate
 
+    def cached_head(self, aggregate_id: UUID, gid: str) -> dict[str, Any] | None:
+        """The state of head ``gid`` of the aggregate as the cache holds it now (None: not cached, or no such head),
+        without the write lock: a transaction's state never changes, and the leader's change of an aggregate
+        in place replaces entries of its ``head_states``, each step atomic under the interpreter lock."""
+        cache = self._repository.cache
+        try:
+            aggregate = cache.get(aggregate_id) if cache is not None else None
+        except KeyError:
+            return None
+        return None if aggregate is None else aggregate.head_states.get(gid)
+
     def forget(self, ids: Iterable[UUID]) -> None:
         """Evict these aggregates (a failed save changed them in place)."""
         if self._repository.cache is not None:

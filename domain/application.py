@@ -84,8 +84,7 @@ class NodeApplication(LocalCommands, Application):
         self.after_save = after_save or (lambda: None)
         self._write_lock = threading.RLock()
         self.cache_watch = CacheWatch(self.repository, self.recorder)
-        self.group_commit: GroupCommit[Receipt] = GroupCommit(self._save_group, lock=self._write_lock,
-                                                             attempts=SAVE_ATTEMPTS)
+        self.group_commit = GroupCommit[Receipt](self._save_group, lock=self._write_lock, attempts=SAVE_ATTEMPTS)
 
     def _take_snapshots(self, processing_event: Any) -> None:
         """Snapshot what ``due_for_snapshot`` says, from the aggregates in memory. A failed snapshot is
@@ -112,9 +111,9 @@ class NodeApplication(LocalCommands, Application):
         try:
             aggregate = self.cache_watch.get(UUID(entity_gid), copy=copy, current=current)
         except (AggregateNotFoundError, ValueError):
-            raise EntityNotFound(f"no entity {entity_gid}") from None
+            raise EntityNotFound(f"no {cls.ENTITY if cls else 'entity'} {entity_gid} on this node") from None
         if cls is not None and not isinstance(aggregate, cls):
-            raise EntityNotFound(f"no {cls.ENTITY} {entity_gid}")
+            raise EntityNotFound(f"no {cls.ENTITY} {entity_gid} on this node")
         return aggregate
 
     def transactions(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -285,17 +284,18 @@ class NodeApplication(LocalCommands, Application):
         """Apply ``change`` to the entity in a group commit; wait for it."""
         return self._run(self._preparing(entity_gid, cls, change))
 
-    def submit(self, entity_gid: str, cls: type[E], change: Change[E],
-               finished: Callable[[Command[Receipt]], None]) -> None:
-        """``run`` for a caller that does not wait (an event loop): ``finished`` gets the command once it is
-        done and the projector settled, from the committing thread (``result``: the receipt, or ``error``)."""
+    def submit(self, entity_gid: str, cls: type[E], change: Change[E], finished: Callable[[Command[Receipt]], None],
+               hint: Any = None) -> None:
+        """``run`` for a caller that does not wait (an event loop): ``finished`` gets the command once it is done
+        and the projector settled, from the committing thread (``result``: the receipt, or ``error``); ``hint``:
+        what the group commit's ``before_group`` reads for it (``domain/commit.py``)."""
         def settled(command: Command[Receipt]) -> None:
             try:
                 self.after_save()
             except Exception as e:  # stored, but as ``_run``'s caller, this one hears of the failure
                 command.error = command.error or e
             finished(command)
-        self.group_commit.submit(Command(self._preparing(entity_gid, cls, change), finished=settled))
+        self.group_commit.submit(Command(self._preparing(entity_gid, cls, change), finished=settled, hint=hint))
 
     def _preparing(self, entity_gid: str, cls: type[E], change: Change[E]) -> Prepare:
         def prepare(group: dict[UUID, Entity]) -> tuple[Entity, dict[str, Any]]:

@@ -13,12 +13,14 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from domain import authority, review
+from domain.aggregate_cache import CacheWatch
 from domain.attachment import Attachment
 from domain.entity import Entity
 from domain.errors import EntityConflict, Forbidden
+from domain.head_change import HeadChange
 from domain.item import Item
 from domain.share import Share
 from domain.tag import Tag
@@ -53,6 +55,7 @@ class LocalCommands:
     node: str
     signer: Callable[[bytes], str]
     clock: Callable[[], str]
+    cache_watch: CacheWatch
 
     @abstractmethod
     def entity(self, entity_gid: str, cls: type[E]) -> E: ...
@@ -84,21 +87,24 @@ class LocalCommands:
                                                        terms=lambda: fixed))
 
     def item_edit(self, *, parent: str, author: str, title: str | None, markdown: str | None, scope: str | None,
-                  owner_edits_only: bool | None, terms: Callable[[], EditTerms]) -> Change[Item]:
+                  owner_edits_only: bool | None, terms: Callable[[], EditTerms]) -> HeadChange[Item, EditTerms]:
         """The change ``edit_item`` makes, for callers that run it themselves (``run``, ``NodeApplication.submit``):
-        ``terms`` is called in the group commit, just before the edit is built, and decides its grant and tags
-        (the caller's checks, run there, raise to refuse the edit)."""
+        ``terms`` is called once, before the head is checked, and decides the edit's grant and tags (the caller's
+        checks, which raise to refuse the edit). A caller may ``build_ahead`` on the terms it decided or expects."""
 
-        def change(item: Item) -> dict[str, Any]:
-            decided = terms()
-            item.check_can_edit(parent)
-            head = item.head_states[parent]
-            edited = {"title": title, "markdown": markdown, "tags": decided.tags, "deleted": False,
-                      "owner_edits_only": owner_edits_only}
-            payload = _granted(_changed(head["payload"], edited), decided.grant)
-            return self._successor(item, parent, "item.edited", author, payload, scope)
+        def make(item_gid: str, head: dict[str, Any], decided: EditTerms) -> dict[str, Any]:
+            edited = {"title": title, "markdown": markdown, "tags": decided.tags, "owner_edits_only": owner_edits_only}
+            payload = _granted(_changed(head["payload"], {**edited, "deleted": False}), decided.grant)
+            return self._new_tx("item", item_gid, "item.edited", [parent], author, scope or head["scope"], payload)
 
-        return change
+        return HeadChange(parent, terms, lambda item: item.check_can_edit(parent), make)
+
+    def build_ahead(self, entity_gid: str, change: HeadChange[Any, Any], terms: Any) -> None:
+        """Build ``change``'s transaction now, in the caller's thread, on ``terms``, from its head as the aggregate
+        cache holds it (if cached): the group commit's leader then checks and records it (``domain/head_change.py``)."""
+        head = self.cache_watch.cached_head(UUID(entity_gid), change.parent)
+        if head is not None:
+            change.build_ahead(entity_gid, head, terms)
 
     def delete_item(self, item_gid: str, *, parent: str, author: str) -> Receipt:
         def change(item: Item) -> dict[str, Any]:

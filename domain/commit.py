@@ -137,6 +137,9 @@ class GroupCommit(Generic[R]):
         self._committer: threading.Thread | None = None  # leads for submitted commands
         self._committer_wanted = threading.Event()
         self._closed = False
+        # Called by the leader with the ``hint``s of a group's commands before it applies them: the caller's
+        # checks of the whole group, read at once (each command's own ``prepare`` reads what this did not).
+        self.before_group: Callable[[list[Any]], None] | None = None
 
     def queued(self) -> int:
         with self._lock:
@@ -193,6 +196,12 @@ class GroupCommit(Generic[R]):
     def _lead(self, command: Command[R] | None) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
+        hints = [queued.hint for queued in batch if queued.hint is not None]
+        if hints and self.before_group is not None:
+            try:
+                self.before_group(hints)
+            except Exception:  # each command's prepare reads what it needs itself
+                log.exception("reading a group's checks at once failed")
         try:
             with self._write_lock:
                 self._commit(batch)
@@ -242,6 +251,7 @@ class Command(Generic[R]):
     error: BaseException | None = field(default=None)
     woken: threading.Event = field(default_factory=threading.Event, repr=False)  # done, or the lead handed to it
     finished: Callable[[Command[R]], None] | None = field(default=None, repr=False)  # a submitted command's
+    hint: Any = field(default=None, repr=False)  # for ``GroupCommit.before_group``
 
     def finish(self, *, result: R | None = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.done = result, error, True

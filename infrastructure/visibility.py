@@ -159,13 +159,18 @@ def may_see(row: dict[str, Any], editor: Editor, shared_with_teams: Iterable[str
     return editor_may_see(row["scope"], row["author"], row.get("team"), editor, tuple(shared_with_teams))
 
 
+def needs_no_share(editor: Editor, document: dict[str, Any]) -> bool:
+    """Whether the editor's node edits the item (its ``documents`` row) without a share: its own, or open to all."""
+    return document["origin"] == node_of(editor) or (
+        document["scope"] not in ("OWNER", "TEAM") and not document["owner_edits_only"])
+
+
 def edit_grant(cur: Cursor, editor: Editor, item_gid: str, document: dict[str, Any] | None = None) -> str | None:
     """The share transaction that lets this editor's node edit another node's OWNER or TEAM item (a live
     ``edit`` share by the item's owner, for the editor's team or every editor), to name in the edit. With the
     item's ``document`` row (``origin``, ``scope``, ``owner_edits_only`` read already), an item that needs no
     share (this node's own, or one every editor may edit) is answered without a query."""
-    if document is not None and (document["origin"] == node_of(editor) or (
-            document["scope"] not in ("OWNER", "TEAM") and not document["owner_edits_only"])):
+    if document is not None and needs_no_share(editor, document):
         return None
     row = cur.execute(
         "SELECT s.head FROM shares s JOIN documents d ON d.item_gid = s.item_gid "

@@ -77,12 +77,12 @@ def edit_item(editor: CurrentEditor, library: LibraryDep, gid: GidPath, body: It
 
 
 def edit(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: str | None) -> Response:
-    """The edit route's work, also done for it by ``api.fast_paths`` (which answers most edits)."""
+    """The edit route's work (``api.fast_paths`` answers most edits, from the event loop)."""
     return _item_response(library.edit_item(editor, gid, **_edit_fields(body, if_match)))
 
 
 async def edit_in_loop(editor: Editor, library: Library, gid: str, body: ItemEdit, if_match: str | None) -> Response:
-    """``edit`` from the event loop, on SQLite (``Library.edit_item_in_loop``)."""
+    """``edit`` from the event loop (``Library.edit_item_in_loop``): how ``api.fast_paths`` answers most edits."""
     return _item_response(await library.edit_item_in_loop(editor, gid, **_edit_fields(body, if_match)))
 
 

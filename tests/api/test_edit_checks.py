@@ -1,11 +1,15 @@
 """The editor's checks of an edit (may they see the item, which share grants it, which tags they cannot see and
-so keep): on SQLite read by the group commit's leader just before it builds the edit, on PostgreSQL in the
-editor's thread (``Library.edit_item``); the same answers either way (both stores)."""
+so keep): for the ordinary edit read by the group commit's leader with those of the rest of its group
+(``Library.read_group_checks``); the same answers as when an edit reads its own (both stores)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from typing import Any
 
+import httpx
 import pytest
 
 from infrastructure import visibility
@@ -34,22 +38,38 @@ def test_an_edit_of_the_tags_keeps_those_the_editor_cannot_see(api: Api) -> None
     assert [t["name"] for t in api.get(f"/items/{item['gid']}", headers=ann).json()["tags"]] == ["secret"]
 
 
-def test_on_sqlite_the_leader_reads_the_checks_under_the_write_lock(api: Api, monkeypatch: pytest.MonkeyPatch
-                                                                    ) -> None:
-    held: list[bool] = []
-    visible_item = visibility.visible_item
-    lock: Any = api.node.app._write_lock
-
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        held.append(lock._is_owned())
-        return visible_item(*args, **kwargs)
-
+def test_the_group_commit_reads_the_checks_of_its_edits_at_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[tuple[str, int]] = []  # (thread, items) of each visibility read
+    visible_documents, app = visibility.visible_documents, api.node.app
     ann = api.auth("ann")
-    item = api.create(ann)
-    monkeypatch.setattr(visibility, "visible_item", watched)
+    items = [api.create(ann, title=f"item {i}") for i in range(6)]
 
-    edited = api.patch(f"/items/{item['gid']}", json={"markdown": "two\n"},
-                       headers={**ann, "If-Match": f'"{item["head"]}"'})
+    def watched(cur: Any, gids: Any, *args: Any, **kwargs: Any) -> Any:
+        gids = list(gids)
+        reads.append((threading.current_thread().name, len(gids)))
+        return visible_documents(cur, gids, *args, **kwargs)
 
-    assert edited.status_code == 200
-    assert held == [api.node.db.in_process]  # SQLite: in the group commit; PostgreSQL: in the editor's thread
+    def hold_the_first_group() -> None:  # the edits it did not take queue meanwhile, and make the next group
+        with app._write_lock:
+            for _ in range(500):
+                if reads and reads[0][1] + app.group_commit.queued() == len(items):
+                    return
+                time.sleep(0.01)
+
+    async def edit_all() -> list[httpx.Response]:
+        holder = threading.Thread(target=hold_the_first_group)
+        holder.start()
+        transport = httpx.ASGITransport(app=api.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(*[
+                client.patch(f"/items/{item['gid']}", json={"markdown": f"edit {i}\n"},
+                             headers={**ann, "If-Match": f'"{item["head"]}"'}) for i, item in enumerate(items)])
+        holder.join()
+        return answers
+
+    monkeypatch.setattr(visibility, "visible_documents", watched)
+    answers = asyncio.run(edit_all())
+
+    assert [a.status_code for a in answers] == [200] * 6
+    assert {thread for thread, _ in reads} == {"group-commit"}  # read by the leader, before it builds the group
+    assert sum(n for _, n in reads) == len(items) and len(reads) <= 2  # a read per group, not per edit

@@ -143,3 +143,25 @@ def test_a_closed_group_commit_stops_its_thread_and_refuses_submissions() -> Non
     assert not committer.is_alive()
     with pytest.raises(RuntimeError, match="closed"):
         group.submit(Command(prepare=lambda: "after", finished=told.finished))
+
+
+def test_before_group_gets_the_hints_of_each_group_and_its_failure_fails_no_command() -> None:
+    save = FirstCommitHeld()
+    group: GroupCommit[str] = GroupCommit(save, lock=threading.RLock(), attempts=1)
+    seen: list[list[object]] = []
+
+    def before_group(hints: list[object]) -> None:
+        seen.append(hints)
+        if "fails" in hints:
+            raise RuntimeError("the read failed")  # each command reads what it needs itself then
+
+    group.before_group = before_group
+    told = Told(4)
+    group.submit(Command(prepare=lambda: "first", finished=told.finished, hint="h-first"))
+    assert save.started.wait(10)
+    for name, hint in (("a", "fails"), ("b", None), ("c", "h-c")):
+        group.submit(Command(prepare=lambda name=name: name, finished=told.finished, hint=hint))
+    save.release.set()
+
+    assert told.done.wait(10) and told.results == {"first": "first", "a": "a", "b": "b", "c": "c"}
+    assert seen == [["h-first"], ["fails", "h-c"]]  # commands without a hint are left out
