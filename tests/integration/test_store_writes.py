@@ -90,3 +90,15 @@ def test_insert_rows_writes_what_one_insert_per_row_would(node):
         found = [tuple(row.values()) for row in cur.execute("SELECT * FROM scratch ORDER BY k").fetchall()]
 
     assert found == [("a", 5, "y", "plain", 7), *((*row, 7) for row in rows[1:]), ("d", 4, None, "d", 7)]
+
+
+def test_a_write_waits_for_the_store_s_lock_a_bounded_time(node) -> None:
+    """On PostgreSQL the lock timeout is each connection's (set when it connects), not a SET LOCAL per write;
+    SQLite's connections wait for its one write lock as long as their busy timeout."""
+    postgres = node.db.dialect == "postgres"
+    query = "SHOW lock_timeout" if postgres else "PRAGMA busy_timeout"
+    with node.db.read() as cur:
+        read = list(cur.execute(query).fetchone().values())[0]
+    with node.db.transaction() as cur:
+        written = list(cur.execute(query).fetchone().values())[0]
+    assert (read, written) == (("30s", "30s") if postgres else (read, read)) and read not in (0, "0")
