@@ -2,7 +2,7 @@
 event loop, and its answer.
 
 Every edit waits for the one thread that leads its group commit, so the edit route keeps that thread's work to
-what must be serial (``docs/scaling.md``, 2026-12-07 evening):
+what must be serial (``docs/scaling.md``, 2026-12-07, night):
 
 - The ordinary edit (``api.fast_paths``) is not given a thread: the event loop submits it to the group commit
   (``edit_item_in_loop``) and awaits it. A thread per edit cost two more hand-offs each, and 16 threads

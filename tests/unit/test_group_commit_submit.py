@@ -1,4 +1,4 @@
-"""GroupCommit.submit (domain/commit.py): a command whose caller does not wait (the event loop's edits on SQLite)
+"""GroupCommit.submit (domain/commit.py): a command whose caller does not wait (the event loop's edits)
 is committed by the group commit's own thread, or with the group of a waiting caller that leads, and its
 ``finished`` is called once, with its result or its error."""
 
