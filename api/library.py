@@ -268,4 +268,3 @@ class Library(LibraryEdits, LibraryTags):
         # Edits find deleted items, so that a change to one gets the domain's clear refusal (409).
         with self.db.read() as cur:
             check_item(cur, editor, gid, include_deleted=include_deleted)
-

@@ -151,20 +151,23 @@ class LibraryEdits:
         answer = self._answer(before, receipt)
         if answer is not None:
             return answer
-        row = receipt.view
-        if row is None or row["deleted"] or row["scope"] != before["scope"]:
+        if not _as_visible(before, receipt.view):
             return self.item(editor, gid)
-        with self.db.read() as cur:
-            return self._named(cur, editor, document(row))
+        with self.db.read() as cur:  # only its tags and sources are to be named
+            return self._named(cur, editor, document(receipt.view))
 
     @staticmethod
     def _answer(before: dict[str, Any], receipt: Receipt) -> dict[str, Any] | None:
         """``_after``'s answer when it needs no read (None: it does)."""
-        row = receipt.view
-        if row is None or row["deleted"] or row["scope"] != before["scope"]:
+        if not _as_visible(before, receipt.view):
             return None
-        doc = document(row)
+        doc = document(receipt.view)
         return {**doc, "tag_refs": []} if not doc["tags"] and not doc["forked_from"] else None
+
+
+def _as_visible(before: dict[str, Any], row: dict[str, Any] | None) -> bool:
+    """Whether the row an edit's commit projected is as visible as the one its change was allowed on."""
+    return row is not None and not row["deleted"] and row["scope"] == before["scope"]
 
 
 @dataclass(eq=False)

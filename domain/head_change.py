@@ -53,13 +53,13 @@ class HeadChange(Generic[E, T]):
         except DomainError:  # refused where it is checked, in the order it is checked there
             self._ahead = None
 
-    def decided(self) -> T:
+    def _decide(self) -> T:
         if not self._decided:
             self._decided.append(self._terms())
         return self._decided[0]
 
     def __call__(self, entity: E) -> dict[str, Any]:
-        terms = self.decided()
+        terms = self._decide()
         self._check(entity)
         head = entity.head_states[self.parent]
         if self._ahead is not None and (self._ahead[0] is head or self._ahead[0] == head) and self._ahead[1] == terms:

@@ -108,7 +108,8 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
         timeout = {"options": f"-c lock_timeout={datastore.lock_timeout}s"} if datastore.lock_timeout else {}
         datastore.pool.kwargs = {**(datastore.pool.kwargs or {}), "prepare_threshold": None, **timeout}
         super().__init__(datastore, events_table_name=events_table_name)
-        self.lock_table_statements = [self.lock_table_statements[-1]]  # LOCK TABLE, without SET LOCAL
+        self.lock_table_statements = [SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(  # without SET LOCAL
+            Identifier(datastore.schema), Identifier(self.events_table_name))]
         self.commit_hooks: list[CommitHook] = [write_index]
         self.sql_create_statements.append(
             SQL(
