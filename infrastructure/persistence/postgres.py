@@ -99,14 +99,11 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
     """The library's PostgreSQL recorder plus the gid index and the commit hooks."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
-        # No server-side prepared statements: psycopg prepares a query on its fifth use and forgets them
-        # all at every ROLLBACK, which ends each of the library's read transactions, so they were made
-        # again and again, each time with a DEALLOCATE ALL before the next query (a round trip per edit).
         # Set before the library's recorder opens the pool's first connection.
         # The lock timeout is each connection's (sent when it connects), not a `SET LOCAL` before each insert's
         # table lock: one statement fewer in every write, each a round trip for the group commit's leader.
         timeout = {"options": f"-c lock_timeout={datastore.lock_timeout}s"} if datastore.lock_timeout else {}
-        datastore.pool.kwargs = {**(datastore.pool.kwargs or {}), "prepare_threshold": None, **timeout}
+        datastore.pool.kwargs = {**(datastore.pool.kwargs or {}), **timeout}
         super().__init__(datastore, events_table_name=events_table_name)
         self.lock_table_statements = [SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(  # without SET LOCAL
             Identifier(datastore.schema), Identifier(self.events_table_name))]
