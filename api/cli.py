@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api import cli_backup, cli_doctor, cli_federation, cli_requests, cli_tokens, cli_webhooks
+from api import cli_backup, cli_doctor, cli_federation, cli_requests, cli_tokens, cli_webhooks, serving_processes
 from api.cli_output import UserError, opened, report
 from api.logs import configure_logging
 from domain.errors import DomainError
@@ -247,8 +247,12 @@ def serve(
         return
     # Each worker process builds its app from the environment (uvicorn imports the factory there).
     os.environ.update(FEDSYNC_DATA_DIR=str(settings.data_dir), FEDSYNC_DATABASE_URL=str(settings.database_url),
-                      FEDSYNC_LOG_LEVEL=log_level)
-    uvicorn.run("api.app:app_from_env", factory=True, workers=workers, **options)
+                      FEDSYNC_LOG_LEVEL=log_level, FEDSYNC_ACCESS_LOG="1" if access_log else "0")
+    try:
+        code = serving_processes.serve({**options, "app": "api.app:app_from_env", "factory": True}, workers)
+    except OSError as error:
+        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}") from error
+    raise typer.Exit(code)
 
 
 def _open_node_of(data_dir: str | None, database_url: str | None = None) -> Node:

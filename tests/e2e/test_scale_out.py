@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -162,6 +163,19 @@ def test_serve_with_workers_on_sqlite_says_it_needs_postgresql(tmp_path: Path):
 
 
 @needs_postgres
+def test_serve_with_workers_on_a_port_in_use_says_so_and_starts_nothing(postgres, tmp_path: Path):
+    node = NodeProcess(data_dir=tmp_path / "x", database_url=postgres()).init()
+    env = dict(os.environ, FEDSYNC_DATA_DIR=str(node.data_dir), FEDSYNC_DATABASE_URL=node.database_url)
+    with socket.socket() as held:  # another program's socket, without SO_REUSEPORT: the workers must not share it
+        held.bind(("127.0.0.1", node.port))
+        held.listen()
+        result = fedsync("serve", "--workers", "2", "--port", str(node.port), env=env, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{node.port}: Address already in use" in result.stderr
+    assert "Started server" not in result.stdout + result.stderr
+
+
+@needs_postgres
 def test_serve_with_two_workers_on_postgresql_runs_the_duties_once(postgres, tmp_path: Path):
     node = NodeProcess(data_dir=tmp_path / "x", database_url=postgres()).init()
     env = dict(os.environ, FEDSYNC_DATA_DIR=str(node.data_dir), FEDSYNC_DATABASE_URL=node.database_url)
@@ -181,6 +195,7 @@ def test_serve_with_two_workers_on_postgresql_runs_the_duties_once(postgres, tmp
         assert len(node.query("SELECT item_gid FROM documents")) == 10
         time.sleep(1.5)  # a standby would have taken the duties by now if it could
         assert log.read_text().count("now runs the node's background duties") == 1, log.read_text()[-3000:]
+        assert "POST /items HTTP/1.1" not in log.read_text()  # --no-access-log holds in every worker
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -1,0 +1,12 @@
+"""A bare ASGI app that answers every request with its process id (tests of the serving processes)."""
+
+import os
+
+
+async def app(scope, receive, send):  # noqa: ANN001, ANN201 - the ASGI signature
+    if scope["type"] != "http":
+        return
+    body = str(os.getpid()).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
