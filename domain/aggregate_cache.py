@@ -41,20 +41,25 @@ class CacheWatch:
         self._recorder = recorder  # the application's: max_notification_id, and TransactionIndex.stored_after
         self.position: int | None = None  # None: not known yet (each aggregate is fast-forwarded)
         self._lagging: set[UUID] = set()
+        self._own: list[tuple[int, int]] = []  # events this process stored after ``position``, not following it
 
     def refresh(self) -> None:
         """Read what was stored since ``position`` (under the write lock, before a group's commands)."""
         if self.position is not None:
             after = self._recorder.stored_after(self.position, MAX_BEHIND + 1)
             if len(after) <= MAX_BEHIND:
-                self._lagging.update(aggregate_id for _, aggregate_id in after)
+                own = self._own  # the cache holds these already (changed in place): no read for them
+                self._lagging.update(aggregate_id for seq, aggregate_id in after
+                                     if not any(first <= seq <= last for first, last in own))
                 self.position = after[-1][0] if after else self.position
+                self._own = [(first, last) for first, last in own if last > self.position]
                 return
         # first use, or too far behind: drop the cache; nothing cached from here on lags what is stored
         cache = self._repository.cache
         if cache is not None:
             self._repository.cache = LRUCache(cache.maxsize) if isinstance(cache, LRUCache) else Cache()
         self._lagging.clear()
+        self._own = []
         self.position = self._recorder.max_notification_id() or 0
 
     def get(self, aggregate_id: UUID, *, copy: bool, current: bool = False) -> Any:
@@ -89,6 +94,12 @@ class CacheWatch:
 
     def saved(self, first: int, last: int) -> None:
         """This process stored events ``first``..``last`` (their aggregates are the cached ones, changed in
-        place): ``position`` moves on if nothing of another process's lies between."""
-        if self.position is not None and first == self.position + 1:
+        place): ``position`` moves on if nothing of another process's lies between; else the next ``refresh``
+        reads past them without taking their aggregates for lagging (with two serving processes writing in
+        turn, each process's own edits were otherwise read back from the store before their next edit)."""
+        if self.position is None:
+            return
+        if first == self.position + 1:
             self.position = last
+        else:
+            self._own.append((first, last))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -84,3 +85,35 @@ def test_far_behind_the_cache_is_dropped(twins: tuple[Node, Node], monkeypatch: 
     assert a.app.cache_watch.position == a.app.recorder.max_notification_id()
     for gid in heads:
         assert a.app.entity(gid).head_states[a.app.entity(gid).heads[0]]["payload"]["markdown"] == "by a\n"
+
+
+def test_what_this_process_stored_after_another_is_not_read_back(twins: tuple[Node, Node],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two serving processes writing in turn: b stores between a's look and a's save, so a's save does not follow
+    a's position, and a's next look reads a's own event too. That one is in a's cache already (changed in place):
+    only b's aggregate is read from the store."""
+    a, b = twins
+    mine = a.app.create_item(author=AUTHOR, title="a's", markdown="x\n")
+    theirs = a.app.create_item(author=AUTHOR, title="b's", markdown="x\n")
+    mine_head = edit(a, mine.entity_gid, mine.gid, "y\n")
+    theirs_head = edit(a, theirs.entity_gid, theirs.gid, "y\n")
+    look, between = a.app.cache_watch.refresh, []
+
+    def look_then_b_stores() -> None:
+        look()
+        if not between:  # once: b's edit lands after a's look, before a's insert
+            between.append(edit(b, theirs.entity_gid, theirs_head, "by b\n"))
+
+    monkeypatch.setattr(a.app.cache_watch, "refresh", look_then_b_stores)
+    position = a.app.cache_watch.position
+    mine_head = edit(a, mine.entity_gid, mine_head, "by a, after b\n")
+    assert a.app.cache_watch.position == position  # a's save did not follow it
+    asked = fast_forwards(a, monkeypatch)
+
+    mine_head = edit(a, mine.entity_gid, mine_head, "and again\n")  # the look reads b's event and a's own
+
+    assert asked == []  # a's own item taken from the cache as it is
+    edit(a, theirs.entity_gid, between[0], "a edits b's\n")  # b's item: fast-forwarded, as before
+    assert asked == [UUID(theirs.entity_gid)]
+    assert a.app.cache_watch.position == a.app.recorder.max_notification_id()
+    assert a.app.entity(mine.entity_gid).head_states[mine_head]["payload"]["markdown"] == "and again\n"
