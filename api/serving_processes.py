@@ -14,9 +14,12 @@ and the kernel spreads new connections over the workers' sockets by a hash
 of each connection's addresses. The parent binds nothing that listens: it
 checks first that no socket at all holds the address (so that a second
 server started on the same port fails, as it would without the option,
-instead of sharing the connections), starts the workers, restarts one that dies, and on SIGINT
-or SIGTERM stops them all (each finishes its requests, as a single process
-does). ``SO_REUSEPORT`` lets only processes of the same user share the port.
+instead of sharing the connections), starts the workers, starts another
+when one dies (connections still waiting in a dead worker's queue are
+reset: the kernel does not move them), and on SIGINT or SIGTERM stops them
+all (each finishes its requests, as a single process does). A worker that
+cannot start stops them all, as uvicorn's supervisor did. ``SO_REUSEPORT``
+lets only processes of the same user share the port.
 """
 
 from __future__ import annotations
