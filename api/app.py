@@ -130,11 +130,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The app of one worker process of ``fedsync serve --workers N``: settings from the environment."""
-    configure_logging(os.environ.get("FEDSYNC_LOG_LEVEL", "info"))
-    if os.environ.get("FEDSYNC_ACCESS_LOG") == "0":  # `serve --no-access-log`: as uvicorn turns it off in one process
-        access = logging.getLogger("uvicorn.access")
-        access.handlers[:] = []
-        access.propagate = False
+    configure_logging(os.environ.get("FEDSYNC_LOG_LEVEL", "info"),
+                      access_log=os.environ.get("FEDSYNC_ACCESS_LOG") != "0")  # `serve --no-access-log`
     return create_app(Settings.from_env())
 
 

@@ -108,14 +108,13 @@ class LibraryEdits:
         if markdown is not None:
             self._check_references(editor, gid, markdown)
         terms = self._terms(checks or EditChecks(editor, gid), tags, checked)
-        if not ahead:  # built here on the terms of an ordinary edit (no share needed, no hidden tags kept)
-            change = self.app.item_edit(parent=parent, author=editor.author, markdown=markdown, terms=terms, **edit)
-            self.app.build_ahead(gid, change, EditTerms(None, None if tags is None else list(tags)))
-            return change
-        decided = terms()
-        change = self.app.item_edit(parent=parent, author=editor.author, markdown=markdown, terms=lambda: decided,
-                                    **edit)
-        self.app.build_ahead(gid, change, decided)  # signed here, not by the group commit's leader
+        if ahead:  # built on the terms decided now
+            expected = decided = terms()
+            terms = lambda: decided  # noqa: E731
+        else:  # built on the terms of an ordinary edit (no share needed, no hidden tags kept)
+            expected = EditTerms(None, None if tags is None else list(tags))
+        change = self.app.item_edit(parent=parent, author=editor.author, markdown=markdown, terms=terms, **edit)
+        self.app.build_ahead(gid, change, expected)  # signed here, not by the group commit's leader
         return change
 
     def _terms(self, checks: EditChecks, tags: list[str] | None, checked: dict[str, Any]) -> Callable[[], EditTerms]:

@@ -32,8 +32,9 @@ class _UtcJson(JsonFormatter):
         return _UtcText().formatTime(record)
 
 
-def configure_logging(level: str = "info", log_format: str | None = None) -> None:
-    """Send every logger's records (fedsync's and uvicorn's) to stderr in one format."""
+def configure_logging(level: str = "info", log_format: str | None = None, *, access_log: bool = True) -> None:
+    """Send every logger's records (fedsync's and uvicorn's) to stderr in one format; without ``access_log``,
+    none of uvicorn's request lines (as uvicorn's own ``access_log=False`` does)."""
     log_format = (log_format or os.environ.get("FEDSYNC_LOG_FORMAT") or "text").lower()
     handler = logging.StreamHandler()
     if log_format == "json":
@@ -47,4 +48,4 @@ def configure_logging(level: str = "info", log_format: str | None = None) -> Non
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
-        logger.propagate = True
+        logger.propagate = access_log or name != "uvicorn.access"

@@ -34,7 +34,6 @@ from typing import Any
 
 log = logging.getLogger("uvicorn.error")
 
-STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that could not start (the app, the socket)
 CHECK_EVERY = 0.5  # seconds between the parent's looks at its workers
 STOP_WAIT = 30.0  # seconds a worker gets to finish its requests after SIGTERM
 
@@ -56,9 +55,9 @@ def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 def _worker(options: dict[str, Any]) -> None:  # in the worker process (spawned)
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
-    config = uvicorn.Config(**options)
-    config.configure_logging()
+    config = uvicorn.Config(**options)  # (which sets up uvicorn's logging)
     try:
         sock = bound_socket(options["host"], options["port"], reuse_port=True)
         sock.listen(2048)
@@ -73,17 +72,22 @@ def serve(options: dict[str, Any], workers: int) -> int:
     ``options`` are each worker's ``uvicorn.Config`` (``app`` an import string, ``host`` and ``port`` included)."""
     # The address must be free of any socket, SO_REUSEPORT or not: else another server (another node's
     # workers, too) would silently share its connections with ours. OSError here: the caller says why.
+    from uvicorn.config import STARTUP_FAILURE  # the exit code of a worker that could not start
+
     bound_socket(options["host"], options["port"], reuse_port=False).close()
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     spawn = multiprocessing.get_context("spawn")
+
+    def started() -> Any:
+        process = spawn.Process(target=_worker, args=(options,), daemon=False)
+        process.start()
+        return process
+
     processes: list[Any] = []
     failed = False
     try:
-        for _ in range(workers):
-            process = spawn.Process(target=_worker, args=(options,), daemon=False)
-            process.start()
-            processes.append(process)
+        processes.extend(started() for _ in range(workers))
         log.info("started %d serving processes, each listening on %s:%s", workers, options["host"], options["port"])
         while not stop.wait(CHECK_EVERY):
             for i, process in enumerate(processes):
@@ -97,8 +101,7 @@ def serve(options: dict[str, Any], workers: int) -> int:
                     break
                 log.warning("serving process %d ended (exit code %s); starting another", process.pid,
                             process.exitcode)
-                processes[i] = spawn.Process(target=_worker, args=(options,), daemon=False)
-                processes[i].start()
+                processes[i] = started()
     finally:
         for process in processes:
             if process.is_alive():
