@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import MARKDOWN, Connection, Editor, MakeEditor, check, measure, wait_until_up  # noqa: E402
+from bench.load import MARKDOWN, Connection, Editor, Server, check, measure, wait_until_up  # noqa: E402
 from infrastructure.local_cluster import free_port  # noqa: E402
 
 
@@ -83,8 +83,8 @@ def require_empty(database_url: str) -> None:
 
 
 @contextlib.contextmanager
-def fedsync_server(database_url: str | None, workers: int, client: str) -> Iterator[MakeEditor]:
-    """Serve a new node until the block ends; yields a factory of its editors."""
+def fedsync_server(database_url: str | None, workers: int, client: str) -> Iterator[Server]:
+    """Serve a new node until the block ends."""
     data_dir = Path(tempfile.mkdtemp(prefix="fedsync-bench-"))
     port = free_port()
     env = dict(os.environ, FEDSYNC_DATA_DIR=str(data_dir), FEDSYNC_HOST="127.0.0.1", FEDSYNC_PORT=str(port))
@@ -101,7 +101,7 @@ def fedsync_server(database_url: str | None, workers: int, client: str) -> Itera
                                    env=env, cwd=ROOT)
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/openapi.json", "fedsync serve")
-        yield lambda items: FedsyncEditor(Connection(url, token, client), items)
+        yield Server(lambda items: FedsyncEditor(Connection(url, token, client), items), process.pid)
     finally:
         if process is not None:
             process.terminate()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import statistics
 import threading
 import time
@@ -99,6 +100,7 @@ class Result:
     label: str
     latencies: list[float]
     elapsed: float
+    cpu: float | None = None  # seconds of CPU the server's processes used meanwhile (None: not known)
 
     @property
     def rate(self) -> float:
@@ -113,28 +115,70 @@ class Result:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
+    @property
+    def cpu_per_edit(self) -> float | None:
+        """The server's CPU per edit, in ms."""
+        return None if self.cpu is None else self.cpu / len(self.latencies) * 1000
+
     def line(self) -> str:
+        cpu = "" if self.cpu_per_edit is None else f"  server CPU {self.cpu_per_edit:5.2f} ms/edit"
         return (f"{self.label:<34} {len(self.latencies):>6} edits  {self.rate:>7.0f} edits/s  "
-                f"p50 {self.p50:6.2f} ms  p99 {self.p99:6.2f} ms")
+                f"p50 {self.p50:6.2f} ms  p99 {self.p99:6.2f} ms{cpu}")
 
 
 MakeEditor = Callable[[int], Editor]  # items -> a new client with that many new items
 
 
-def sequential(make_editor: MakeEditor, edits: int, items: int) -> Result:
+@dataclass
+class Server:
+    """A server under measurement: how to make its editors, and its process (its CPU is measured with
+    its children's: ``serve --workers``)."""
+
+    make_editor: MakeEditor
+    pid: int
+
+    def cpu_seconds(self) -> float | None:
+        """CPU used so far by the process and its live descendants (Linux's /proc; None elsewhere)."""
+        try:
+            stats = {}
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    try:
+                        with open(f"/proc/{entry}/stat") as f:
+                            fields = f.read().rpartition(")")[2].split()
+                    except OSError:  # ended meanwhile
+                        continue
+                    stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+        except OSError:
+            return None
+        tree = {self.pid}
+        for _ in range(8):  # bounded: serve's supervisor and its workers are two levels
+            tree |= {pid for pid, (ppid, _) in stats.items() if ppid in tree}
+        total = sum(stats[pid][1] for pid in tree if pid in stats)
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_since(server: Server, before: float | None) -> float | None:
+    after = server.cpu_seconds()
+    return None if before is None or after is None else after - before
+
+
+def sequential(server: Server, edits: int, items: int) -> Result:
     """--edits edits over one keep-alive connection, round-robin over --items items."""
-    editor = make_editor(items)
+    editor = server.make_editor(items)
     try:
+        cpu = server.cpu_seconds()
         started = time.perf_counter()
         editor.edit(edits)
-        return Result(f"sequential, 1 connection, {items} items", editor.latencies, time.perf_counter() - started)
+        return Result(f"sequential, 1 connection, {items} items", editor.latencies, time.perf_counter() - started,
+                      _cpu_since(server, cpu))
     finally:
         editor.close()
 
 
-def concurrent(make_editor: MakeEditor, edits: int, items: int, clients: int) -> Result:
+def concurrent(server: Server, edits: int, items: int, clients: int) -> Result:
     """--clients clients, each with its own connection and items, --edits edits in all."""
-    editors = [make_editor(max(1, items // clients)) for _ in range(clients)]
+    editors = [server.make_editor(max(1, items // clients)) for _ in range(clients)]
     share = edits // clients
     errors: list[BaseException] = []
 
@@ -145,27 +189,29 @@ def concurrent(make_editor: MakeEditor, edits: int, items: int, clients: int) ->
             errors.append(e)
 
     threads = [threading.Thread(target=run, args=(editor,)) for editor in editors]
+    cpu = server.cpu_seconds()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    cpu = _cpu_since(server, cpu)
     for editor in editors:
         editor.close()
     if errors:
         raise errors[0]
-    return Result(f"concurrent, {clients} clients", [x for e in editors for x in e.latencies], elapsed)
+    return Result(f"concurrent, {clients} clients", [x for e in editors for x in e.latencies], elapsed, cpu)
 
 
-def measure(sides: dict[str, MakeEditor], edits: int, items: int, clients: int, rounds: int) -> None:
+def measure(sides: dict[str, Server], edits: int, items: int, clients: int, rounds: int) -> None:
     """Run ``rounds`` rounds of (sequential, concurrent) on every side and print each result, then the medians.
 
     Within a round each measurement runs on every side in turn, the order
     alternating (A B, B A, ...), so a burst of load from elsewhere on the
     machine, or a store growing, hits every side alike.
     """
-    kinds: dict[str, Callable[[MakeEditor], Result]] = {
+    kinds: dict[str, Callable[[Server], Result]] = {
         "sequential": lambda make: sequential(make, edits, items),
         "concurrent": lambda make: concurrent(make, edits, items, clients),
     }
@@ -201,6 +247,10 @@ def print_medians(results: dict[tuple[str, str], list[Result]], kinds: list[str]
             row += (f" | {med(kind, sides[0], 'rate') / med(kind, sides[1], 'rate'):>6.2f}x"
                     f" {med(kind, sides[0], 'p99') / med(kind, sides[1], 'p99'):>5.2f}x")
         print(row, flush=True)
+    cpu = {(kind, side): [r.cpu_per_edit for r in results[kind, side]] for kind in kinds for side in sides}
+    if all(None not in values for values in cpu.values()):
+        print("server CPU, ms per edit (its processes, not the load generator's or PostgreSQL's): " + "; ".join(
+            f"{kind} {' / '.join(f'{statistics.median(cpu[kind, side]):.2f}' for side in sides)}" for kind in kinds))
 
 
 def wait_until_up(url: str, name: str, seconds: float = 30.0) -> None:

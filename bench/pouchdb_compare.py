@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.load import MARKDOWN, Connection, Editor, MakeEditor, check, wait_until_up
+from bench.load import MARKDOWN, Connection, Editor, Server, check, wait_until_up
 from infrastructure.local_cluster import free_port
 
 NAME = "PouchDB 4.2.0 (LevelDB)"
@@ -62,8 +62,8 @@ class PouchEditor(Editor):
 
 
 @contextlib.contextmanager
-def pouchdb_server(client: str) -> Iterator[MakeEditor]:
-    """Serve PouchDB until the block ends; yields a factory of its editors."""
+def pouchdb_server(client: str) -> Iterator[Server]:
+    """Serve PouchDB until the block ends."""
     require_installed()
     directory = Path(tempfile.mkdtemp(prefix="fedsync-bench-pouchdb-"))
     (directory / "db").mkdir()
@@ -87,7 +87,7 @@ def pouchdb_server(client: str) -> Iterator[MakeEditor]:
             check(status == 201, "PUT /bench", status, body)
         finally:
             connection.close()
-        yield lambda items: PouchEditor(Connection(url, None, client), items)
+        yield Server(lambda items: PouchEditor(Connection(url, None, client), items), process.pid)
     finally:
         if process is not None:
             process.terminate()
