@@ -136,6 +136,7 @@ class GroupCommit(Generic[R]):
         self._leading = False
         self._committer: threading.Thread | None = None  # leads for submitted commands
         self._committer_wanted = threading.Event()
+        self._committer_leads = False  # the lead was handed to the group commit's thread (guarded by _lock)
         self._closed = False
         # Called by the leader with the ``hint``s of a group's commands before it applies them: the caller's
         # checks of the whole group, read at once (each command's own ``prepare`` reads what this did not).
@@ -161,9 +162,9 @@ class GroupCommit(Generic[R]):
     def submit(self, command: Command[R]) -> None:
         """Queue a command whose caller does not wait: its ``finished`` is called once it is done."""
         assert command.finished is not None
-        if self._closed:
-            raise RuntimeError("the group commit is closed")
-        with self._lock:
+        with self._lock:  # checked with the queue's lock held: a command queued is one ``close`` waits for
+            if self._closed:
+                raise RuntimeError("the group commit is closed")
             self._queue.append(command)
             lead, self._leading = not self._leading, True
         if lead:
@@ -174,24 +175,34 @@ class GroupCommit(Generic[R]):
             if self._committer is None:
                 self._committer = threading.Thread(target=self._commit_submitted, name="group-commit", daemon=True)
                 self._committer.start()
+            self._committer_leads = True
         self._committer_wanted.set()
 
-    def close(self) -> None:
-        """Stop the group commit's own thread, once no command is waiting (the node closes after its server
-        has answered every request); commands submitted later are refused."""
-        self._closed = True
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse commands submitted from now on, commit those submitted before (each caller is told, as
+        ever), then stop the group commit's own thread; waits for that at most ``timeout`` seconds."""
+        with self._lock:
+            self._closed = True
+            committer = self._committer
         self._committer_wanted.set()
+        if committer is not None and committer is not threading.current_thread():
+            committer.join(timeout)
 
     def _commit_submitted(self) -> None:
-        while True:  # a daemon thread, idle between groups
+        while True:  # a daemon thread, idle between groups; after ``close``, until no command is left to it
             self._committer_wanted.wait()
             self._committer_wanted.clear()
-            if self._closed:
-                return
-            try:
-                self._lead(None)
-            except Exception:  # every command of the group is finished with it: the thread goes on
-                log.exception("a group commit failed")
+            while True:  # bounded by the commands queued: each lead takes them all
+                with self._lock:
+                    leads, self._committer_leads = self._committer_leads, False
+                    if not leads and self._closed:
+                        return
+                if not leads:
+                    break
+                try:
+                    self._lead(None)
+                except Exception:  # every command of the group is finished with it: the thread goes on
+                    log.exception("a group commit failed")
 
     def _lead(self, command: Command[R] | None) -> None:
         with self._lock:

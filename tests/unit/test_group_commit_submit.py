@@ -165,3 +165,31 @@ def test_before_group_gets_the_hints_of_each_group_and_its_failure_fails_no_comm
 
     assert told.done.wait(10) and told.results == {"first": "first", "a": "a", "b": "b", "c": "c"}
     assert seen == [["h-first"], ["fails", "h-c"]]  # commands without a hint are left out
+
+
+def test_close_commits_what_was_submitted_before_it_then_stops_the_thread() -> None:
+    """An edit submitted while a commit runs is queued: closing the node then must neither drop it (its
+    caller would wait for an answer forever) nor take new ones."""
+    save = FirstCommitHeld()
+    group: GroupCommit[str] = GroupCommit(save, lock=threading.RLock(), attempts=1)
+    told = Told(3)
+    group.submit(Command(prepare=lambda: "first", finished=told.finished))
+    assert save.started.wait(10)
+    group.submit(Command(prepare=lambda: "queued-1", finished=told.finished))
+    group.submit(Command(prepare=lambda: "queued-2", finished=told.finished))
+    committer = group._committer
+    assert committer is not None
+    closing = threading.Thread(target=group.close)
+    closing.start()
+    deadline = time.monotonic() + 10
+    while not group._closed and time.monotonic() < deadline:  # bounded
+        time.sleep(0.001)
+    with pytest.raises(RuntimeError, match="closed"):
+        group.submit(Command(prepare=lambda: "late", finished=told.finished))
+    save.release.set()
+    closing.join(10)
+
+    results, done = told.results, told.done
+    assert not closing.is_alive() and not committer.is_alive()
+    assert done.wait(0) and results == {"first": "first", "queued-1": "queued-1", "queued-2": "queued-2"}
+    assert save.batches == [["first"], ["queued-1", "queued-2"]]
