@@ -20,6 +20,15 @@ reset: the kernel does not move them), and on SIGINT or SIGTERM stops them
 all (each finishes its requests, as a single process does). A worker that
 cannot start stops them all, as uvicorn's supervisor did. ``SO_REUSEPORT``
 lets only processes of the same user share the port.
+
+The signals of uvicorn's supervisor keep their meaning: SIGHUP restarts the
+workers one at a time (a new one started and serving before the old one is
+stopped, so the port never goes unanswered: new code or settings without a
+pause), SIGTTIN adds a worker, SIGTTOU stops one (never the last). Without
+them, SIGHUP (a terminal's hangup, a ``reload`` unit, a log rotation) ended
+the parent at once and left its workers serving on, orphaned, so that the
+next ``fedsync serve`` found the port taken. A new worker that cannot start
+during a restart is stopped and the old ones keep serving.
 """
 
 from __future__ import annotations
@@ -30,12 +39,14 @@ import os
 import signal
 import socket
 import threading
+import time
 from typing import Any
 
 log = logging.getLogger("uvicorn.error")
 
 CHECK_EVERY = 0.5  # seconds between the parent's looks at its workers
 STOP_WAIT = 30.0  # seconds a worker gets to finish its requests after SIGTERM
+START_WAIT = 60.0  # seconds a new worker of a restart gets to start serving (open the node, listen)
 
 
 def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -53,9 +64,15 @@ def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _worker(options: dict[str, Any]) -> None:  # in the worker process (spawned)
+def _worker(options: dict[str, Any], ready: Any = None) -> None:  # in the worker process (spawned)
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and ready is not None:  # the app's startup done: serving
+                ready.set()
 
     config = uvicorn.Config(**options)  # (which sets up uvicorn's logging)
     try:
@@ -64,53 +81,125 @@ def _worker(options: dict[str, Any]) -> None:  # in the worker process (spawned)
     except OSError as error:
         log.error("worker %d cannot listen on %s:%s: %s", os.getpid(), options["host"], options["port"], error)
         raise SystemExit(STARTUP_FAILURE) from error
-    uvicorn.Server(config).run(sockets=[sock])
+    Server(config).run(sockets=[sock])
 
 
-def serve(options: dict[str, Any], workers: int) -> int:
-    """Run ``workers`` serving processes until SIGINT or SIGTERM; the exit code (1 if a worker could not start).
-    ``options`` are each worker's ``uvicorn.Config`` (``app`` an import string, ``host`` and ``port`` included)."""
-    # The address must be free of any socket, SO_REUSEPORT or not: else another server (another node's
-    # workers, too) would silently share its connections with ours. OSError here: the caller says why.
-    from uvicorn.config import STARTUP_FAILURE  # the exit code of a worker that could not start
+class _Supervisor:
+    """The parent of the workers: starts them, replaces one that dies, and acts on the signals."""
 
-    bound_socket(options["host"], options["port"], reuse_port=False).close()
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    spawn = multiprocessing.get_context("spawn")
+    def __init__(self, options: dict[str, Any], workers: int) -> None:
+        from uvicorn.config import STARTUP_FAILURE  # the exit code of a worker that could not start
 
-    def started() -> Any:
-        process = spawn.Process(target=_worker, args=(options,), daemon=False)
+        self.startup_failure = STARTUP_FAILURE
+        self.options = options
+        self.want = workers
+        self.spawn = multiprocessing.get_context("spawn")
+        self.processes: list[Any] = []
+        self.retiring: list[Any] = []  # sent SIGTERM, finishing their requests: reaped, not replaced
+        self.wake = threading.Event()
+        self.stopping = self.failed = False
+        self.requests: list[int] = []  # signals received, in order (SIGHUP, SIGTTIN, SIGTTOU)
+
+    def signal(self, signum: int, _frame: Any = None) -> None:
+        if signum in (signal.SIGINT, signal.SIGTERM):
+            self.stopping = True
+        else:
+            self.requests.append(signum)
+        self.wake.set()
+
+    def started(self, ready: Any = None) -> Any:
+        process = self.spawn.Process(target=_worker, args=(self.options, ready), daemon=False)
         process.start()
         return process
 
-    processes: list[Any] = []
-    failed = False
-    try:
-        processes.extend(started() for _ in range(workers))
-        log.info("started %d serving processes, each listening on %s:%s", workers, options["host"], options["port"])
-        while not stop.wait(CHECK_EVERY):
-            for i, process in enumerate(processes):
-                if process.is_alive():
-                    continue
-                process.join()
-                if process.exitcode == STARTUP_FAILURE:
-                    log.error("serving process %d could not start; stopping the others", process.pid)
-                    failed = True
-                    stop.set()
-                    break
-                log.warning("serving process %d ended (exit code %s); starting another", process.pid,
-                            process.exitcode)
-                processes[i] = started()
-    finally:
-        for process in processes:
+    def run(self) -> None:
+        self.processes.extend(self.started() for _ in range(self.want))
+        log.info("started %d serving processes, each listening on %s:%s", self.want, self.options["host"],
+                 self.options["port"])
+        while not self.stopping:  # until SIGINT or SIGTERM (or a worker that cannot start)
+            self.wake.wait(CHECK_EVERY)
+            self.wake.clear()
+            while self.requests and not self.stopping:
+                signum = self.requests.pop(0)
+                if signum == signal.SIGHUP:
+                    self.restart()
+                elif signum == signal.SIGTTIN:
+                    self.want += 1
+                    self.processes.append(self.started())
+                    log.info("SIGTTIN: %d serving processes", self.want)
+                elif len(self.processes) > 1:  # SIGTTOU
+                    self.want -= 1
+                    self.retire(self.processes.pop())
+                    log.info("SIGTTOU: %d serving processes", self.want)
+            self.reap()
+
+    def reap(self) -> None:
+        for process in [process for process in self.retiring if not process.is_alive()]:
+            process.join()
+            self.retiring.remove(process)
+        for i, process in enumerate(self.processes):
+            if process.is_alive():
+                continue
+            process.join()
+            if process.exitcode == self.startup_failure:
+                log.error("serving process %d could not start; stopping the others", process.pid)
+                self.failed = self.stopping = True
+                return
+            log.warning("serving process %d ended (exit code %s); starting another", process.pid, process.exitcode)
+            self.processes[i] = self.started()
+
+    def restart(self) -> None:
+        """One worker after another: its successor serving first, then it stops (finishing its requests)."""
+        log.info("SIGHUP: restarting %d serving processes, one at a time", len(self.processes))
+        for i, old in enumerate(list(self.processes)):
+            ready = self.spawn.Event()
+            new = self.started(ready)
+            deadline = time.monotonic() + START_WAIT
+            while not ready.wait(0.1) and new.is_alive() and not self.stopping \
+                    and time.monotonic() < deadline:  # bounded
+                pass
+            if not ready.is_set() and self.stopping:
+                self.retire(new)
+                return
+            if not ready.is_set():
+                log.error("the restart's new serving process %d did not start (exit code %s); the others keep "
+                          "serving", new.pid, new.exitcode)
+                self.retire(new)
+                return
+            self.processes[i] = new
+            self.retire(old)
+        log.info("restarted %d serving processes", len(self.processes))
+
+    def retire(self, process: Any) -> None:
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGTERM)
+        self.retiring.append(process)
+
+    def stop(self) -> None:
+        for process in self.processes + self.retiring:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
-        for process in processes:
+        for process in self.processes + self.retiring:
             process.join(STOP_WAIT)
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+def serve(options: dict[str, Any], workers: int) -> int:
+    """Run ``workers`` serving processes until SIGINT or SIGTERM; the exit code (1 if a worker could not start).
+    ``options`` are each worker's ``uvicorn.Config`` (``app`` an import string, ``host`` and ``port`` included).
+    SIGHUP restarts them one at a time, SIGTTIN adds one, SIGTTOU stops one (see the module)."""
+    # The address must be free of any socket, SO_REUSEPORT or not: else another server (another node's
+    # workers, too) would silently share its connections with ours. OSError here: the caller says why.
+    bound_socket(options["host"], options["port"], reuse_port=False).close()
+    supervisor = _Supervisor(options, workers)
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+    previous = {sig: signal.signal(sig, supervisor.signal) for sig in handled}
+    try:
+        supervisor.run()
+    finally:
+        supervisor.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 1 if failed else 0
+    return 1 if supervisor.failed else 0
