@@ -75,6 +75,7 @@ def _worker(options: dict[str, Any], ready: Any = None) -> None:  # in the worke
                 ready.set()
 
     config = uvicorn.Config(**options)  # (which sets up uvicorn's logging)
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     try:
         sock = bound_socket(options["host"], options["port"], reuse_port=True)
         sock.listen(2048)
@@ -82,6 +83,15 @@ def _worker(options: dict[str, Any], ready: Any = None) -> None:  # in the worke
         log.error("worker %d cannot listen on %s:%s: %s", os.getpid(), options["host"], options["port"], error)
         raise SystemExit(STARTUP_FAILURE) from error
     Server(config).run(sockets=[sock])
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """A worker whose parent is gone (SIGKILL, the OOM killer) stops as on SIGTERM, finishing its requests,
+    instead of serving on, unsupervised, on a port the next ``serve`` then finds taken."""
+    while os.getppid() == parent:  # a daemon thread: ends with the process
+        time.sleep(CHECK_EVERY)
+    log.warning("serving process %d: its parent %d is gone; stopping", os.getpid(), parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _Supervisor:

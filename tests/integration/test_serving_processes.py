@@ -169,3 +169,13 @@ def test_a_restart_whose_new_process_cannot_start_keeps_the_old_ones_serving(tmp
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait(timeout=60)
+
+
+def test_the_processes_stop_when_their_parent_is_killed(two_processes):
+    supervisor, port = two_processes
+    workers = answering(port, 2)
+    supervisor.kill()  # SIGKILL: no handler runs, the workers are orphaned
+    supervisor.wait(timeout=60)
+    assert gone(workers)
+    with pytest.raises(OSError):
+        pid_of(port)
