@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteTransaction
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteDatastore,
+    SQLiteTransaction,
+)
 
 from infrastructure.persistence.database import CommitHook, Cursor, Database, HookedRecorder, chunks
 from infrastructure.persistence.hooks import write_index
@@ -40,10 +47,47 @@ class SQLiteCursor(Cursor):
         return [row["name"] for row in self.execute(f"PRAGMA table_info({table})").fetchall()]
 
 
+class GuardedPool(SQLiteConnectionPool):
+    """The library's pool, which gives back the writer's turn (or a reader's place) when a request got no connection.
+
+    ``get_connection`` takes the writer's lock (a reader: counts itself) before it waits for a free
+    connection, and eventsourcing 9.5 keeps it when that wait times out: every later write then timed out
+    "waiting for return of writer", and the node could not store anything until it restarted
+    (``tests/integration/test_sqlite_pool.py``). A busy moment, every connection held by readers for the
+    pool's timeout, was enough.
+    """
+
+    _taken = threading.local()  # per thread: whether this request holds what ``is_writer`` asked for
+
+    def get_connection(self, timeout: float | None = None, *, is_writer: bool | None = None) -> SQLiteConnection:
+        self._taken.value = False
+        try:
+            return super().get_connection(timeout, is_writer=is_writer)
+        except BaseException:
+            if self._taken.value:
+                self._give_back(is_writer)
+            raise
+
+    def _get_connection(self, timeout: float = 0.0) -> SQLiteConnection:
+        self._taken.value = True  # the library calls this once it holds the writer's lock or counted the reader
+        return super()._get_connection(timeout)
+
+    def _give_back(self, is_writer: bool | None) -> None:  # as the library's ``put_connection`` does
+        if is_writer is True:
+            self._num_writers -= 1
+            self._writer_lock.release()
+        elif is_writer is False:
+            with self._no_readers:
+                self._num_readers -= 1
+                if self._num_readers == 0 and self._mutually_exclusive_read_write:
+                    self._no_readers.notify()
+
+
 class SQLiteRecorder(HookedRecorder, SQLiteApplicationRecorder):
     """The library's SQLite recorder plus the gid index and the commit hooks."""
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
+        datastore.pool.__class__ = GuardedPool  # the library's factory makes the pool: its class is swapped
         super().__init__(datastore, events_table_name)
         self.commit_hooks: list[CommitHook] = [write_index]
 
