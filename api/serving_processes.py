@@ -18,8 +18,11 @@ instead of sharing the connections), starts the workers, starts another
 when one dies (connections still waiting in a dead worker's queue are
 reset: the kernel does not move them), and on SIGINT or SIGTERM stops them
 all (each finishes its requests, as a single process does). A worker that
-cannot start stops them all, as uvicorn's supervisor did. ``SO_REUSEPORT``
-lets only processes of the same user share the port.
+cannot start at first (a bad setting, the store unreachable) stops them all
+and ``serve`` fails, as a single process would; once one has served, a
+replacement that cannot start is tried again (after 1, 2, 4 ... at most 30
+s) while the others serve on. ``SO_REUSEPORT`` lets only processes of the
+same user share the port.
 
 The signals of uvicorn's supervisor keep their meaning: SIGHUP restarts the
 workers one at a time (a new one started and serving before the old one is
@@ -27,8 +30,10 @@ stopped, so the port never goes unanswered: new code or settings without a
 pause), SIGTTIN adds a worker, SIGTTOU stops one (never the last). Without
 them, SIGHUP (a terminal's hangup, a ``reload`` unit, a log rotation) ended
 the parent at once and left its workers serving on, orphaned, so that the
-next ``fedsync serve`` found the port taken. A new worker that cannot start
-during a restart is stopped and the old ones keep serving.
+next ``fedsync serve`` found the port taken; for the same reason a worker
+whose parent is killed (SIGKILL, the OOM killer) stops by itself. A new
+worker that cannot start during a restart is stopped and the old ones keep
+serving.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ log = logging.getLogger("uvicorn.error")
 CHECK_EVERY = 0.5  # seconds between the parent's looks at its workers
 STOP_WAIT = 30.0  # seconds a worker gets to finish its requests after SIGTERM
 START_WAIT = 60.0  # seconds a new worker of a restart gets to start serving (open the node, listen)
+RETRY_LONGEST = 30.0  # seconds between tries at most, for a worker that keeps failing to start beside others
 
 
 def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -64,14 +70,14 @@ def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _worker(options: dict[str, Any], ready: Any = None) -> None:  # in the worker process (spawned)
+def _worker(options: dict[str, Any], ready: Any) -> None:  # in the worker process (spawned)
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
-            if self.started and ready is not None:  # the app's startup done: serving
+            if self.started:  # the app's startup done: serving
                 ready.set()
 
     config = uvicorn.Config(**options)  # (which sets up uvicorn's logging)
@@ -98,14 +104,14 @@ class _Supervisor:
     """The parent of the workers: starts them, replaces one that dies, and acts on the signals."""
 
     def __init__(self, options: dict[str, Any], workers: int) -> None:
-        from uvicorn.config import STARTUP_FAILURE  # the exit code of a worker that could not start
-
-        self.startup_failure = STARTUP_FAILURE
         self.options = options
         self.want = workers
         self.spawn = multiprocessing.get_context("spawn")
-        self.processes: list[Any] = []
+        self.processes: list[Any] = []  # each with ``ready``, set once it serves
         self.retiring: list[Any] = []  # sent SIGTERM, finishing their requests: reaped, not replaced
+        self.served = False  # some worker has served: one that cannot start then no longer stops them all
+        self.failures: dict[int, int] = {}  # by place in ``processes``: starts failed in a row
+        self.retry_at: dict[int, float] = {}  # by place: when to try starting a worker there again
         self.wake = threading.Event()
         self.stopping = self.failed = False
         self.requests: list[int] = []  # signals received, in order (SIGHUP, SIGTTIN, SIGTTOU)
@@ -117,9 +123,11 @@ class _Supervisor:
             self.requests.append(signum)
         self.wake.set()
 
-    def started(self, ready: Any = None) -> Any:
+    def started(self) -> Any:
+        ready = self.spawn.Event()
         process = self.spawn.Process(target=_worker, args=(self.options, ready), daemon=False)
         process.start()
+        process.ready = ready
         return process
 
     def run(self) -> None:
@@ -140,6 +148,8 @@ class _Supervisor:
                 elif len(self.processes) > 1:  # SIGTTOU
                     self.want -= 1
                     self.retire(self.processes.pop())
+                    self.failures.pop(len(self.processes), None)
+                    self.retry_at.pop(len(self.processes), None)
                     log.info("SIGTTOU: %d serving processes", self.want)
             self.reap()
 
@@ -148,30 +158,44 @@ class _Supervisor:
             process.join()
             self.retiring.remove(process)
         for i, process in enumerate(self.processes):
+            if process.ready.is_set():
+                self.served = True
+                self.failures.pop(i, None)
             if process.is_alive():
                 continue
             process.join()
-            if process.exitcode == self.startup_failure:
-                log.error("serving process %d could not start; stopping the others", process.pid)
+            if process.ready.is_set():
+                log.warning("serving process %d ended (exit code %s); starting another", process.pid,
+                            process.exitcode)
+                self.processes[i] = self.started()
+            elif not self.served:  # at the start (a bad setting, the store unreachable): say so, as one process
+                log.error("serving process %d could not start (exit code %s); stopping the others", process.pid,
+                          process.exitcode)
                 self.failed = self.stopping = True
                 return
-            log.warning("serving process %d ended (exit code %s); starting another", process.pid, process.exitcode)
-            self.processes[i] = self.started()
+            elif i not in self.retry_at:  # the others serve on; this one is tried again, less and less often
+                self.failures[i] = self.failures.get(i, 0) + 1
+                delay = min(RETRY_LONGEST, 2.0 ** (self.failures[i] - 1))
+                self.retry_at[i] = time.monotonic() + delay
+                log.error("serving process %d could not start (exit code %s); trying again in %.0f s", process.pid,
+                          process.exitcode, delay)
+            elif time.monotonic() >= self.retry_at[i]:
+                del self.retry_at[i]
+                self.processes[i] = self.started()
 
     def restart(self) -> None:
         """One worker after another: its successor serving first, then it stops (finishing its requests)."""
         log.info("SIGHUP: restarting %d serving processes, one at a time", len(self.processes))
         for i, old in enumerate(list(self.processes)):
-            ready = self.spawn.Event()
-            new = self.started(ready)
+            new = self.started()
             deadline = time.monotonic() + START_WAIT
-            while not ready.wait(0.1) and new.is_alive() and not self.stopping \
+            while not new.ready.wait(0.1) and new.is_alive() and not self.stopping \
                     and time.monotonic() < deadline:  # bounded
                 pass
-            if not ready.is_set() and self.stopping:
+            if not new.ready.is_set() and self.stopping:
                 self.retire(new)
                 return
-            if not ready.is_set():
+            if not new.ready.is_set():
                 log.error("the restart's new serving process %d did not start (exit code %s); the others keep "
                           "serving", new.pid, new.exitcode)
                 self.retire(new)

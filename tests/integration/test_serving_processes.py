@@ -179,3 +179,45 @@ def test_the_processes_stop_when_their_parent_is_killed(two_processes):
     assert gone(workers)
     with pytest.raises(OSError):
         pid_of(port)
+
+
+def test_a_replacement_that_cannot_start_is_tried_again_while_the_other_serves(tmp_path):
+    """A worker that dies while the store is unreachable gets a replacement that cannot start: that stopped
+    every process, an outage that outlasted the cause."""
+    broken, log = tmp_path / "broken", tmp_path / "supervisor.log"
+    port = free_port()
+    options = {"app": "tests.integration.pid_app:app", "host": "127.0.0.1", "port": port, "log_level": "warning"}
+    with log.open("wb") as out:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-c", f"import sys; from api import serving_processes; "
+                                   f"sys.exit(serving_processes.serve({options!r}, 2))"],
+            cwd=ROOT, env={**os.environ, "FEDSYNC_TEST_BREAK_PID_APP": str(broken)}, stderr=out)
+    try:
+        first, second = sorted(answering(port, 2))
+        broken.touch()
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while "trying again in 2 s" not in log.read_text() and time.monotonic() < deadline:  # bounded
+            time.sleep(0.05)
+        assert "trying again in 1 s" in log.read_text() and "trying again in 2 s" in log.read_text()
+        assert supervisor.poll() is None and pid_of(port) == second
+        broken.unlink()  # the cause is gone: the next try starts a process
+        assert len(answering(port, 2, excluded=frozenset({first}))) == 2
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=60) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=60)
+
+
+def test_a_process_that_cannot_start_at_first_stops_the_others_and_serve_fails(tmp_path):
+    broken = tmp_path / "broken"
+    broken.touch()
+    port = free_port()
+    options = {"app": "tests.integration.pid_app:app", "host": "127.0.0.1", "port": port, "log_level": "warning"}
+    supervisor = subprocess.run(
+        [sys.executable, "-c", f"import sys; from api import serving_processes; "
+                               f"sys.exit(serving_processes.serve({options!r}, 2))"],
+        cwd=ROOT, env={**os.environ, "FEDSYNC_TEST_BREAK_PID_APP": str(broken)}, capture_output=True, timeout=120)
+    assert supervisor.returncode == 1 and b"could not start" in supervisor.stderr
