@@ -44,7 +44,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import editor_of
 from api.errors import domain_error
-from api.limits import CALLER, replaying
+from api.limits import CALLER, CALLER_PEER, replaying
 from api.routes.federation import fast_json
 from api.routes.items import edit_in_loop
 from api.schemas.federation import InboxRequest
@@ -123,7 +123,8 @@ class FastInbox(_FastRoute):
         return scope.get("state", {}).get(CALLER)
 
     async def answer(self, scope: Scope, caller: str, batch: InboxRequest) -> Response:
-        results = await run_in_threadpool(scope["app"].state.node.federation.inbox, caller, batch.transactions)
+        results = await run_in_threadpool(scope["app"].state.node.federation.inbox, caller, batch.transactions,
+                                          scope["state"].get(CALLER_PEER))  # read to authenticate: not again
         return fast_json({"results": results})
 
 

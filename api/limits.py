@@ -39,6 +39,7 @@ MULTIPART_OVERHEAD = 64 * 1024  # an upload's form around the file's bytes
 _UPLOAD = re.compile(r"^(/ui)?/(items/[^/]+/attachments|attachments/[^/]+/content)$")  # attachments' bytes
 _SESSION = re.compile(rb"(?:^|;)\s*fedsync_session=([^;\s]{1,4096})")
 CALLER = "fedsync.caller"  # where the authenticated calling node goes in the request's state
+CALLER_PEER = "fedsync.caller_peer"  # and its peer record, as read to authenticate it
 
 
 class OneAuthorization:
@@ -100,7 +101,8 @@ class BodySizeLimit:
             await self._read(scope, receive, send, self.max_body_bytes, length)
             return
         try:
-            caller = await to_thread.run_sync(node.authenticator.authenticate, authorization)
+            caller, peer = await to_thread.run_sync(node.authenticator.authenticate_peer, authorization) \
+                or (None, None)
         except DomainError as e:
             await _answer(scope, send, e.status, e.title, e.detail, e.type)
             return
@@ -114,7 +116,7 @@ class BodySizeLimit:
                           [(b"retry-after", b"1")])
             return
         try:
-            scope.setdefault("state", {})[CALLER] = caller
+            scope.setdefault("state", {}).update({CALLER: caller, CALLER_PEER: peer})
             await self._read(scope, receive, send, self.federation_max_body_bytes, length)
         finally:
             with self._lock:

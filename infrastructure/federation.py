@@ -26,7 +26,7 @@ from domain.receiving import REFUSED, Outcome
 from infrastructure.inbox import Inbox
 from infrastructure.key_directory import KeyDirectory
 from infrastructure.outbox import FETCH_MAX, GIDS_COUNT, HAVE_MAX, OUTBOX_BYTES, OUTBOX_COUNT, Outbox
-from infrastructure.peers import PeerStore
+from infrastructure.peers import Peer, PeerStore
 
 INBOX_MAX = 1000
 SLOT_WAIT = 5.0
@@ -61,11 +61,13 @@ class Federation:
         """The keys this node uses to verify ``origin`` (for peers that get its relays)."""
         return {"name": origin, "jwks": self.keys.jwks(origin)}
 
-    def inbox(self, sender: str, txs: Sequence[Any]) -> list[dict[str, Any]]:
+    def inbox(self, sender: str, txs: Sequence[Any], peer: Peer | None = None) -> list[dict[str, Any]]:
+        """``peer``: the sender's record, if the caller read it already (to authenticate the request)."""
         if len(txs) > INBOX_MAX:
             raise TooLarge(f"at most {INBOX_MAX} transactions per inbox batch")
         with self._one_batch_of(sender):
-            outcomes = self._inbox.receive_from(self.peers.get(sender), txs, slot=self._slot)
+            peer = peer if peer is not None and peer.name == sender else self.peers.get(sender)
+            outcomes = self._inbox.receive_from(peer, txs, slot=self._slot)
         results = [_describe(o) for o in outcomes]
         if outcomes and all(o.status == REFUSED for o in outcomes):
             # Nothing taken: the answer is an error (a problem document), still with every reason.

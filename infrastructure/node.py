@@ -171,7 +171,7 @@ class Node:
         self.syncer = Syncer(outbox, inbox, self.app.index, self.peers, self.client, retry_cap=settings.retry_cap)
         self.authenticator = NodeAuthenticator(
             self.name,
-            is_peer=lambda name: self.peers.find(name) is not None,
+            find_peer=self.peers.find,
             keys_of=self._peer_keys,
             remember_jti=self.peers.remember_jti,
         )

@@ -34,17 +34,24 @@ def issue(keyring: Keyring, issuer: str, audience: str, *, lifetime: int = 30,
 
 
 class NodeAuthenticator:
-    """Verifies node tokens; ``keys_of(peer, refresh)`` gives a peer's KeySet."""
+    """Verifies node tokens; ``find_peer(name)`` gives a peer's record (None: not a peer), ``keys_of(peer,
+    refresh)`` its KeySet."""
 
-    def __init__(self, own_name: str, is_peer: Callable[[str], bool],
+    def __init__(self, own_name: str, find_peer: Callable[[str], Any],
                  keys_of: Callable[[str, bool], KeySet], remember_jti: Callable[[str, float], bool]) -> None:
         self.own_name = own_name
-        self.is_peer = is_peer
+        self.find_peer = find_peer
         self.keys_of = keys_of
         self.remember_jti = remember_jti
 
     def authenticate(self, authorization: str | None) -> str | None:
         """The calling node's name; None without a token (an anonymous caller)."""
+        found = self.authenticate_peer(authorization)
+        return None if found is None else found[0]
+
+    def authenticate_peer(self, authorization: str | None) -> tuple[str, Any] | None:
+        """The calling node's name and its peer record as read to check it (None: an anonymous caller): a
+        caller that needs the record takes this one instead of reading it again."""
         if not authorization:
             return None
         scheme, _, token = authorization.partition(" ")
@@ -55,14 +62,15 @@ class NodeAuthenticator:
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError as e:
             raise Unauthorized(f"malformed node token: {e}") from None
-        if not isinstance(issuer, str) or not self.is_peer(issuer):
+        peer = self.find_peer(issuer) if isinstance(issuer, str) else None
+        if peer is None:
             raise Unauthorized(f"unknown caller {issuer!r}: not a peer of this node")
         claims = self._verify(token, issuer, header.get("kid"))
         if claims["exp"] - claims["iat"] > MAX_LIFETIME or claims["iat"] > time.time() + LEEWAY:
             raise Unauthorized(f"node token lifetime must be at most {MAX_LIFETIME} s")
         if not self.remember_jti(f"{issuer} {claims['jti']}", float(claims["exp"])):
             raise Unauthorized("replayed node token (jti already used)")
-        return issuer
+        return issuer, peer
 
     def _verify(self, token: str, issuer: str, kid: Any) -> dict[str, Any]:
         if not isinstance(kid, str):

@@ -99,3 +99,19 @@ def test_a_request_without_a_node_token_never_reaches_the_inbox(api: Api, sender
 
     assert fast_path(api).answered == before
     assert is_problem(answer, 401) and api.outbox() == 0
+
+
+def test_the_sender_s_peer_record_is_read_once_per_batch(api: Api, sender: Sender, monkeypatch) -> None:
+    """The body limit reads it to authenticate the request; the inbox takes that one instead of a second
+    round trip on PostgreSQL (on the way of every pushed edit)."""
+    created = sender.maker.create_item("Pushed", "one\n")
+    edited = sender.maker.edit(created, markdown="two\n")
+    assert post(api, sender, orjson.dumps({"transactions": [created]})).status_code == 200  # the sender's keys read
+    reads: list[str] = []
+    read = api.node.peers.get
+    monkeypatch.setattr(api.node.peers, "get", lambda name: reads.append(name) or read(name))
+
+    answer = post(api, sender, orjson.dumps({"transactions": [edited]}))
+
+    assert answer.status_code == 200 and answer.json()["results"][0]["status"] == "stored", answer.text
+    assert reads == [sender.name]
