@@ -51,19 +51,38 @@ def answering(port: int, count: int, excluded: frozenset[int] = frozenset()) -> 
     raise AssertionError(f"only {seen} answered on port {port}")
 
 
-@pytest.fixture
-def two_processes() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = free_port()
+@contextlib.contextmanager
+def supervising(port: int, broken: Path | None = None, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``serving_processes.serve`` of ``pid_app`` with two processes on ``port``, stopped at the end; its stderr
+    to ``log``. A process imports the app only while ``broken`` does not exist."""
     options = {"app": "tests.integration.pid_app:app", "host": "127.0.0.1", "port": port, "log_level": "warning"}
-    supervisor = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; from api import serving_processes; "
-                               f"sys.exit(serving_processes.serve({options!r}, 2))"], cwd=ROOT)
+    env = {**os.environ, "FEDSYNC_TEST_BREAK_PID_APP": str(broken)} if broken else None
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("wb")) if log else None
+        supervisor = subprocess.Popen([sys.executable, "-c", f"import sys; from api import serving_processes; "
+                                                           f"sys.exit(serving_processes.serve({options!r}, 2))"],
+                                      cwd=ROOT, env=env, stderr=out)
     try:
-        yield supervisor, port
+        yield supervisor
     finally:
         if supervisor.poll() is None:
             supervisor.terminate()
             supervisor.wait(timeout=60)
+
+
+def logged(log: Path, text: str) -> bool:
+    """Wait (bounded) until ``text`` is in the log."""
+    deadline = time.monotonic() + 60
+    while text not in log.read_text() and time.monotonic() < deadline:  # bounded
+        time.sleep(0.05)
+    return text in log.read_text()
+
+
+@pytest.fixture
+def two_processes() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    with supervising(port) as supervisor:
+        yield supervisor, port
 
 
 def test_each_process_takes_a_share_of_a_burst_of_connections(two_processes):
@@ -146,29 +165,15 @@ def test_sigttin_adds_a_process_and_sigttou_stops_one(two_processes):
 
 
 def test_a_restart_whose_new_process_cannot_start_keeps_the_old_ones_serving(tmp_path):
-    broken, log = tmp_path / "broken", tmp_path / "supervisor.log"
-    port = free_port()
-    options = {"app": "tests.integration.pid_app:app", "host": "127.0.0.1", "port": port, "log_level": "warning"}
-    with log.open("wb") as out:
-        supervisor = subprocess.Popen(
-            [sys.executable, "-c", f"import sys; from api import serving_processes; "
-                                   f"sys.exit(serving_processes.serve({options!r}, 2))"],
-            cwd=ROOT, env={**os.environ, "FEDSYNC_TEST_BREAK_PID_APP": str(broken)}, stderr=out)
-    try:
+    broken, log, port = tmp_path / "broken", tmp_path / "supervisor.log", free_port()
+    with supervising(port, broken, log) as supervisor:
         old = answering(port, 2)
         broken.touch()  # a new process now fails as it imports the app
         supervisor.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while "did not start" not in log.read_text() and time.monotonic() < deadline:  # bounded
-            time.sleep(0.05)
-        assert "the others keep serving" in log.read_text()
+        assert logged(log, "did not start") and "the others keep serving" in log.read_text()
         assert answering(port, 2) == old and supervisor.poll() is None
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=60) == 0 and gone(old)
-    finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait(timeout=60)
 
 
 def test_the_processes_stop_when_their_parent_is_killed(two_processes):
@@ -184,40 +189,21 @@ def test_the_processes_stop_when_their_parent_is_killed(two_processes):
 def test_a_replacement_that_cannot_start_is_tried_again_while_the_other_serves(tmp_path):
     """A worker that dies while the store is unreachable gets a replacement that cannot start: that stopped
     every process, an outage that outlasted the cause."""
-    broken, log = tmp_path / "broken", tmp_path / "supervisor.log"
-    port = free_port()
-    options = {"app": "tests.integration.pid_app:app", "host": "127.0.0.1", "port": port, "log_level": "warning"}
-    with log.open("wb") as out:
-        supervisor = subprocess.Popen(
-            [sys.executable, "-c", f"import sys; from api import serving_processes; "
-                                   f"sys.exit(serving_processes.serve({options!r}, 2))"],
-            cwd=ROOT, env={**os.environ, "FEDSYNC_TEST_BREAK_PID_APP": str(broken)}, stderr=out)
-    try:
+    broken, log, port = tmp_path / "broken", tmp_path / "supervisor.log", free_port()
+    with supervising(port, broken, log) as supervisor:
         first, second = sorted(answering(port, 2))
         broken.touch()
         os.kill(first, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while "trying again in 2 s" not in log.read_text() and time.monotonic() < deadline:  # bounded
-            time.sleep(0.05)
-        assert "trying again in 1 s" in log.read_text() and "trying again in 2 s" in log.read_text()
+        assert logged(log, "trying again in 2 s") and "trying again in 1 s" in log.read_text()
         assert supervisor.poll() is None and pid_of(port) == second
         broken.unlink()  # the cause is gone: the next try starts a process
         assert len(answering(port, 2, excluded=frozenset({first}))) == 2
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=60) == 0
-    finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait(timeout=60)
 
 
 def test_a_process_that_cannot_start_at_first_stops_the_others_and_serve_fails(tmp_path):
-    broken = tmp_path / "broken"
+    broken, log = tmp_path / "broken", tmp_path / "supervisor.log"
     broken.touch()
-    port = free_port()
-    options = {"app": "tests.integration.pid_app:app", "host": "127.0.0.1", "port": port, "log_level": "warning"}
-    supervisor = subprocess.run(
-        [sys.executable, "-c", f"import sys; from api import serving_processes; "
-                               f"sys.exit(serving_processes.serve({options!r}, 2))"],
-        cwd=ROOT, env={**os.environ, "FEDSYNC_TEST_BREAK_PID_APP": str(broken)}, capture_output=True, timeout=120)
-    assert supervisor.returncode == 1 and b"could not start" in supervisor.stderr
+    with supervising(free_port(), broken, log) as supervisor:
+        assert supervisor.wait(timeout=120) == 1 and "could not start" in log.read_text()
