@@ -69,9 +69,16 @@ class LibraryEdits:
         the rest of its group (``read_group_checks``); see the module."""
         checked: dict[str, Any] = {}
         checks = EditChecks(editor, gid)
-        change = self._edit_change(editor, gid, tags, checked, ahead=False, parent=parent, title=title,
-                                   markdown=markdown, scope=scope, owner_edits_only=owner_edits_only, checks=checks)
         loop = asyncio.get_running_loop()
+        if markdown is not None:
+            try:
+                references.check(markdown)
+            except references.InvalidReference:  # refused after a read: on PostgreSQL a round trip, not on the loop
+                await loop.run_in_executor(None, self._check_writable, editor, gid)
+                raise
+        change = self._edit_change(editor, gid, tags, checked, ahead=False, parent=parent, title=title,
+                                   markdown=markdown, scope=scope, owner_edits_only=owner_edits_only, checks=checks,
+                                   references_checked=True)
         future: asyncio.Future[Receipt] = loop.create_future()
 
         def finished(command: Any) -> None:
@@ -102,10 +109,12 @@ class LibraryEdits:
                     checks.row, checks.fetched = rows.get(checks.gid), True
 
     def _edit_change(self, editor: Editor, gid: str, tags: list[str] | None, checked: dict[str, Any], *, ahead: bool,
-                     parent: str, markdown: str | None, checks: EditChecks | None = None, **edit: Any) -> Change[Item]:
-        """The edit's change, its markdown's references checked; its checks are read where it is built (the
-        document they read into ``checked["before"]``), or now if ``ahead``, and then the edit is built now too."""
-        if markdown is not None:
+                     parent: str, markdown: str | None, checks: EditChecks | None = None,
+                     references_checked: bool = False, **edit: Any) -> Change[Item]:
+        """The edit's change, its markdown's references checked (unless ``references_checked``); its checks are
+        read where it is built (the document they read into ``checked["before"]``), or now if ``ahead``, and then
+        the edit is built now too."""
+        if markdown is not None and not references_checked:
             self._check_references(editor, gid, markdown)
         terms = self._terms(checks or EditChecks(editor, gid), tags, checked)
         if ahead:  # built on the terms decided now

@@ -26,6 +26,32 @@ def test_a_bad_reference_in_an_edit_of_an_item_the_editor_may_not_see_is_not_fou
     assert is_problem(edited, 404) and api.outbox() == before
 
 
+def test_a_bad_reference_is_refused_after_a_read_made_off_the_event_loop(api: Api, monkeypatch) -> None:
+    """The read that decides between 404 and 422 is a round trip on PostgreSQL: made on the event loop, it held
+    every other request of the process for its length (and for the pool's wait when every connection is busy)."""
+    on_a_loop: list[bool] = []
+    library = api.client.app.state.library
+    check_writable = library._check_writable
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            on_a_loop.append(True)
+        except RuntimeError:  # no loop runs in this thread
+            on_a_loop.append(False)
+        return check_writable(*args, **kwargs)
+
+    monkeypatch.setattr(library, "_check_writable", watched)
+    item = api.create(api.auth("ann"))
+    before = api.outbox()
+
+    edited = api.patch(f"/items/{item['gid']}", json={"markdown": f"{{item:{item['gid']}:javascript:x}}"},
+                       headers={**api.auth("ann"), "If-Match": f'"{item["head"]}"'})
+
+    assert is_problem(edited, 422) and api.outbox() == before
+    assert on_a_loop == [False]
+
+
 def test_an_edit_of_the_tags_keeps_those_the_editor_cannot_see(api: Api) -> None:
     ann, bob = api.auth("ann"), api.auth("bob")
     secret = api.post("/tags", json={"name": "secret", "scope": "OWNER"}, headers=ann).json()
