@@ -158,9 +158,10 @@ class _Supervisor:
             process.join()
             self.retiring.remove(process)
         for i, process in enumerate(self.processes):
-            if process.ready.is_set():
+            if process.ready.is_set():  # serving (a restart may have filled a place waiting for a retry)
                 self.served = True
                 self.failures.pop(i, None)
+                self.retry_at.pop(i, None)
             if process.is_alive():
                 continue
             process.join()
