@@ -9,8 +9,9 @@ create`), serves it on a free port of 127.0.0.1 (SQLite unless
 2. concurrent: --clients clients, each with its own keep-alive connection
    and its own items, --edits edits in all.
 
-Prints edits/s and p50/p99 latency for each (with --rounds N, each round
-and then the medians). The load generator runs on the same 2 cores as the
+Prints edits/s, p50/p99 latency and the server's CPU per edit (its
+processes' user + system time from /proc, Linux only) for each (with
+--rounds N, each round and then the medians). The load generator runs on the same 2 cores as the
 server, so it should cost as little as possible: by default each client is
 a plain ``http.client`` keep-alive connection (about 0.15 ms of CPU per
 request here); ``--client httpx`` uses httpx instead (about 0.5 ms per
