@@ -11,11 +11,11 @@ create`), serves it on a free port of 127.0.0.1 (SQLite unless
 
 Prints edits/s, p50/p99 latency and the server's CPU per edit (its
 processes' user + system time from /proc, Linux only) for each (with
---rounds N, each round and then the medians). The load generator runs on the same 2 cores as the
-server, so it should cost as little as possible: by default each client is
-a plain ``http.client`` keep-alive connection (about 0.15 ms of CPU per
-request here); ``--client httpx`` uses httpx instead (about 0.5 ms per
-request, which shows in the figures).
+--rounds N, each round and then the medians). The load generator runs on
+the same 2 cores as the server, so it should cost as little as possible:
+by default each client is a plain ``http.client`` keep-alive connection
+(about 0.15 ms of CPU per request here); ``--client httpx`` uses httpx
+instead (about 0.5 ms per request, which shows in the figures).
 
 --compare-pouchdb also starts PouchDB Server 4.2.0 (LevelDB, the reference
 of issue 16) and runs the same workload against it in the same run, rounds
