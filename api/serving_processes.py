@@ -105,7 +105,7 @@ class _Supervisor:
 
     def __init__(self, options: dict[str, Any], workers: int) -> None:
         self.options = options
-        self.want = workers
+        self.workers = workers  # at the start; SIGTTIN and SIGTTOU change ``len(processes)``
         self.spawn = multiprocessing.get_context("spawn")
         self.processes: list[Any] = []  # each with ``ready``, set once it serves
         self.retiring: list[Any] = []  # sent SIGTERM, finishing their requests: reaped, not replaced
@@ -131,8 +131,8 @@ class _Supervisor:
         return process
 
     def run(self) -> None:
-        self.processes.extend(self.started() for _ in range(self.want))
-        log.info("started %d serving processes, each listening on %s:%s", self.want, self.options["host"],
+        self.processes.extend(self.started() for _ in range(self.workers))
+        log.info("started %d serving processes, each listening on %s:%s", self.workers, self.options["host"],
                  self.options["port"])
         while not self.stopping:  # until SIGINT or SIGTERM (or a worker that cannot start)
             self.wake.wait(CHECK_EVERY)
@@ -142,15 +142,13 @@ class _Supervisor:
                 if signum == signal.SIGHUP:
                     self.restart()
                 elif signum == signal.SIGTTIN:
-                    self.want += 1
                     self.processes.append(self.started())
-                    log.info("SIGTTIN: %d serving processes", self.want)
+                    log.info("SIGTTIN: %d serving processes", len(self.processes))
                 elif len(self.processes) > 1:  # SIGTTOU
-                    self.want -= 1
                     self.retire(self.processes.pop())
                     self.failures.pop(len(self.processes), None)
                     self.retry_at.pop(len(self.processes), None)
-                    log.info("SIGTTOU: %d serving processes", self.want)
+                    log.info("SIGTTOU: %d serving processes", len(self.processes))
             self.reap()
 
     def reap(self) -> None:
@@ -193,12 +191,10 @@ class _Supervisor:
             while not new.ready.wait(0.1) and new.is_alive() and not self.stopping \
                     and time.monotonic() < deadline:  # bounded
                 pass
-            if not new.ready.is_set() and self.stopping:
-                self.retire(new)
-                return
-            if not new.ready.is_set():
-                log.error("the restart's new serving process %d did not start (exit code %s); the others keep "
-                          "serving", new.pid, new.exitcode)
+            if not new.ready.is_set():  # stopping meanwhile, or it could not start
+                if not self.stopping:
+                    log.error("the restart's new serving process %d did not start (exit code %s); the others "
+                              "keep serving", new.pid, new.exitcode)
                 self.retire(new)
                 return
             self.processes[i] = new

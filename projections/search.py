@@ -28,8 +28,6 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
 from domain.visibility import EVERY_EDITOR_SCOPES
 from projections.heads import loads
 from projections.store import Cursor, chunks, rows_by_key
@@ -101,15 +99,10 @@ class SearchIndex:
             return
         for chunk in chunks(gids):
             cur.execute(f"DELETE FROM item_search WHERE item_gid IN ({','.join('?' * len(chunk))})", chunk)
-        if rows:  # one statement for the batch (a row each was a round trip each, see backlinks.update)
-            columns = ("item_gid", "title", "body", "tags", *_ACCESS)
-            cur.execute(
-                f"INSERT INTO item_search ({', '.join(columns)}, document) SELECT {', '.join(columns)}, "
-                f"setweight(to_tsvector('{self.language}', title), 'A') || "
-                f"setweight(to_tsvector('{self.language}', tags), 'B') || "
-                f"setweight(to_tsvector('{self.language}', body), 'C') "
-                "FROM json_populate_recordset(NULL::item_search, ?::json)",
-                (orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode(),))
+        weighted = " || ".join(f"setweight(to_tsvector('{self.language}', {column}), '{weight}')"
+                               for column, weight in (("title", "A"), ("tags", "B"), ("body", "C")))
+        cur.insert_rows("item_search", ("item_gid", "title", "body", "tags", *_ACCESS), rows,
+                        computed={"document": weighted})
 
     @staticmethod
     def _write_sqlite(cur: Cursor, gids: set[str], rows: list[tuple[str, ...]]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol
 from uuid import UUID
@@ -48,12 +48,19 @@ class Cursor(ABC):
         if rows:
             self.raw.executemany(self._sql(sql), rows)
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "",
+                    computed: Mapping[str, str] | None = None) -> None:
         """Insert ``rows`` (values of ``columns``, in that order) into ``table``; ``tail`` follows them (an
         ``ON CONFLICT`` clause: with ``DO UPDATE`` each key may come once only, as one statement sees
-        them all on PostgreSQL). Here one statement per row, which costs SQLite little."""
+        them all on PostgreSQL); ``computed``: more columns, each with the SQL expression over ``columns``
+        that gives it. Here one statement per row, which costs SQLite little."""
         names = ", ".join(columns)
-        self.executemany(f"INSERT INTO {table} ({names}) VALUES ({','.join('?' * len(columns))}) {tail}", rows)
+        if not computed:
+            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({','.join('?' * len(columns))}) {tail}", rows)
+            return
+        values = ", ".join(f"? AS {column}" for column in columns)
+        self.executemany(f"INSERT INTO {table} ({names}, {', '.join(computed)}) SELECT {names}, "
+                         f"{', '.join(computed.values())} FROM (SELECT {values}) WHERE true {tail}", rows)
 
     def execute_later(self, sql: str, params: Sequence[Any] = ()) -> Callable[[], dict[str, Any] | None]:
         """Run a statement whose one row is wanted later: returns how to get it. Here at once; in a

@@ -92,6 +92,18 @@ def test_insert_rows_writes_what_one_insert_per_row_would(node):
     assert found == [("a", 5, "y", "plain", 7), *((*row, 7) for row in rows[1:]), ("d", 4, None, "d", 7)]
 
 
+def test_insert_rows_fills_computed_columns_from_the_row_s_values(node):
+    with node.db.transaction() as cur:
+        cur.execute("CREATE TABLE scratch (k TEXT PRIMARY KEY, n BIGINT NOT NULL, twice BIGINT NOT NULL)")
+        cur.insert_rows("scratch", ("k", "n"), [("a", 1), ("b", 2**40)], computed={"twice": "n * 2"})
+        cur.insert_rows("scratch", ("k", "n"), [("a", 5)], "ON CONFLICT (k) DO UPDATE SET n = excluded.n",
+                        computed={"twice": "n * 2"})
+    with node.db.read() as cur:
+        found = [tuple(row.values()) for row in cur.execute("SELECT * FROM scratch ORDER BY k").fetchall()]
+
+    assert found == [("a", 5, 2), ("b", 2**40, 2**41)]
+
+
 def test_a_write_waits_for_the_store_s_lock_a_bounded_time(node) -> None:
     """On PostgreSQL the lock timeout is each connection's (set when it connects), not a SET LOCAL per write;
     SQLite's connections wait for its one write lock as long as their busy timeout."""
