@@ -144,6 +144,7 @@ class Node:
         self.runs_duties = False  # keys, webhooks, held transactions run here (infrastructure/duties.py)
         self.held_duties: Callable[[], dict[str, int]] = lambda: {"push": 0, "pull": 0}  # peers pushed/pulled here
         self.app.recorder.in_commit = self.projector.project_in_commit
+        self.app.recorder.rehearser = self.projector
         self.listeners: list[Callable[[], None]] = []  # told after every projected save
         # The HTTP port; tests give an in-process transport with the same interface.
         self.client = client or FederationClient(lambda peer: issue(self.keyring, self.name, peer),

@@ -38,6 +38,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from projections import attachments, backlinks, conflicts, documents, lineage, search, shares, tags, transactions
 from projections.entity_view import EntityView
+from projections.rehearsal import Pending, Rehearsal, Rehearsed, Unrehearsable
 from projections.store import Cursor, Database
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,10 @@ class Projector:
         if not projected:
             cur.execute("ROLLBACK TO SAVEPOINT in_commit_projection")
         cur.execute("RELEASE SAVEPOINT in_commit_projection")
+        return self._committed(last, projected)
 
+    def _committed(self, last: int, projected: bool) -> Callable[[], None]:
+        """What to note once the save of events up to ``last`` committed (projected with it or not)."""
         def committed() -> None:
             with self._lock:
                 self._stored = max(self._stored, last)
@@ -182,6 +186,40 @@ class Projector:
                     self._known = max(self._known or 0, last)
 
         return committed
+
+    # --- rehearsed before the write lock (PostgreSQL; projections/rehearsal.py) -----------------------------
+    def rehearse(self, cur: Cursor, txs: list[dict[str, Any]]) -> Rehearsed | None:
+        """The views run over transactions about to be stored, reading through ``cur`` and writing nothing;
+        None when they need a read that cannot be checked under the lock."""
+        rehearsal = Rehearsal(cur, self._checkable)
+        try:
+            items = self.apply(rehearsal, [(Pending(i), tx) for i, tx in enumerate(txs)])
+        except Unrehearsable:
+            return None
+        except Exception:  # the projection under the lock meets it again, and is ready for it
+            log.debug("rehearsing the projection failed", exc_info=True)
+            return None
+        return Rehearsed(rehearsal.read, rehearsal.writes, items)
+
+    def check_later(self, cur: Cursor, rehearsed: Rehearsed) -> Callable[[], dict[str, Any] | None]:
+        """Under the write lock, before the insert: queue the statement that tells whether ``rehearsed`` holds."""
+        return cur.execute_later(*rehearsed.check_sql(self._checkable, self.db.events_table,
+                                                      self.db.sequence_column))
+
+    def replay(self, cur: Cursor, rehearsed: Rehearsed, ids: Sequence[int],
+               views: dict[str, dict[str, Any]] | None = None) -> Callable[[], None]:
+        """Send a rehearsal's writes that held (``check_later``) with the stored events' sequence numbers."""
+        writes, items = rehearsed.resolved(ids)
+        for method, args in writes:
+            getattr(cur, method)(*args)
+        cur.execute("UPDATE view_tracking SET position = ? WHERE name = 'views'", (ids[-1],))
+        if views is not None:
+            views.update(items)
+        return self._committed(ids[-1], True)
+
+    @property
+    def _checkable(self) -> dict[str, str]:
+        return {view.table: view.key for view in self.views}
 
     def project(self, position: int, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Apply one batch to every view and move the position, in one transaction."""

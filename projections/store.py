@@ -55,7 +55,11 @@ def chunks(values: Iterable[Key]) -> list[list[Key]]:
 
 
 def rows_by_key(cur: Cursor, table: str, key: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The rows of ``table`` whose ``key`` column is one of ``keys``, by that key."""
+    """The rows of ``table`` whose ``key`` column is one of ``keys``, by that key (the cursor's own reader if it
+    has one: ``projections.rehearsal.Rehearsal`` notes what it read)."""
+    own = getattr(cur, "rows_by_key", None)
+    if own is not None:
+        return own(table, key, keys)  # type: ignore[no-any-return]
     found: dict[str, dict[str, Any]] = {}
     for chunk in chunks(keys):
         rows = cur.execute(f"SELECT * FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", chunk).fetchall()

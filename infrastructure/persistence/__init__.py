@@ -16,6 +16,10 @@ hands it to its registered ``commit_hooks`` inside the insert transaction
 pull cursor, ``hooks.py``). Then its ``in_commit`` hook runs, once the
 events have their sequence numbers: the node projects there, so a save is
 one commit, not two. What ``in_commit`` returns is called after the commit.
+On PostgreSQL the projection is first rehearsed before the events table's
+lock and, when what it read still holds under the lock, replayed there
+(``rehearser``, ``projections/rehearsal.py``): the lock's hold, which the
+serving processes queue for, no longer includes the views' work.
 
 ``Database`` gives the rest of the product (projections, queues) a small
 cursor API over the same connections, with one SQL dialect: ``?``

@@ -112,16 +112,30 @@ class Database(ABC):
             return cur.execute(sql, params).rowcount
 
 
+class Rehearser(Protocol):
+    """The projection rehearsed before the write lock and replayed under it (``projections/rehearsal.py``)."""
+
+    def rehearse(self, cur: Any, txs: list[dict[str, Any]]) -> Any | None: ...
+
+    def check_later(self, cur: Any, rehearsed: Any) -> Callable[[], dict[str, Any] | None]: ...
+
+    def replay(self, cur: Any, rehearsed: Any, ids: Sequence[int],
+               views: dict[str, dict[str, Any]] | None = None) -> Callable[[], None]: ...
+
+
 class HookedRecorder:
     """The commit-hook plumbing both SQL recorders mix into the library's."""
 
     in_commit: InCommit | None = None
+    rehearser: Rehearser | None = None  # PostgreSQL only: where the write lock is worth shortening
     commit_hooks: list[CommitHook]
     events_table_name: str  # the library's
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         committed: list[Callable[[], None]] = []
-        ids = super().insert_events(stored_events, committed=committed, **kwargs)  # type: ignore[misc]
+        # ``rehearsed``: what the insert's steps hand on to each other (each gets its own copy of the keywords)
+        ids = super().insert_events(stored_events, committed=committed, rehearsed=[],  # type: ignore[misc]
+                                    **kwargs)
         for callback in committed:
             callback()
         return ids
@@ -138,13 +152,13 @@ class HookedRecorder:
         committed: list[Callable[[], None]] | None = kwargs.get("committed")
         extras = kwargs.get("extras") or CommitExtras()
         callback = self.in_commit(cursor, [(i, e.state) for i, e in zip(ids, stored_events, strict=True)],
-                                  _transactions(stored_events, extras), extras.views)
+                                  transactions_of(stored_events, extras), extras.views)
         if committed is not None:
             # A retried insert (PostgreSQL reconnects) calls the hook again: keep the last one only.
             committed[:] = [callback] if callback is not None else []
 
 
-def _transactions(stored_events: Sequence[StoredEvent], extras: CommitExtras) -> list[dict[str, Any]] | None:
+def transactions_of(stored_events: Sequence[StoredEvent], extras: CommitExtras) -> list[dict[str, Any]] | None:
     """The events' transactions as the save's index entries hold them (None unless each entry names its
     event, in order, and holds its transaction)."""
     index = extras.index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,8 +15,11 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from infrastructure.persistence.database import CommitHook, Cursor, Database, HookedRecorder
+from domain.commit import CommitExtras
+from infrastructure.persistence.database import CommitHook, Cursor, Database, HookedRecorder, transactions_of
 from infrastructure.persistence.hooks import write_index
+
+log = logging.getLogger(__name__)
 
 
 def postgres_env(database_url: str) -> dict[str, str]:
@@ -125,9 +129,22 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
                  id_type=Identifier(datastore.originator_id_type))
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # The rehearsal first: its reads sync the pipeline, which must not meet the extras' statements.
+        self._rehearse(curs, stored_events, kwargs)
         # Runs in the same transaction, just before the events are inserted, so that a
         # duplicate gid fails at the pipeline's sync as the library's IntegrityError.
         self._write_extras(PostgresCursor(curs), kwargs)
+
+    def _rehearse(self, curs: Any, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
+        """Before the lock: the in-commit projection rehearsed (``projections/rehearsal.py``)."""
+        held: list[Any] | None = kwargs.get("rehearsed")
+        if held is None or self.rehearser is None or self.in_commit is None:
+            return
+        held.clear()  # a retried insert rehearses again
+        txs = transactions_of(stored_events, kwargs.get("extras") or CommitExtras())
+        rehearsed = None if txs is None else self.rehearser.rehearse(PipelineCursor(curs.connection), txs)
+        if rehearsed is not None:
+            held.append(rehearsed)
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # The library sends the events as one array of a composite type, which psycopg dumps as text in
@@ -137,6 +154,9 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
         # on its own channel: nothing here listens to it (the node's processes listen on ``fedsync_saved``,
         # ``duties.notify_saved``), and it was one more statement in every write.
         self._lock_table(curs)
+        held: list[Any] | None = kwargs.get("rehearsed")
+        if held and self.rehearser is not None:  # whether the rehearsal holds, answered with the insert
+            held.append(self.rehearser.check_later(PipelineCursor(curs.connection), held[0]))
         curs.execute(self.insert_columns_statement, (
             [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
             [e.topic for e in stored_events], [e.state for e in stored_events]))
@@ -147,8 +167,28 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
         # sequence number belongs to a settled transaction. Sorted: the ORDER BY numbered the
         # events in their order, whatever order RETURNING lists the numbers in.
         ids = sorted(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or ())
-        self._run_in_commit(PipelineCursor(curs.connection), ids, stored_events, kwargs)
+        cursor = PipelineCursor(curs.connection)
+        if not (ids and self._replayed(cursor, ids, kwargs)):
+            self._run_in_commit(cursor, ids, stored_events, kwargs)
         return ids
+
+    def _replayed(self, cursor: PipelineCursor, ids: Sequence[int], kwargs: dict[str, Any]) -> bool:
+        """Whether the rehearsed projection held, and its writes were sent (with the events' numbers)."""
+        held: list[Any] | None = kwargs.get("rehearsed")
+        if not held or len(held) != 2 or self.rehearser is None or not held[0].holds(held[1]()):
+            return False
+        committed: list[Callable[[], None]] | None = kwargs.get("committed")
+        cursor.execute("SAVEPOINT rehearsed_projection")
+        try:
+            callback = self.rehearser.replay(cursor, held[0], ids, (kwargs.get("extras") or CommitExtras()).views)
+        except Exception:
+            log.exception("replaying the projection of events %d-%d failed; projecting them again", ids[0], ids[-1])
+            cursor.execute("ROLLBACK TO SAVEPOINT rehearsed_projection")
+            return False
+        cursor.execute("RELEASE SAVEPOINT rehearsed_projection")
+        if committed is not None:
+            committed[:] = [callback]
+        return True
 
     @contextmanager
     def reading(self) -> Iterator[Any]:

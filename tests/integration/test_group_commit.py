@@ -14,23 +14,23 @@ from tests.factory import AUTHOR
 
 
 class SlowFirstCommit:
-    """Wraps the in-commit hook: records each commit's size; the first commit waits until
+    """Wraps the recorder's insert: records each commit's size; the first commit waits until
     ``waiters`` more commands are queued, so they all land in the next group."""
 
     def __init__(self, node, waiters: int) -> None:
         self.node = node
-        self.real = node.app.recorder.in_commit
+        self.real = node.app.recorder.insert_events
         self.waiters = waiters
         self.sizes: list[int] = []
-        node.app.recorder.in_commit = self
+        node.app.recorder.insert_events = self
 
-    def __call__(self, cur, stored, txs, views=None):
+    def __call__(self, stored_events, **kwargs):
         if not self.sizes:
             deadline = time.monotonic() + 10
             while self.node.app.group_commit.queued() < self.waiters and time.monotonic() < deadline:  # bounded
                 time.sleep(0.001)
-        self.sizes.append(len(stored))
-        return self.real(cur, stored, txs, views)
+        self.sizes.append(len(stored_events))
+        return self.real(stored_events, **kwargs)
 
 
 def items(node, count: int) -> list[tuple[str, str]]:
@@ -111,7 +111,7 @@ def test_a_failed_group_save_is_retried_command_by_command(node, monkeypatch):
         receipts = list(pool.map(edit, targets))
 
     assert failed == [5]
-    assert hook.sizes == [1, 1, 1, 1, 1, 1]  # the failed group never reached its commit hook
+    assert hook.sizes == [1, 1, 1, 1, 1, 1]  # the failed group never reached the store
     for (gid, _), receipt in zip(targets, receipts, strict=True):
         assert node.app.entity(gid).heads == [receipt.gid]
         assert markdown_of(node, gid) == "after retry\n"

@@ -1,0 +1,156 @@
+"""The in-commit projection rehearsed before the write lock and replayed under it (PostgreSQL).
+
+On PostgreSQL every save holds the events table's lock from its insert to
+its commit, so that sequence numbers are issued in commit order; with
+several serving processes on one database that lock is what they queue
+for. The in-commit projection (``Projector.project_in_commit``) ran inside
+that window: a round trip to read the touched entities' rows, then the
+views' Python work (heads, rows, search text), about half the lock's hold
+(docs/scaling.md, "what bounds each mode").
+
+So, before the lock and in the save's own transaction, the views run over
+the transactions about to be stored through a ``Rehearsal`` cursor, with
+each event's sequence number ``Pending``: reads of an entity view's rows by
+key go to the store, and the rows' ``seq`` (or their absence) is noted;
+writes are recorded, not sent; any other read stops the rehearsal (its
+answer could not be checked later). Under the lock, in the insert's round
+trip, one statement locks the views' position row and reads the position,
+the last stored sequence number and the ``seq`` of every noted row. When
+the position is that number (every stored event is projected, and no
+projector can move it before this commit) and every noted row is as it was
+read (no event of those entities was projected since), the views would read
+exactly what the rehearsal read, so the recorded writes are sent with the
+real sequence numbers. Otherwise the projection runs under the lock as
+before. Either way the views' rows are the same: the rehearsal is the
+projection's own code, over the same rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from projections.store import Cursor, rows_by_key
+
+_WRITE = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
+
+
+class Unrehearsable(Exception):
+    """A view needed a read whose answer cannot be checked under the lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """The sequence number of the ``index``-th event of the save, not known before its insert."""
+
+    index: int
+
+
+class Rehearsal:
+    """A cursor for the views that reads entity rows by key, notes them, and records the writes."""
+
+    def __init__(self, cur: Cursor, checkable: Mapping[str, str]) -> None:
+        self.cur = cur
+        self.checkable = checkable  # table -> key column, of the tables whose rows carry a ``seq``
+        self.writes: list[tuple[str, tuple[Any, ...]]] = []
+        self.read: dict[str, dict[str, int | None]] = {}  # table -> key -> seq (None: no row)
+        self._written: set[str] = set()
+
+    def rows_by_key(self, table: str, key: str, keys: Any) -> dict[str, dict[str, Any]]:
+        keys = set(keys)
+        if not keys:
+            return {}
+        # A row this rehearsal wrote would be read as it was before: not what the projection reads.
+        if self.checkable.get(table) != key or table in self._written:
+            raise Unrehearsable(f"rows of {table} by {key}")
+        found = rows_by_key(self.cur, table, key, keys)
+        noted = self.read.setdefault(table, {})
+        noted.update((k, found[k]["seq"] if k in found else None) for k in keys)
+        return found
+
+    def _record(self, method: str, sql: str, args: tuple[Any, ...]) -> None:
+        write = _WRITE.match(sql)
+        if write is None:
+            raise Unrehearsable(sql[:60])
+        self._written.add(write[1].lower())
+        self.writes.append((method, args))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rehearsal:
+        self._record("execute", sql, (sql, tuple(params)))
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._record("executemany", sql, (sql, [tuple(row) for row in rows]))
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "",
+                    computed: Mapping[str, str] | None = None) -> None:
+        if rows:
+            self._written.add(table.lower())
+            self.writes.append(("insert_rows", (table, columns, [tuple(row) for row in rows], tail, computed)))
+
+    def execute_later(self, sql: str, params: Sequence[Any] = ()) -> Callable[[], dict[str, Any] | None]:
+        raise Unrehearsable(sql[:60])
+
+    def fetchone(self) -> dict[str, Any] | None:
+        raise Unrehearsable("a statement's answer")
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        raise Unrehearsable("a statement's answer")
+
+    @property
+    def rowcount(self) -> int:
+        raise Unrehearsable("a statement's row count")
+
+
+@dataclass(frozen=True, slots=True)
+class Rehearsed:
+    """What a rehearsal read and would write; ``items``: the documents rows it would write, by item gid."""
+
+    read: dict[str, dict[str, int | None]]
+    writes: list[tuple[str, tuple[Any, ...]]]
+    items: dict[str, dict[str, Any]]
+
+    def check_sql(self, checkable: Mapping[str, str], events_table: str, sequence_column: str
+                  ) -> tuple[str, list[Any]]:
+        """One statement (PostgreSQL; run under the write lock, before the insert) that locks the views'
+        position row and reads the position, the last stored sequence number and the noted rows' ``seq``."""
+        columns, params = [], []
+        for i, (table, noted) in enumerate(sorted(self.read.items())):
+            key = checkable[table]
+            columns.append(f", (SELECT json_object_agg({key}, seq) FROM {table} WHERE {key} = ANY(?)) AS r{i}")
+            params.append(sorted(noted))
+        return (f"SELECT position, (SELECT COALESCE(MAX({sequence_column}), 0) FROM {events_table}) AS stored"
+                f"{''.join(columns)} FROM view_tracking WHERE name = 'views' FOR UPDATE", params)
+
+    def holds(self, row: dict[str, Any] | None) -> bool:
+        """Whether the views are as the rehearsal read them, by the check statement's row."""
+        if row is None or row["position"] != row["stored"]:
+            return False
+        for i, (_, noted) in enumerate(sorted(self.read.items())):
+            if (row[f"r{i}"] or {}) != {key: seq for key, seq in noted.items() if seq is not None}:
+                return False
+        return True
+
+    def resolved(self, ids: Sequence[int]) -> tuple[list[tuple[str, tuple[Any, ...]]], dict[str, dict[str, Any]]]:
+        """The writes and the documents rows with the events' sequence numbers (``ids``, in the events'
+        order) in place of the pending ones."""
+        def real(value: Any) -> Any:
+            return ids[value.index] if isinstance(value, Pending) else value
+
+        def rows(values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+            return [tuple(map(real, row)) for row in values]
+
+        writes: list[tuple[str, tuple[Any, ...]]] = []
+        for method, args in self.writes:
+            if method == "insert_rows":
+                table, columns, values, tail, computed = args
+                writes.append((method, (table, columns, rows(values), tail, computed)))
+            elif method == "executemany":
+                writes.append((method, (args[0], rows(args[1]))))
+            else:
+                writes.append((method, (args[0], tuple(map(real, args[1])))))
+        items = {gid: {name: real(value) for name, value in row.items()} for gid, row in self.items.items()}
+        return writes, items

@@ -1,0 +1,120 @@
+"""The in-commit projection rehearsed before the write lock (projections/rehearsal.py).
+
+PostgreSQL only: the rehearsal exists where saves queue for the events
+table's lock, which SQLite does not have (its writers are one process's,
+serialised). Each test runs real saves on a real database and compares the
+views with a rebuild from the events.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from infrastructure.node import Node, init_node
+from infrastructure.settings import Settings
+from tests.conftest import STORES, database_urls
+from tests.factory import AUTHOR
+from tests.integration.test_projections import dump_views, searched
+
+pytestmark = pytest.mark.skipif("postgres" not in STORES, reason="the rehearsal is PostgreSQL's")
+
+
+@pytest.fixture
+def postgres():
+    yield from database_urls("postgres")
+
+
+@pytest.fixture
+def settings(postgres, tmp_path) -> Settings:
+    settings = Settings(data_dir=tmp_path, database_url=postgres())
+    init_node(settings, "https://a.example.org")
+    return settings
+
+
+@pytest.fixture
+def node(settings):
+    node = Node.open(settings)
+    yield node
+    node.close()
+
+
+def count_calls(node: Node) -> dict[str, int]:
+    """How many saves were projected by a replayed rehearsal, and how many under the lock."""
+    calls = {"replayed": 0, "under the lock": 0}
+    replay, in_commit = node.projector.replay, node.app.recorder.in_commit
+
+    def replayed(*args, **kwargs):
+        calls["replayed"] += 1
+        return replay(*args, **kwargs)
+
+    def under_the_lock(*args, **kwargs):
+        calls["under the lock"] += 1
+        return in_commit(*args, **kwargs)
+
+    node.projector.replay, node.app.recorder.in_commit = replayed, under_the_lock
+    return calls
+
+
+def assert_views_equal_a_rebuild(node: Node) -> None:
+    incremental = dump_views(node)
+    node.projector.rebuild()
+    assert dump_views(node) == incremental
+
+
+def test_edits_are_projected_by_their_rehearsal_and_equal_a_rebuild(node):
+    tag = node.app.create_tag(author=AUTHOR, name="plans")
+    calls = count_calls(node)
+    item = node.app.create_item(author=AUTHOR, title="a", markdown="one\n", tags=[tag.entity_gid])
+    other = node.app.create_item(author=AUTHOR, title="b", markdown=f"see {{item:{item.entity_gid}}}\n")
+    edit = node.app.edit_item(item.entity_gid, parent=item.gid, author=AUTHOR, markdown="two\n")
+
+    assert calls == {"replayed": 3, "under the lock": 0}
+    assert [hit[0] for hit in searched(node, "two")] == [item.entity_gid]
+    with node.db.read() as cur:
+        row = cur.execute("SELECT seq, markdown FROM documents WHERE item_gid = ?", (item.entity_gid,)).fetchone()
+        referring = cur.execute("SELECT item_gid FROM item_references WHERE target_gid = ?",
+                                (item.entity_gid,)).fetchall()
+    assert row["markdown"] == "two\n" and row["seq"] == node.projector.position()
+    assert edit.view is not None and edit.view["seq"] == row["seq"]  # the answer's row, its number resolved
+    assert referring == [{"item_gid": other.entity_gid}]
+    assert_views_equal_a_rebuild(node)
+
+
+def test_a_conflict_is_projected_under_the_lock(node, peer):
+    # a conflict's start is read from the item's history, which the rehearsal cannot check: not rehearsed
+    created = peer.create_item(markdown="one\n")
+    node.app.receive([created, peer.edit(created, markdown="two\n")])
+    calls = count_calls(node)
+    node.app.receive([peer.edit(created, markdown="three\n")])
+
+    assert calls == {"replayed": 0, "under the lock": 1}
+    with node.db.read() as cur:
+        assert len(cur.execute("SELECT * FROM conflicts").fetchall()) == 1
+    assert_views_equal_a_rebuild(node)
+
+
+def test_a_row_changed_by_another_process_after_the_rehearsal_is_read_again_under_the_lock(node, settings):
+    # The edit's search row names its tags: the rehearsal read the tag's name before another process renamed
+    # it; replayed, the row would keep the old name.
+    other = Node.open(settings)
+    try:
+        tag = node.app.create_tag(author=AUTHOR, name="oldname")
+        item = node.app.create_item(author=AUTHOR, title="a", markdown="one\n", tags=[tag.entity_gid])
+        rehearse = node.projector.rehearse
+
+        def renamed_meanwhile(cur, txs):
+            rehearsed = rehearse(cur, txs)
+            if txs[0]["entity_gid"] == item.entity_gid:
+                other.app.rename_tag(tag.entity_gid, parent=tag.gid, author=AUTHOR, name="newname")
+            return rehearsed
+
+        node.projector.rehearse = renamed_meanwhile
+        calls = count_calls(node)
+        node.app.edit_item(item.entity_gid, parent=item.gid, author=AUTHOR, markdown="two\n")
+    finally:
+        other.close()
+
+    assert calls == {"replayed": 0, "under the lock": 1}
+    assert [hit[0] for hit in searched(node, "newname")] == [item.entity_gid]
+    assert searched(node, "oldname") == []
+    assert_views_equal_a_rebuild(node)
