@@ -38,7 +38,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from projections import attachments, backlinks, conflicts, documents, lineage, search, shares, tags, transactions
 from projections.entity_view import EntityView
-from projections.rehearsal import Pending, Rehearsal, Rehearsed, Unrehearsable
+from projections.rehearsal import Pending, Rehearsal, Rehearsed, RowCache, Unrehearsable
 from projections.store import Cursor, Database
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class Projector:
         self._lock = threading.Lock()
         self._known: int | None = None  # position this projector last wrote, if still current
         self._stored = 0  # the last sequence number this process stored (committed)
+        self._rows = RowCache()  # entity rows for rehearsals (projections/rehearsal.py)
 
     def create_tables(self) -> None:
         """Create the views, or drop and re-create them if another layout built them (then the next
@@ -191,7 +192,7 @@ class Projector:
     def rehearse(self, cur: Cursor, txs: list[dict[str, Any]]) -> Rehearsed | None:
         """The views run over transactions about to be stored, reading through ``cur`` and writing nothing;
         None when they need a read that cannot be checked under the lock."""
-        rehearsal = Rehearsal(cur, self._checkable)
+        rehearsal = Rehearsal(cur, self._checkable, self._rows)
         try:
             items = self.apply(rehearsal, [(Pending(i), tx) for i, tx in enumerate(txs)])
         except Unrehearsable:
@@ -215,7 +216,19 @@ class Projector:
         cur.execute("UPDATE view_tracking SET position = ? WHERE name = 'views'", (ids[-1],))
         if views is not None:
             views.update(items)
-        return self._committed(ids[-1], True)
+        written = rehearsed.written_rows(writes, self._checkable)
+        done = self._committed(ids[-1], True)
+
+        def committed() -> None:
+            done()
+            for table, rows in written.items():
+                self._rows.put(table, self._checkable[table], rows)
+
+        return committed
+
+    def forget_rows(self) -> None:
+        """Rows a rehearsal took did not hold: read them from the store next time."""
+        self._rows.clear()
 
     @property
     def _checkable(self) -> dict[str, str]:
@@ -257,11 +270,13 @@ class Projector:
             cur.execute("UPDATE view_tracking SET position = 0 WHERE name = 'views'")
             self._known = None
             self._stored = 0
+            self._rows.clear()
 
     def forget_position(self) -> None:
         """Read the position from the store next time (another writer, e.g. a rebuild's swap, set it)."""
         with self._lock:
             self._known = None
+        self._rows.clear()
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         self.reset()

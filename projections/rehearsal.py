@@ -28,6 +28,8 @@ projection's own code, over the same rows.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,12 +50,40 @@ class Pending:
     index: int
 
 
+class RowCache:
+    """Entity rows as this process last wrote or read them, by (table, key): a rehearsal takes them instead of
+    reading the store (a round trip before the lock). Whatever it takes is checked under the lock like what it
+    reads, by ``seq``, so a row another process changed since only sends that save the usual way."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._rows: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, table: str, keys: set[str]) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {key: row for key in keys if (row := self._rows.get((table, key))) is not None}
+
+    def put(self, table: str, key: str, rows: Mapping[str, dict[str, Any]]) -> None:
+        with self._lock:
+            for value, row in rows.items():
+                self._rows[(table, value)] = row
+                self._rows.move_to_end((table, value))
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
 class Rehearsal:
     """A cursor for the views that reads entity rows by key, notes them, and records the writes."""
 
-    def __init__(self, cur: Cursor, checkable: Mapping[str, str]) -> None:
+    def __init__(self, cur: Cursor, checkable: Mapping[str, str], cache: RowCache | None = None) -> None:
         self.cur = cur
         self.checkable = checkable  # table -> key column, of the tables whose rows carry a ``seq``
+        self.cache = cache
         self.writes: list[tuple[str, tuple[Any, ...]]] = []
         self.read: dict[str, dict[str, int | None]] = {}  # table -> key -> seq (None: no row)
         self._written: set[str] = set()
@@ -65,7 +95,12 @@ class Rehearsal:
         # A row this rehearsal wrote would be read as it was before: not what the projection reads.
         if self.checkable.get(table) != key or table in self._written:
             raise Unrehearsable(f"rows of {table} by {key}")
-        found = rows_by_key(self.cur, table, key, keys)
+        found = self.cache.get(table, keys) if self.cache is not None else {}
+        if len(found) < len(keys):
+            read = rows_by_key(self.cur, table, key, keys - found.keys())
+            if self.cache is not None:
+                self.cache.put(table, key, read)
+            found.update(read)
         noted = self.read.setdefault(table, {})
         noted.update((k, found[k]["seq"] if k in found else None) for k in keys)
         return found
@@ -154,3 +189,14 @@ class Rehearsed:
                 writes.append((method, (args[0], tuple(map(real, args[1])))))
         items = {gid: {name: real(value) for name, value in row.items()} for gid, row in self.items.items()}
         return writes, items
+
+    def written_rows(self, writes: list[tuple[str, tuple[Any, ...]]], checkable: Mapping[str, str]
+                     ) -> dict[str, dict[str, dict[str, Any]]]:
+        """The entity rows among resolved ``writes``, as stored (every column), by table and key."""
+        rows: dict[str, dict[str, dict[str, Any]]] = {}
+        for method, args in writes:
+            if method == "insert_rows" and args[0] in checkable and not args[4]:
+                table, columns, values = args[0], args[1], args[2]
+                key = columns.index(checkable[table])
+                rows.setdefault(table, {}).update((row[key], dict(zip(columns, row, strict=True))) for row in values)
+        return rows

@@ -122,6 +122,8 @@ class Rehearser(Protocol):
     def replay(self, cur: Any, rehearsed: Any, ids: Sequence[int],
                views: dict[str, dict[str, Any]] | None = None) -> Callable[[], None]: ...
 
+    def forget_rows(self) -> None: ...
+
 
 class HookedRecorder:
     """The commit-hook plumbing both SQL recorders mix into the library's."""

@@ -175,7 +175,10 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
     def _replayed(self, cursor: PipelineCursor, ids: Sequence[int], kwargs: dict[str, Any]) -> bool:
         """Whether the rehearsed projection held, and its writes were sent (with the events' numbers)."""
         held: list[Any] | None = kwargs.get("rehearsed")
-        if not held or len(held) != 2 or self.rehearser is None or not held[0].holds(held[1]()):
+        if not held or len(held) != 2 or self.rehearser is None:
+            return False
+        if not held[0].holds(held[1]()):
+            self.rehearser.forget_rows()
             return False
         committed: list[Callable[[], None]] | None = kwargs.get("committed")
         cursor.execute("SAVEPOINT rehearsed_projection")
