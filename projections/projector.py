@@ -210,10 +210,19 @@ class Projector:
     def replay(self, cur: Cursor, rehearsed: Rehearsed, ids: Sequence[int],
                views: dict[str, dict[str, Any]] | None = None) -> Callable[[], None]:
         """Send a rehearsal's writes that held (``check_later``) with the stored events' sequence numbers."""
-        writes, items = rehearsed.resolved(ids)
+        writes, _ = rehearsed.resolved(ids)
         for method, args in writes:
             getattr(cur, method)(*args)
         cur.execute("UPDATE view_tracking SET position = ? WHERE name = 'views'", (ids[-1],))
+        return self.replayed(rehearsed, ids, views)
+
+    def replayed(self, rehearsed: Rehearsed, ids: Sequence[int], views: dict[str, dict[str, Any]] | None = None,
+                 *, held: bool = True) -> Callable[[], None]:
+        """What to do once a rehearsal's writes (``held``: they were made) went with its events' commit."""
+        if not held:
+            self.forget_rows()
+            return self._committed(ids[-1], False)
+        writes, items = rehearsed.resolved(ids)
         if views is not None:
             views.update(items)
         written = rehearsed.written_rows(writes, self._checkable)
@@ -229,6 +238,11 @@ class Projector:
     def forget_rows(self) -> None:
         """Rows a rehearsal took did not hold: read them from the store next time."""
         self._rows.clear()
+
+    @property
+    def checkable(self) -> dict[str, str]:
+        """The tables a rehearsal may read rows of, with their key columns."""
+        return self._checkable
 
     @property
     def _checkable(self) -> dict[str, str]:

@@ -17,9 +17,11 @@ pull cursor, ``hooks.py``). Then its ``in_commit`` hook runs, once the
 events have their sequence numbers: the node projects there, so a save is
 one commit, not two. What ``in_commit`` returns is called after the commit.
 On PostgreSQL the projection is first rehearsed before the events table's
-lock and, when what it read still holds under the lock, replayed there
-(``rehearser``, ``projections/rehearsal.py``): the lock's hold, which the
-serving processes queue for, no longer includes the views' work.
+lock and, when what it read still holds under the lock, its writes go with
+the insert, the whole save in one round trip where SQL can make each write
+conditional (``rehearser``, ``projections/rehearsal.py``, ``one_trip.py``):
+the lock's hold, which the serving processes queue for, no longer includes
+the views' work nor any round trip to the client.
 
 ``Database`` gives the rest of the product (projections, queues) a small
 cursor API over the same connections, with one SQL dialect: ``?``

@@ -122,7 +122,13 @@ class Rehearser(Protocol):
     def replay(self, cur: Any, rehearsed: Any, ids: Sequence[int],
                views: dict[str, dict[str, Any]] | None = None) -> Callable[[], None]: ...
 
+    def replayed(self, rehearsed: Any, ids: Sequence[int], views: dict[str, dict[str, Any]] | None = None, *,
+                 held: bool = True) -> Callable[[], None]: ...
+
     def forget_rows(self) -> None: ...
+
+    @property
+    def checkable(self) -> dict[str, str]: ...
 
 
 class HookedRecorder:
@@ -136,11 +142,14 @@ class HookedRecorder:
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         committed: list[Callable[[], None]] = []
         # ``rehearsed``: what the insert's steps hand on to each other (each gets its own copy of the keywords)
-        ids = super().insert_events(stored_events, committed=committed, rehearsed=[],  # type: ignore[misc]
-                                    **kwargs)
+        ids = self._insert(stored_events, committed=committed, rehearsed=[], **kwargs)
         for callback in committed:
             callback()
         return ids
+
+    def _insert(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert (with the hooks it calls back)."""
+        return super().insert_events(stored_events, **kwargs)  # type: ignore[misc, no-any-return]
 
     def _write_extras(self, cursor: Cursor, kwargs: dict[str, Any]) -> None:
         extras = kwargs.get("extras") or CommitExtras()

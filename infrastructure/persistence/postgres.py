@@ -11,11 +11,14 @@ from urllib.parse import unquote, urlparse
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 from domain.commit import CommitExtras
+from infrastructure.persistence import one_trip
 from infrastructure.persistence.database import CommitHook, Cursor, Database, HookedRecorder, transactions_of
 from infrastructure.persistence.hooks import write_index
 
@@ -127,24 +130,67 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
             "WITH ORDINALITY AS u(i, v, t, s, n) ORDER BY n RETURNING notification_id"
         ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name),
                  id_type=Identifier(datastore.originator_id_type))
+        # The same insert, its numbers kept in the transaction for the statements after it (``one_trip.py``).
+        self.insert_ids_statement = SQL(
+            "WITH ins AS ({insert}), a AS (SELECT array_agg(notification_id ORDER BY notification_id) AS ids "
+            "FROM ins) SELECT set_config('fedsync.ids', a.ids::text, true) AS ids FROM a"
+        ).format(insert=self.insert_columns_statement)
+
+    def _insert(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        # The in-commit projection rehearsed first, before any transaction (``projections/rehearsal.py``): in
+        # one round trip if its writes can be made in SQL alone (``one_trip.py``), else the library's insert
+        # checks it with the insert and replays it under the lock (``_replayed``).
+        rehearsed = self._rehearse(stored_events, kwargs)
+        writes = None if rehearsed is None else one_trip.gated_writes(rehearsed, len(stored_events))
+        if rehearsed is not None and writes is not None:
+            return self._insert_in_one_trip(stored_events, rehearsed, writes, kwargs)
+        if rehearsed is not None:
+            kwargs["rehearsed"].append(rehearsed)
+        return super()._insert(stored_events, **kwargs)
+
+    def _rehearse(self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> Any | None:
+        if kwargs.get("rehearsed") is None or self.rehearser is None or self.in_commit is None or not stored_events:
+            return None
+        txs = transactions_of(stored_events, kwargs.get("extras") or CommitExtras())
+        return None if txs is None else self.rehearser.rehearse(_Reads(self), txs)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_in_one_trip(self, stored_events: Sequence[StoredEvent], rehearsed: Any,
+                            writes: list[one_trip.Statement], kwargs: dict[str, Any]) -> list[int]:
+        assert self.rehearser is not None
+        check = one_trip.check_statement(rehearsed, self.rehearser.checkable, self.events_table_name,
+                                         "notification_id")
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.pipeline():
+                    conn.cursor().execute("BEGIN")
+                    self._write_extras(PostgresCursor(conn.cursor()), kwargs)
+                    self._lock_table(conn.cursor())
+                    checked = conn.cursor()
+                    checked.execute(check[0], check[1])
+                    inserted = conn.cursor()
+                    inserted.execute(self.insert_ids_statement, (
+                        [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+                        [e.topic for e in stored_events], [e.state for e in stored_events]))
+                    for sql, params in writes:
+                        conn.cursor().execute(sql, params)
+                    conn.cursor().execute("COMMIT")
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
+            row, held = inserted.fetchone(), checked.fetchone()
+        ids = one_trip.ids_of(row["ids"])
+        committed: list[Callable[[], None]] | None = kwargs.get("committed")
+        if committed is not None:
+            committed[:] = [self.rehearser.replayed(rehearsed, ids, (kwargs.get("extras") or CommitExtras()).views,
+                                                    held=held is not None and held["holds"] == "true")]
+        return ids
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        # The rehearsal first: its reads sync the pipeline, which must not meet the extras' statements.
-        self._rehearse(curs, stored_events, kwargs)
         # Runs in the same transaction, just before the events are inserted, so that a
         # duplicate gid fails at the pipeline's sync as the library's IntegrityError.
         self._write_extras(PostgresCursor(curs), kwargs)
-
-    def _rehearse(self, curs: Any, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
-        """Before the lock: the in-commit projection rehearsed (``projections/rehearsal.py``)."""
-        held: list[Any] | None = kwargs.get("rehearsed")
-        if held is None or self.rehearser is None or self.in_commit is None:
-            return
-        held.clear()  # a retried insert rehearses again
-        txs = transactions_of(stored_events, kwargs.get("extras") or CommitExtras())
-        rehearsed = None if txs is None else self.rehearser.rehearse(PipelineCursor(curs.connection), txs)
-        if rehearsed is not None:
-            held.append(rehearsed)
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # The library sends the events as one array of a composite type, which psycopg dumps as text in
@@ -228,6 +274,22 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
         with self.reading() as c:
             c.execute(self.locate_sql(), (list(gids),))
             return [dict(row) for row in c.fetchall()]
+
+
+class _Reads:
+    """A cursor for a rehearsal's reads: each statement on a connection of the pool, outside any transaction."""
+
+    def __init__(self, recorder: PostgresRecorder) -> None:
+        self.recorder = recorder
+        self._rows: list[dict[str, Any]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Reads:
+        with self.recorder.reading() as c:
+            self._rows = PostgresCursor(c).execute(sql, params).fetchall()
+        return self
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return self._rows
 
 
 class PostgresDatabase(Database):

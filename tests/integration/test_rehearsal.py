@@ -8,8 +8,13 @@ views with a rebuild from the events.
 
 from __future__ import annotations
 
-import pytest
+from uuid import UUID
 
+import orjson
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from domain.commit import CommitExtras, IndexEntry
 from infrastructure.node import Node, init_node
 from infrastructure.settings import Settings
 from projections import rehearsal
@@ -40,20 +45,31 @@ def node(settings):
 
 
 def count_calls(node: Node) -> dict[str, int]:
-    """How many saves were projected by a replayed rehearsal, and how many under the lock."""
-    calls = {"replayed": 0, "under the lock": 0}
-    replay, in_commit = node.projector.replay, node.app.recorder.in_commit
+    """How the saves were projected: in one round trip with the rehearsal's writes ("one trip"), of which the
+    rehearsal did not hold ("not held": caught up after the commit), the rehearsal replayed under the lock
+    after the insert ("replayed"), or projected under the lock ("under the lock")."""
+    calls = {"one trip": 0, "not held": 0, "replayed": 0, "under the lock": 0}
+    recorder, projector = node.app.recorder, node.projector
+    one_trip, replayed, replay, in_commit = (recorder._insert_in_one_trip, projector.replayed, projector.replay,
+                                             recorder.in_commit)
 
-    def replayed(*args, **kwargs):
-        calls["replayed"] += 1
-        return replay(*args, **kwargs)
+    def counted(name, real):
+        def call(*args, **kwargs):
+            if name != "not held" or kwargs.get("held") is False:
+                calls[name] += 1
+            return real(*args, **kwargs)
+        return call
 
-    def under_the_lock(*args, **kwargs):
-        calls["under the lock"] += 1
-        return in_commit(*args, **kwargs)
-
-    node.projector.replay, node.app.recorder.in_commit = replayed, under_the_lock
+    recorder._insert_in_one_trip = counted("one trip", one_trip)
+    projector.replayed = counted("not held", replayed)
+    projector.replay = counted("replayed", replay)
+    recorder.in_commit = counted("under the lock", in_commit)
     return calls
+
+
+def made(**counts: int) -> dict[str, int]:
+    return {"one trip": 0, "not held": 0, "replayed": 0, "under the lock": 0} | {
+        name.replace("_", " "): n for name, n in counts.items()}
 
 
 def assert_views_equal_a_rebuild(node: Node) -> None:
@@ -69,7 +85,7 @@ def test_edits_are_projected_by_their_rehearsal_and_equal_a_rebuild(node):
     other = node.app.create_item(author=AUTHOR, title="b", markdown=f"see {{item:{item.entity_gid}}}\n")
     edit = node.app.edit_item(item.entity_gid, parent=item.gid, author=AUTHOR, markdown="two\n")
 
-    assert calls == {"replayed": 3, "under the lock": 0}
+    assert calls == made(one_trip=3)
     assert [hit[0] for hit in searched(node, "two")] == [item.entity_gid]
     with node.db.read() as cur:
         row = cur.execute("SELECT seq, markdown FROM documents WHERE item_gid = ?", (item.entity_gid,)).fetchone()
@@ -88,7 +104,7 @@ def test_a_conflict_is_projected_under_the_lock(node, peer):
     calls = count_calls(node)
     node.app.receive([peer.edit(created, markdown="three\n")])
 
-    assert calls == {"replayed": 0, "under the lock": 1}
+    assert calls == made(under_the_lock=1)
     with node.db.read() as cur:
         assert len(cur.execute("SELECT * FROM conflicts").fetchall()) == 1
     assert_views_equal_a_rebuild(node)
@@ -115,7 +131,7 @@ def test_a_row_changed_by_another_process_after_the_rehearsal_is_read_again_unde
     finally:
         other.close()
 
-    assert calls == {"replayed": 0, "under the lock": 1}
+    assert calls == made(one_trip=1, not_held=1)
     assert [hit[0] for hit in searched(node, "newname")] == [item.entity_gid]
     assert searched(node, "oldname") == []
     assert_views_equal_a_rebuild(node)
@@ -134,7 +150,7 @@ def test_a_rehearsal_takes_the_rows_its_process_wrote_last_and_they_are_the_stor
     calls = count_calls(node)
     node.app.edit_item(item.entity_gid, parent=edit.gid, author=AUTHOR, markdown="three\n")
 
-    assert reads == [] and calls == {"replayed": 1, "under the lock": 0}
+    assert reads == [] and calls == made(one_trip=1)
     assert_views_equal_a_rebuild(node)
 
 
@@ -153,7 +169,37 @@ def test_a_kept_row_another_process_changed_since_is_read_again_under_the_lock(n
     calls = count_calls(node)
     node.app.edit_item(item.entity_gid, parent=edit.gid, author=AUTHOR, markdown="three\n")
 
-    assert calls == {"replayed": 0, "under the lock": 1}
+    assert calls == made(one_trip=1, not_held=1)
     assert [hit[0] for hit in searched(node, "newname")] == [item.entity_gid]
     assert searched(node, "oldname") == []
+    assert_views_equal_a_rebuild(node)
+
+
+def test_a_write_sql_cannot_make_conditional_is_replayed_under_the_lock(node):
+    # a fork's lineage rows go one statement per row (executemany): replayed after the insert, under the lock
+    item = node.app.create_item(author=AUTHOR, title="a", markdown="one\n")
+    calls = count_calls(node)
+    fork = node.app.fork_item([item.entity_gid], author=AUTHOR)
+
+    assert calls == made(replayed=1)
+    with node.db.read() as cur:
+        assert cur.execute("SELECT item_gid, source_gid FROM forks").fetchall() == [
+            {"item_gid": fork.entity_gid, "source_gid": item.entity_gid}]
+    assert_views_equal_a_rebuild(node)
+
+
+def test_a_save_refused_by_the_store_in_one_trip_changes_nothing_and_the_next_save_goes_through(node):
+    item = node.app.create_item(author=AUTHOR, title="a", markdown="one\n")
+    stored = node.app.recorder.select_events(UUID(item.entity_gid))[-1]
+    tx = orjson.loads(stored.state)["tx"]
+    before = dump_views(node)
+    calls = count_calls(node)
+
+    with pytest.raises(IntegrityError):  # that version of that item is stored already
+        node.app.recorder.insert_events([stored], extras=CommitExtras(
+            [IndexEntry(tx["gid"], stored.originator_id, stored.originator_version, tx)]))
+
+    assert calls == made(one_trip=1) and dump_views(node) == before
+    node.app.edit_item(item.entity_gid, parent=item.gid, author=AUTHOR, markdown="two\n")
+    assert calls == made(one_trip=2)
     assert_views_equal_a_rebuild(node)
