@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from projections.store import Cursor, rows_by_key
 
 _WRITE = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
@@ -150,24 +152,24 @@ class Rehearsed:
 
     def check_sql(self, checkable: Mapping[str, str], events_table: str, sequence_column: str
                   ) -> tuple[str, list[Any]]:
-        """One statement (PostgreSQL; run under the write lock, before the insert) that locks the views'
-        position row and reads the position, the last stored sequence number and the noted rows' ``seq``."""
-        columns, params = [], []
-        for i, (table, noted) in enumerate(sorted(self.read.items())):
+        """One statement (PostgreSQL; under the write lock, before the insert) that locks the views' position
+        row and tells whether the rehearsal holds: the position is the last stored number and every noted row
+        has the ``seq`` it was read with (or is still missing). Its answer, ``holds``, is also kept in the
+        transaction's setting ``fedsync.holds``, for statements sent with it (``one_trip.py``)."""
+        conditions = [f"position = (SELECT COALESCE(MAX({sequence_column}), 0) FROM {events_table})"]
+        params: list[Any] = []
+        for table, noted in sorted(self.read.items()):
             key = checkable[table]
-            columns.append(f", (SELECT json_object_agg({key}, seq) FROM {table} WHERE {key} = ANY(?)) AS r{i}")
-            params.append(sorted(noted))
-        return (f"SELECT position, (SELECT COALESCE(MAX({sequence_column}), 0) FROM {events_table}) AS stored"
-                f"{''.join(columns)} FROM view_tracking WHERE name = 'views' FOR UPDATE", params)
+            conditions.append(f"COALESCE((SELECT jsonb_object_agg({key}, seq) FROM {table} WHERE {key} = ANY(?)), "
+                              "'{}'::jsonb) = ?::jsonb")
+            params += [sorted(noted), orjson.dumps({k: seq for k, seq in noted.items() if seq is not None}).decode()]
+        return (f"SELECT set_config('fedsync.holds', ({' AND '.join(conditions)})::text, true) AS holds "
+                "FROM view_tracking WHERE name = 'views' FOR UPDATE", params)
 
-    def holds(self, row: dict[str, Any] | None) -> bool:
+    @staticmethod
+    def holds(row: dict[str, Any] | None) -> bool:
         """Whether the views are as the rehearsal read them, by the check statement's row."""
-        if row is None or row["position"] != row["stored"]:
-            return False
-        for i, (_, noted) in enumerate(sorted(self.read.items())):
-            if (row[f"r{i}"] or {}) != {key: seq for key, seq in noted.items() if seq is not None}:
-                return False
-        return True
+        return row is not None and row["holds"] == "true"
 
     def resolved(self, ids: Sequence[int]) -> tuple[list[tuple[str, tuple[Any, ...]]], dict[str, dict[str, Any]]]:
         """The writes and the documents rows with the events' sequence numbers (``ids``, in the events'

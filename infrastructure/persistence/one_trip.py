@@ -36,21 +36,6 @@ _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 Statement = tuple[str, Sequence[Any]]
 
 
-def check_statement(rehearsed: Rehearsed, checkable: Mapping[str, str], events_table: str,
-                    sequence_column: str) -> Statement:
-    """Under the lock, before the insert: whether the rehearsal holds, kept in ``fedsync.holds`` (and
-    answered), the views' position row locked until the commit."""
-    conditions = [f"position = (SELECT COALESCE(MAX({sequence_column}), 0) FROM {events_table})"]
-    params: list[Any] = []
-    for table, noted in sorted(rehearsed.read.items()):
-        key = checkable[table]
-        conditions.append(f"COALESCE((SELECT jsonb_object_agg({key}, seq) FROM {table} WHERE {key} = ANY(%s)), "
-                          "'{}'::jsonb) = %s::jsonb")
-        params += [sorted(noted), orjson.dumps({k: seq for k, seq in noted.items() if seq is not None}).decode()]
-    return (f"SELECT set_config('fedsync.holds', ({' AND '.join(conditions)})::text, true) AS holds "
-            "FROM view_tracking WHERE name = 'views' FOR UPDATE", params)
-
-
 def gated_writes(rehearsed: Rehearsed, count: int) -> list[Statement] | None:
     """The rehearsal's writes, each made only if it holds and with the pending numbers read from the insert's;
     None when one cannot be written so (then the save takes the library's way)."""

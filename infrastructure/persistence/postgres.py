@@ -158,8 +158,7 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
     def _insert_in_one_trip(self, stored_events: Sequence[StoredEvent], rehearsed: Any,
                             writes: list[one_trip.Statement], kwargs: dict[str, Any]) -> list[int]:
         assert self.rehearser is not None
-        check = one_trip.check_statement(rehearsed, self.rehearser.checkable, self.events_table_name,
-                                         "notification_id")
+        check = rehearsed.check_sql(self.rehearser.checkable, self.events_table_name, "notification_id")
         with self.datastore.get_connection() as conn:
             try:
                 with conn.pipeline():
@@ -167,7 +166,7 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
                     self._write_extras(PostgresCursor(conn.cursor()), kwargs)
                     self._lock_table(conn.cursor())
                     checked = conn.cursor()
-                    checked.execute(check[0], check[1])
+                    PostgresCursor(checked).execute(*check)
                     inserted = conn.cursor()
                     inserted.execute(self.insert_ids_statement, (
                         [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
@@ -184,7 +183,7 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
         committed: list[Callable[[], None]] | None = kwargs.get("committed")
         if committed is not None:
             committed[:] = [self.rehearser.replayed(rehearsed, ids, (kwargs.get("extras") or CommitExtras()).views,
-                                                    held=held is not None and held["holds"] == "true")]
+                                                    held=rehearsed.holds(held))]
         return ids
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
