@@ -57,7 +57,9 @@ class RowCache:
     reading the store (a round trip before the lock). Whatever it takes is checked under the lock like what it
     reads, by ``seq``, so a row another process changed since only sends that save the usual way."""
 
-    def __init__(self, size: int = 4096) -> None:
+    ROW_BYTES = 32 * 1024  # a bigger row (a long document) is read when needed, not kept: memory stays bounded
+
+    def __init__(self, size: int = 1024) -> None:
         self.size = size
         self._rows: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
@@ -69,6 +71,9 @@ class RowCache:
     def put(self, table: str, key: str, rows: Mapping[str, dict[str, Any]]) -> None:
         with self._lock:
             for value, row in rows.items():
+                if sum(len(v) for v in row.values() if isinstance(v, str)) > self.ROW_BYTES:
+                    self._rows.pop((table, value), None)
+                    continue
                 self._rows[(table, value)] = row
                 self._rows.move_to_end((table, value))
             while len(self._rows) > self.size:

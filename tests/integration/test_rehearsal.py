@@ -203,3 +203,19 @@ def test_a_save_refused_by_the_store_in_one_trip_changes_nothing_and_the_next_sa
     node.app.edit_item(item.entity_gid, parent=item.gid, author=AUTHOR, markdown="two\n")
     assert calls == made(one_trip=2)
     assert_views_equal_a_rebuild(node)
+
+
+def test_a_long_document_is_not_kept_but_read_when_its_next_save_is_rehearsed(node, monkeypatch):
+    long = "word " * 8000 + "\n"  # 40 KB: over what a kept row may hold
+    item = node.app.create_item(author=AUTHOR, title="a", markdown=long)
+    assert node.projector._rows.get("documents", {item.entity_gid}) == {}
+
+    reads = []
+    real = rehearsal.rows_by_key
+    monkeypatch.setattr(rehearsal, "rows_by_key", lambda cur, table, *a: reads.append(table) or real(cur, table, *a))
+    calls = count_calls(node)
+    node.app.edit_item(item.entity_gid, parent=item.gid, author=AUTHOR, markdown=long + "more\n")
+
+    assert reads == ["documents"] and calls == made(one_trip=1)
+    assert node.projector._rows.get("documents", {item.entity_gid}) == {}
+    assert_views_equal_a_rebuild(node)
