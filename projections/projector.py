@@ -73,6 +73,7 @@ class Projector:
         self._known: int | None = None  # position this projector last wrote, if still current
         self._stored = 0  # the last sequence number this process stored (committed)
         self._rows = RowCache()  # entity rows for rehearsals (projections/rehearsal.py)
+        self.checkable = {view.table: view.key for view in self.views}  # what a rehearsal may read, by key column
 
     def create_tables(self) -> None:
         """Create the views, or drop and re-create them if another layout built them (then the next
@@ -192,7 +193,7 @@ class Projector:
     def rehearse(self, cur: Cursor, txs: list[dict[str, Any]]) -> Rehearsed | None:
         """The views run over transactions about to be stored, reading through ``cur`` and writing nothing;
         None when they need a read that cannot be checked under the lock."""
-        rehearsal = Rehearsal(cur, self._checkable, self._rows)
+        rehearsal = Rehearsal(cur, self.checkable, self._rows)
         try:
             items = self.apply(rehearsal, [(Pending(i), tx) for i, tx in enumerate(txs)])
         except Unrehearsable:
@@ -204,14 +205,13 @@ class Projector:
 
     def check_later(self, cur: Cursor, rehearsed: Rehearsed) -> Callable[[], dict[str, Any] | None]:
         """Under the write lock, before the insert: queue the statement that tells whether ``rehearsed`` holds."""
-        return cur.execute_later(*rehearsed.check_sql(self._checkable, self.db.events_table,
+        return cur.execute_later(*rehearsed.check_sql(self.checkable, self.db.events_table,
                                                       self.db.sequence_column))
 
     def replay(self, cur: Cursor, rehearsed: Rehearsed, ids: Sequence[int],
                views: dict[str, dict[str, Any]] | None = None) -> Callable[[], None]:
         """Send a rehearsal's writes that held (``check_later``) with the stored events' sequence numbers."""
-        writes, _ = rehearsed.resolved(ids)
-        for method, args in writes:
+        for method, args in rehearsed.resolved(ids):
             getattr(cur, method)(*args)
         cur.execute("UPDATE view_tracking SET position = ? WHERE name = 'views'", (ids[-1],))
         return self.replayed(rehearsed, ids, views)
@@ -222,31 +222,21 @@ class Projector:
         if not held:
             self.forget_rows()
             return self._committed(ids[-1], False)
-        writes, items = rehearsed.resolved(ids)
         if views is not None:
-            views.update(items)
-        written = rehearsed.written_rows(writes, self._checkable)
+            views.update(rehearsed.items_with(ids))
+        written = rehearsed.written_rows(ids, self.checkable)
         done = self._committed(ids[-1], True)
 
         def committed() -> None:
             done()
             for table, rows in written.items():
-                self._rows.put(table, self._checkable[table], rows)
+                self._rows.put(table, self.checkable[table], rows)
 
         return committed
 
     def forget_rows(self) -> None:
         """Rows a rehearsal took did not hold: read them from the store next time."""
         self._rows.clear()
-
-    @property
-    def checkable(self) -> dict[str, str]:
-        """The tables a rehearsal may read rows of, with their key columns."""
-        return self._checkable
-
-    @property
-    def _checkable(self) -> dict[str, str]:
-        return {view.table: view.key for view in self.views}
 
     def project(self, position: int, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Apply one batch to every view and move the position, in one transaction."""

@@ -176,34 +176,44 @@ class Rehearsed:
         """Whether the views are as the rehearsal read them, by the check statement's row."""
         return row is not None and row["holds"] == "true"
 
-    def resolved(self, ids: Sequence[int]) -> tuple[list[tuple[str, tuple[Any, ...]]], dict[str, dict[str, Any]]]:
-        """The writes and the documents rows with the events' sequence numbers (``ids``, in the events'
-        order) in place of the pending ones."""
-        def real(value: Any) -> Any:
-            return ids[value.index] if isinstance(value, Pending) else value
-
-        def rows(values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-            return [tuple(map(real, row)) for row in values]
-
+    def resolved(self, ids: Sequence[int]) -> list[tuple[str, tuple[Any, ...]]]:
+        """The writes with the events' sequence numbers (``ids``, in the events' order) for the pending ones."""
+        real = _real(ids)
         writes: list[tuple[str, tuple[Any, ...]]] = []
         for method, args in self.writes:
             if method == "insert_rows":
                 table, columns, values, tail, computed = args
-                writes.append((method, (table, columns, rows(values), tail, computed)))
+                writes.append((method, (table, columns, _rows(real, values), tail, computed)))
             elif method == "executemany":
-                writes.append((method, (args[0], rows(args[1]))))
+                writes.append((method, (args[0], _rows(real, args[1]))))
             else:
                 writes.append((method, (args[0], tuple(map(real, args[1])))))
-        items = {gid: {name: real(value) for name, value in row.items()} for gid, row in self.items.items()}
-        return writes, items
+        return writes
 
-    def written_rows(self, writes: list[tuple[str, tuple[Any, ...]]], checkable: Mapping[str, str]
-                     ) -> dict[str, dict[str, dict[str, Any]]]:
-        """The entity rows among resolved ``writes``, as stored (every column), by table and key."""
+    def items_with(self, ids: Sequence[int]) -> dict[str, dict[str, Any]]:
+        """The documents rows the rehearsal wrote, with the events' sequence numbers."""
+        real = _real(ids)
+        return {gid: {name: real(value) for name, value in row.items()} for gid, row in self.items.items()}
+
+    def written_rows(self, ids: Sequence[int], checkable: Mapping[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """The entity rows the rehearsal wrote, as stored (every column, the events' numbers), by table and key."""
+        real = _real(ids)
         rows: dict[str, dict[str, dict[str, Any]]] = {}
-        for method, args in writes:
+        for method, args in self.writes:
             if method == "insert_rows" and args[0] in checkable and not args[4]:
                 table, columns, values = args[0], args[1], args[2]
                 key = columns.index(checkable[table])
-                rows.setdefault(table, {}).update((row[key], dict(zip(columns, row, strict=True))) for row in values)
+                rows.setdefault(table, {}).update((row[key], dict(zip(columns, map(real, row), strict=True)))
+                                                  for row in values)
         return rows
+
+
+def _real(ids: Sequence[int]) -> Callable[[Any], Any]:
+    """A value with a pending number replaced by the event's (``ids`` in the events' order)."""
+    def real(value: Any) -> Any:
+        return ids[value.index] if isinstance(value, Pending) else value
+    return real
+
+
+def _rows(real: Callable[[Any], Any], values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(map(real, row)) for row in values]

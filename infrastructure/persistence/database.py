@@ -127,9 +127,6 @@ class Rehearser(Protocol):
 
     def forget_rows(self) -> None: ...
 
-    @property
-    def checkable(self) -> dict[str, str]: ...
-
 
 class HookedRecorder:
     """The commit-hook plumbing both SQL recorders mix into the library's."""

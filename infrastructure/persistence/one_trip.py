@@ -21,10 +21,8 @@ whole save (rolled back), as in the library's save.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-import orjson
 
 from projections.rehearsal import Pending, Rehearsed
 
@@ -36,13 +34,14 @@ _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 Statement = tuple[str, Sequence[Any]]
 
 
-def gated_writes(rehearsed: Rehearsed, count: int) -> list[Statement] | None:
+def gated_writes(rehearsed: Rehearsed, count: int, insert_sql: Callable[..., Statement]) -> list[Statement] | None:
     """The rehearsal's writes, each made only if it holds and with the pending numbers read from the insert's;
-    None when one cannot be written so (then the save takes the library's way)."""
+    None when one cannot be written so (then the save takes the library's way). ``insert_sql``: the cursor's
+    statement for ``insert_rows`` (``postgres.insert_rows_sql``). Placeholders are ``?``."""
     statements: list[Statement] = []
     for method, args in rehearsed.writes:
         if method == "insert_rows":
-            statement = _gated_insert(*args)
+            statement = _gated_insert(insert_sql, *args)
         elif method == "execute":
             statement = _gated_delete(*args)
         else:
@@ -54,26 +53,21 @@ def gated_writes(rehearsed: Rehearsed, count: int) -> list[Statement] | None:
     return statements
 
 
-def _gated_insert(table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], tail: str,
-                  computed: Mapping[str, str] | None) -> Statement | None:
+def _gated_insert(insert_sql: Callable[..., Statement], table: str, columns: Sequence[str],
+                  rows: list[tuple[Any, ...]], tail: str, computed: Mapping[str, str] | None) -> Statement | None:
     pending = {i for row in rows for i, value in enumerate(row) if isinstance(value, Pending)}
     if any(not isinstance(row[i], Pending) for row in rows for i in pending):
         return None  # a column with both kinds of number: not one expression
-    data = [{column: -(value.index + 1) if isinstance(value, Pending) else value
-             for column, value in zip(columns, row, strict=True)} for row in rows]
+    encoded = [tuple(-(value.index + 1) if isinstance(value, Pending) else value for value in row) for row in rows]
     chosen = [f"{IDS}[-{column}]" if i in pending else column for i, column in enumerate(columns)]
-    names = [*columns, *(computed or {})]
-    chosen += list((computed or {}).values())
-    return (f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(chosen)} "
-            f"FROM json_populate_recordset(NULL::{table}, %s::json) WHERE {HOLDS} {tail}",
-            (orjson.dumps(data).decode(),))
+    return insert_sql(table, columns, encoded, tail, computed, chosen=chosen, where=HOLDS)
 
 
 def _gated_delete(sql: str, params: Sequence[Any]) -> Statement | None:
     delete = _DELETE.fullmatch(sql)
     if delete is None or _RETURNING.search(sql) or any(isinstance(p, Pending) for p in params):
         return None
-    return f"{delete[1]} ({delete[2]}) AND {HOLDS}".replace("?", "%s"), params
+    return f"{delete[1]} ({delete[2]}) AND {HOLDS}", params
 
 
 def ids_of(text: str) -> list[int]:

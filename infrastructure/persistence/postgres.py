@@ -47,6 +47,20 @@ def postgres_env(database_url: str) -> dict[str, str]:
 _CREATE_INDEX = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE)
 
 
+def insert_rows_sql(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "",
+                    computed: Mapping[str, str] | None = None, *, chosen: Sequence[str] | None = None,
+                    where: str = "") -> tuple[str, tuple[str]]:
+    """``PostgresCursor.insert_rows``'s statement and its one parameter (the rows as JSON); ``chosen``: the
+    value of each column, an SQL expression over the row (default: the column's own), ``where``: a condition
+    every row is inserted under (``one_trip.py``)."""
+    data = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode()
+    names = [*columns, *(computed or {})]
+    values = [*(chosen or columns), *(computed or {}).values()]
+    return (f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} "
+            f"FROM json_populate_recordset(NULL::{table}, ?::json) {f'WHERE {where} ' if where else ''}{tail}",
+            (data,))
+
+
 class PostgresCursor(Cursor):
     dialect = "postgres"
 
@@ -72,11 +86,7 @@ class PostgresCursor(Cursor):
         # One statement for all rows, typed by the table's own row type: executemany sends (and the
         # server executes) one statement per row, ~40 µs of client CPU each in pipeline mode (docs/scaling.md).
         if rows:
-            names = ", ".join(columns)
-            data = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode()
-            extra = (f", {', '.join(computed)}", f", {', '.join(computed.values())}") if computed else ("", "")
-            self.execute(f"INSERT INTO {table} ({names}{extra[0]}) SELECT {names}{extra[1]} "
-                         f"FROM json_populate_recordset(NULL::{table}, ?::json) {tail}", (data,))
+            self.execute(*insert_rows_sql(table, columns, rows, tail, computed))
 
 
 class PipelineCursor(PostgresCursor):
@@ -141,7 +151,7 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
         # one round trip if its writes can be made in SQL alone (``one_trip.py``), else the library's insert
         # checks it with the insert and replays it under the lock (``_replayed``).
         rehearsed = self._rehearse(stored_events, kwargs)
-        writes = None if rehearsed is None else one_trip.gated_writes(rehearsed, len(stored_events))
+        writes = None if rehearsed is None else one_trip.gated_writes(rehearsed, len(stored_events), insert_rows_sql)
         if rehearsed is not None and writes is not None:
             return self._insert_in_one_trip(stored_events, rehearsed, writes, kwargs)
         if rehearsed is not None:
@@ -158,32 +168,32 @@ class PostgresRecorder(HookedRecorder, PostgresApplicationRecorder):
     def _insert_in_one_trip(self, stored_events: Sequence[StoredEvent], rehearsed: Any,
                             writes: list[one_trip.Statement], kwargs: dict[str, Any]) -> list[int]:
         assert self.rehearser is not None
-        check = rehearsed.check_sql(self.rehearser.checkable, self.events_table_name, "notification_id")
         with self.datastore.get_connection() as conn:
+            cursor = PipelineCursor(conn)
             try:
                 with conn.pipeline():
-                    conn.cursor().execute("BEGIN")
+                    cursor.execute("BEGIN")
                     self._write_extras(PostgresCursor(conn.cursor()), kwargs)
                     self._lock_table(conn.cursor())
-                    checked = conn.cursor()
-                    PostgresCursor(checked).execute(*check)
+                    held = self.rehearser.check_later(cursor, rehearsed)
                     inserted = conn.cursor()
                     inserted.execute(self.insert_ids_statement, (
                         [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                         [e.topic for e in stored_events], [e.state for e in stored_events]))
                     for sql, params in writes:
-                        conn.cursor().execute(sql, params)
-                    conn.cursor().execute("COMMIT")
+                        cursor.execute(sql, params)
+                    cursor.execute("COMMIT")
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
                 raise
-            row, held = inserted.fetchone(), checked.fetchone()
+            row = inserted.fetchone()
+            holds = rehearsed.holds(held())
         ids = one_trip.ids_of(row["ids"])
         committed: list[Callable[[], None]] | None = kwargs.get("committed")
         if committed is not None:
             committed[:] = [self.rehearser.replayed(rehearsed, ids, (kwargs.get("extras") or CommitExtras()).views,
-                                                    held=rehearsed.holds(held))]
+                                                    held=holds)]
         return ids
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
