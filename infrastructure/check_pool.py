@@ -13,12 +13,15 @@ then checks only each transaction's ``created_at`` and whatever the workers
 did not accept (``receiving.check``'s ``prechecked``).
 
 A worker's answer only ever spares work: what it refuses, or cannot verify
-with the snapshot (a key not learned yet: the first pages of a new origin),
-is checked again here on the ordinary path, which learns and reloads keys
-and says why it refuses. A page's order and its one commit are the save's
-and do not change. Workers are spawned (not forked: this process has
-threads) on the first large page, which is checked here while they start;
-a worker that dies only makes pages be checked here until the pool is
+with the snapshot (a key it could not learn before the page was handed
+over), is checked again here on the ordinary path, which learns and reloads
+keys and says why it refuses. A page's order and its one commit are the
+save's and do not change. Workers are spawned (not forked: this process has
+threads) on the first large page. Pages are handed to them while they
+start (a spawned worker imports the program: 0.3-1 s, several pages of a
+catch-up); a page whose answer is not there when the save wants it, while
+they are still starting, is checked here instead of waited for. A worker
+that dies only makes pages be checked here until the pool is
 started again (after three broken pools, for good: say, workers that
 cannot import the program that started them).
 """
@@ -37,7 +40,7 @@ from typing import Any
 
 from domain import receiving
 from domain.errors import DomainError
-from infrastructure.key_directory import KeySnapshot
+from infrastructure.key_snapshot import KeySnapshot
 
 MIN_PAGE = 200  # transactions: a smaller page costs more to hand over than it saves
 MAX_BREAKS = 3  # pools whose workers died before this process stops starting them
@@ -50,14 +53,22 @@ class Prechecked:
     verified, or None."""
 
     def __init__(self, source: Sequence[Any], size: int, parts: list[Future[list[receiving.Transaction | None]]],
-                 broken: Callable[[], None], count: Callable[[int], None]) -> None:
+                 broken: Callable[[], None], count: Callable[[int], None],
+                 started: Sequence[Future[bool]] = ()) -> None:
         self.source = source
         self.size = size
         self._parts = parts
         self._broken = broken
         self._count = count
+        self._started = started  # the futures that say the workers are up (submitted while they were starting)
 
     def result(self) -> list[receiving.Transaction | None]:
+        """The answers; waited for once the workers are up, else (still starting, the answer not here yet) all
+        None at once: checking the batch here is sooner than waiting for a process to start."""
+        if not all(part.done() for part in self._parts) and not all(up.done() for up in self._started):
+            for part in self._parts:
+                part.cancel()  # those the workers have not taken yet
+            return [None] * self.size
         answers: list[receiving.Transaction | None] = []
         try:
             for part in self._parts:
@@ -87,15 +98,19 @@ class CheckPool:
         with self._lock:
             self.answered += answered
 
+    def takes(self, size: int) -> bool:
+        """Whether a batch of ``size`` would be checked in the workers (the caller's process checks it else)."""
+        return self.workers > 0 and size >= MIN_PAGE
+
     def submit(self, batch: Sequence[Any], source: Sequence[Any] | None = None) -> Prechecked | None:
-        """Start checking ``batch`` in the workers; None when it is checked in the caller's process (a small
-        batch, no workers, or workers still starting). ``source``: what the answer is for (``batch``)."""
-        if self.workers == 0 or len(batch) < MIN_PAGE:
+        """Start checking ``batch`` in the workers (queued while they start); None when it is checked in the
+        caller's process (a small batch, no workers, a broken pool). ``source``: what the answer is for."""
+        if not self.takes(len(batch)):
             return None
         pool, started = self._start()
-        if pool is None or not all(future.done() for future in started):
+        if pool is None:
             return None
-        if any(future.exception() for future in started):
+        if any(future.done() and future.exception() for future in started):
             self._restart(pool)  # the workers died starting (their program cannot be imported, say)
             return None
         keys = self.snapshot({tx["origin"] for tx in batch
@@ -108,7 +123,7 @@ class CheckPool:
             self._restart(pool)
             return None
         return Prechecked(batch if source is None else source, len(batch), parts, lambda: self._restart(pool),
-                          self._count)
+                          self._count, started)
 
     def warm(self, timeout: float) -> bool:
         """Start the workers now and wait up to ``timeout`` seconds for them: True when they are up."""

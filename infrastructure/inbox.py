@@ -64,9 +64,11 @@ class Inbox:
 
     def precheck(self, peer: Peer, txs: Sequence[Any]) -> Prechecked | None:
         """Start checking a pulled page in the check pool (``check_pool.py``); ``receive_from`` takes it."""
-        if self.check_pool is None:
+        if self.check_pool is None or not self.check_pool.takes(len(txs)):
             return None
-        return self.check_pool.submit(_accepted(peer, txs)[1], source=txs)
+        wanted = _accepted(peer, txs)[1]
+        self.keys.learn(peer, wanted)  # now, not when the page is received: the workers' key snapshot has them
+        return self.check_pool.submit(wanted, source=txs)
 
     def receive_from(self, peer: Peer, txs: Sequence[Any], cursor: tuple[str, str] | None = None,
                      slot: Slot = contextlib.nullcontext, prechecked: Prechecked | None = None) -> list[Outcome]:

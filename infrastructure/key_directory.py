@@ -28,15 +28,15 @@ peer can plant a key and become another node (docs/decisions/authority.md,
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from domain.errors import RevokedKey, TransactionNotFound, UnknownKey
+from domain.errors import TransactionNotFound
 from domain.transaction import normal_timestamp
+from infrastructure.key_snapshot import KeySnapshot, KnownKeys, jwk_text
 from infrastructure.persistence import Cursor, Database
 from infrastructure.signing import Keyring, KeySet, kid_of
 
@@ -63,64 +63,6 @@ class Dispute:
         return {"origin": self.origin, "vouched": self.vouched, "trusted": self.trusted}
 
 
-@dataclass(frozen=True)
-class _Known:
-    """What this node knows of one origin's keys."""
-
-    usable: KeySet
-    direct: KeySet
-    revoked: dict[str, str]  # kid -> the created_at from which it verifies nothing
-
-    def verify(self, tx: dict[str, Any], signed: bytes, kid: str | None) -> None:
-        if not len(self.usable):
-            raise UnknownKey(f"no keys known for origin {tx['origin']}")
-        since = self.revoked.get(kid) if kid is not None else None
-        if since is not None and normal_timestamp(tx["created_at"]) >= since:
-            raise RevokedKey(f"{tx['origin']} revoked key {kid} for everything created since {since}; "
-                             f"transaction {tx['gid']} of {tx['created_at']} refused")
-        self.usable.verify(tx["signature"], signed)
-
-
-@dataclass(frozen=True)
-class KeySnapshot:
-    """The keys ``KeyDirectory.verify`` would use now for some origins, as plain data for another process
-    (``infrastructure/check_pool.py``). Its ``verify`` never reloads: a kid it does not hold raises
-    ``UnknownKey``, and the caller asks the directory itself (which reloads, and says why it refuses)."""
-
-    node: str
-    own: list[dict[str, Any]]
-    origins: dict[str, tuple[list[dict[str, Any]], dict[str, str]]]  # origin -> (usable JWKs, revoked)
-
-    @functools.cached_property
-    def _loaded(self) -> dict[str, _Known]:
-        """Each origin's keys loaded once per snapshot (in the worker that verifies with it)."""
-        return {origin: _Known(_keyset(usable), KeySet(), revoked)
-                for origin, (usable, revoked) in self.origins.items()}
-
-    def verify(self, tx: dict[str, Any], signed: bytes) -> None:
-        kid = kid_of(tx["signature"])
-        if tx["origin"] == self.node:
-            _keyset(self.own).verify(tx["signature"], signed)
-            return
-        known = self._loaded.get(tx["origin"])
-        if known is None or kid not in known.usable:
-            raise UnknownKey(f"key {kid} of {tx['origin']} is not in this snapshot")
-        known.verify(tx, signed, kid)
-
-
-_keysets: dict[str, KeySet] = {}  # a worker process's loaded keys, by their JWKs' text
-
-
-def _keyset(jwks: list[dict[str, Any]]) -> KeySet:
-    text = "\n".join(_text(jwk) for jwk in jwks)
-    keyset = _keysets.get(text)
-    if keyset is None:
-        if len(_keysets) >= 256:
-            _keysets.clear()
-        keyset = _keysets[text] = KeySet(jwks)
-    return keyset
-
-
 class KeyDirectory:
     def __init__(self, db: Database, node: str, own_keys: Callable[[], Keyring],
                  is_peer: Callable[[str], bool] = lambda name: False) -> None:
@@ -128,7 +70,7 @@ class KeyDirectory:
         self.node = node
         self.own_keys = own_keys  # the node's current keyring (it may be rotated meanwhile)
         self.is_peer = is_peer
-        self._cache: dict[str, _Known] = {}
+        self._cache: dict[str, KnownKeys] = {}
         self._lock = threading.Lock()
 
     def create_tables(self) -> None:
@@ -149,7 +91,7 @@ class KeyDirectory:
             return self.own_keys().keyset()
         return self._known(origin, reload).direct
 
-    def _known(self, origin: str, reload: bool) -> _Known:
+    def _known(self, origin: str, reload: bool) -> KnownKeys:
         cached = None if reload else self._cache.get(origin)
         if cached is not None:
             return cached
@@ -163,7 +105,8 @@ class KeyDirectory:
                 "SELECT kid, since FROM revoked_keys WHERE origin = ?", (origin,)).fetchall()}
         vouched = [] if self.is_peer(origin) else _agreed(vouches, {jwk["kid"] for jwk in direct}) or []
         seen = {jwk["kid"] for jwk in direct}
-        known = _Known(KeySet([*direct, *(jwk for jwk in vouched if jwk["kid"] not in seen)]), KeySet(direct), revoked)
+        known = KnownKeys(KeySet([*direct, *(jwk for jwk in vouched if jwk["kid"] not in seen)]), KeySet(direct),
+                          revoked)
         if len(known.usable):
             with self._lock:
                 self._cache[origin] = known
@@ -200,7 +143,7 @@ class KeyDirectory:
         with self.db.transaction() as cur:
             cur.executemany(
                 "INSERT INTO node_keys (origin, kid, jwk) VALUES (?, ?, ?) ON CONFLICT (origin, kid) DO NOTHING",
-                [(origin, jwk["kid"], _text(jwk)) for jwk in keyset.jwks()["keys"]],
+                [(origin, jwk["kid"], jwk_text(jwk)) for jwk in keyset.jwks()["keys"]],
             )
             _record_revocations(cur, origin, jwks.get("revoked"))
         self._forget(origin)
@@ -216,7 +159,7 @@ class KeyDirectory:
             cur.execute("DELETE FROM vouched_keys WHERE origin = ? AND relay = ?", (origin, relay))
             cur.executemany(
                 "INSERT INTO vouched_keys (origin, relay, kid, jwk) VALUES (?, ?, ?, ?)",
-                [(origin, relay, jwk["kid"], _text(jwk)) for jwk in keyset.jwks()["keys"]],
+                [(origin, relay, jwk["kid"], jwk_text(jwk)) for jwk in keyset.jwks()["keys"]],
             )
             _record_revocations(cur, origin, revoked)
             disputed = _agreed(_vouches(cur, origin), _direct_kids(cur, origin)) is None
@@ -255,7 +198,7 @@ class KeyDirectory:
                 raise ValueError(f"{relay} vouches no keys for {origin}")
             cur.executemany(
                 "INSERT INTO node_keys (origin, kid, jwk) VALUES (?, ?, ?) ON CONFLICT (origin, kid) DO NOTHING",
-                [(origin, jwk["kid"], _text(jwk)) for jwk in chosen],
+                [(origin, jwk["kid"], jwk_text(jwk)) for jwk in chosen],
             )
             cur.execute("DELETE FROM vouched_keys WHERE origin = ?", (origin,))
         self._forget(origin)
@@ -281,10 +224,6 @@ class KeyDirectory:
         known = {origin: self._known(origin, False) for origin in set(origins) - {self.node}}
         return KeySnapshot(self.node, self.own_keys().keyset().jwks()["keys"], {
             origin: (keys.usable.jwks()["keys"], dict(keys.revoked)) for origin, keys in known.items()})
-
-
-def _text(jwk: dict[str, Any]) -> str:
-    return json.dumps(jwk, sort_keys=True)
 
 
 def _vouches(cur: Cursor, origin: str) -> dict[str, list[dict[str, Any]]]:

@@ -92,6 +92,83 @@ def test_pulled_pages_checked_in_worker_processes_store_and_refuse_what_checking
     assert answered >= 2 * PAGE - 20 and idle == 0
 
 
+def test_a_peer_that_signs_with_a_key_it_published_after_peering_has_every_page_checked_in_the_workers(
+        store, tmp_path):
+    """The keys a page needs are learned before it is handed to the workers, not when it is received: else the
+    first page of a new key (or origin), and often the second, fetched meanwhile, went to the workers with a
+    snapshot that lacked the key and were checked again at home."""
+    served: list[list[Any]] = []
+
+    def outbox(n: int, after: str | None) -> dict[str, Any] | None:
+        i = 0 if after is None else int(after.rsplit("-", 1)[1]) + 1
+        return {"transactions": served[i], "last": f"00000000-0000-4000-8000-{i:012d}", "more": i + 1 < len(served)}
+
+    with HostilePeer(outbox=outbox) as peer:
+        pooled = open_node(store, tmp_path, "pooled", verify_workers=2)
+        try:
+            pooled.add_peer(peer.base_url, ("item",), ("item",))  # learns the peer's keys of now
+            rotated = SigningPeer(host=peer.signer.host, key=SigningKey.generate("ES256"))
+            peer.published.append(rotated.key)
+            txs = history(rotated, items=PAGE * 3 // 5, edits=4)
+            served.extend(txs[start:start + PAGE] for start in range(0, len(txs), PAGE))
+            assert pooled.check_pool.warm(timeout=60), "the check worker did not start"
+            result = pooled.syncer.pull(peer.name)
+            answered = pooled.check_pool.answered
+        finally:
+            pooled.close()
+    assert result.stored == len(txs) == 3 * PAGE
+    assert answered == len(txs)
+
+
+def test_pages_handed_over_while_the_workers_start_are_checked_at_home_unless_answered(node):
+    """A page submitted before the workers are up is queued for them, not refused: once they are up its answer
+    is waited for; while they are still starting, the caller does not wait and checks it at home."""
+    batch = page_of(node)
+    pool = CheckPool(1, node.keys.snapshot)
+    try:
+        early = pool.submit(batch)  # the pool starts now: a spawned worker takes well over the next line
+        assert early is not None
+        started = time.perf_counter()
+        assert early.result() == [None] * len(batch)
+        assert time.perf_counter() - started < 0.05, "the caller waited for a worker that was still starting"
+        assert pool.warm(timeout=60)
+        later = pool.submit(batch)
+        assert later is not None and all(tx is not None for tx in later.result())
+    finally:
+        pool.close()
+
+
+WORKER_MODULES = """
+import sys
+from infrastructure.check_pool import CheckPool
+if __name__ == "__main__":
+    pool = CheckPool(1, lambda origins: None)
+    assert pool.warm(60)
+    print(*pool._pool.submit(eval, "sorted(__import__('sys').modules)").result(60))
+    pool.close()
+"""
+
+
+def test_a_check_worker_started_by_the_console_script_imports_neither_the_cli_nor_a_database_driver(tmp_path):
+    """A spawned worker runs the program's main file again before it works: for the ``fedsync`` console
+    script (its module level written here as pip writes it, from pyproject.toml's entry point) that must not
+    import the CLI, whose imports were most of a worker's start (0.6-0.9 s: pages of a catch-up checked at
+    home meanwhile) and 40 MiB of its memory; the worker itself needs no database driver."""
+    import tomllib
+
+    entry = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["scripts"]["fedsync"]
+    module, function = entry.split(":")
+    script = tmp_path / "fedsync"
+    # the script's module level, as the worker runs it (its ``main`` call is guarded), then this test's main
+    script.write_text(f"import re\nimport sys\nfrom {module} import {function}\n" + WORKER_MODULES)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    modules = set(done.stdout.split())
+    assert "domain.receiving" in modules  # the worker's own work
+    assert not {"api.cli", "fastapi", "typer", "psycopg", "sqlite3", "infrastructure.persistence"} & modules
+
+
 def test_a_key_snapshot_verifies_and_refuses_as_the_directory_does(node):
     peer = SigningPeer()
     trust(node, peer)
