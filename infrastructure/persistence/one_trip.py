@@ -26,8 +26,11 @@ from typing import Any
 
 from projections.rehearsal import Pending, Rehearsed
 
-IDS = "(current_setting('fedsync.ids')::bigint[])"
-HOLDS = "current_setting('fedsync.holds', true) = 'true'"
+# Each a scalar subquery, which PostgreSQL runs once per statement (an InitPlan): as a plain expression the
+# setting was read, and the whole array of numbers parsed, for every row, O(rows^2): 12.8 ms instead of 0.2 ms
+# for a page of 500 received transactions, per statement with a pending number.
+IDS = "((SELECT current_setting('fedsync.ids')::bigint[]))"
+HOLDS = "(SELECT current_setting('fedsync.holds', true) = 'true')"
 _DELETE = re.compile(r"\s*(DELETE\s+FROM\s+\w+\s+WHERE)\s+([^;]*)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 
