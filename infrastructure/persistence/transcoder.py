@@ -1,7 +1,8 @@
 """The library's JSON transcoder, with an event's transaction encoded by orjson.
 
 Every event the node stores has the state ``{"timestamp": datetime, "tx":
-{...}}``, its transaction a plain JSON object (parsed from the wire or
+{...}}`` (an entity's first also ``"originator_topic"``, its class, between
+the two), its transaction a plain JSON object (parsed from the wire or
 built from strings and integers, and canonicalised for its checksum before it
 is recorded). The library's ``JSONTranscoder`` walks it with the standard
 library's pure-Python encoder (its ``default`` hook forces that): ~10 % of the
@@ -20,16 +21,21 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import JSONTranscoder
 
-STATE_KEYS = ("timestamp", "tx")  # an event's state, in the order the library's mapper gives it
+# An event's state, in the order the library's mapper gives it: an entity's creation also names its class.
+STATE_KEYS = ("timestamp", "tx")
+CREATED_KEYS = ("timestamp", "originator_topic", "tx")
 
 
 class EventTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
-        if type(obj) is dict and tuple(obj) == STATE_KEYS and type(obj["timestamp"]) is datetime \
-                and type(obj["tx"]) is dict:
-            try:
-                tx = orjson.dumps(obj["tx"])
-            except TypeError:  # not plain JSON for orjson: the library's encoder says what it makes of it
-                return super().encode(obj)
-            return b'{"timestamp":' + orjson.dumps(self._encode_obj(obj["timestamp"])) + b',"tx":' + tx + b"}"
+        if type(obj) is dict and type(obj.get("timestamp")) is datetime and type(obj.get("tx")) is dict:
+            keys = tuple(obj)
+            if keys == STATE_KEYS or (keys == CREATED_KEYS and type(obj["originator_topic"]) is str):
+                try:
+                    tx = orjson.dumps(obj["tx"])
+                    topic = b',"originator_topic":' + orjson.dumps(obj["originator_topic"]) if len(keys) == 3 else b""
+                except TypeError:  # not plain JSON for orjson: the library's encoder says what it makes of it
+                    return super().encode(obj)
+                return (b'{"timestamp":' + orjson.dumps(self._encode_obj(obj["timestamp"])) + topic
+                        + b',"tx":' + tx + b"}")
         return super().encode(obj)

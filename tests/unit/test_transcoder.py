@@ -29,18 +29,34 @@ def transcoders() -> tuple[JSONTranscoder, JSONTranscoder]:
     {"too_big_for_orjson": 2**70},  # orjson refuses: the library's encoder writes it
     {1: "a key that is not a string"},  # orjson refuses: the library's encoder turns it into "1"
 ])
-def test_an_events_state_is_the_same_bytes_as_the_librarys_and_decodes_the_same(tx: dict[Any, Any]) -> None:
+@pytest.mark.parametrize("topic", [None, "domain.item:Item"])  # an edit's event; an entity's creation
+def test_an_events_state_is_the_same_bytes_as_the_librarys_and_decodes_the_same(tx: dict[Any, Any],
+                                                                                 topic: str | None) -> None:
     ours, library = transcoders()
-    state = {"timestamp": NOW, "tx": tx}
+    state = {"timestamp": NOW, "tx": tx} if topic is None else {"timestamp": NOW, "originator_topic": topic, "tx": tx}
     encoded = ours.encode(state)
     assert encoded == library.encode(state)
     assert ours.decode(encoded) == library.decode(encoded)
     assert ours.decode(encoded)["timestamp"] == NOW
 
 
+@pytest.mark.parametrize("topic", [None, "domain.item:Item"])
+def test_an_events_state_is_not_left_to_the_librarys_pure_python_encoder(topic: str | None,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ours, library = transcoders()
+    state = {"timestamp": NOW, "tx": {"gid": "g"}}
+    if topic is not None:
+        state = {"timestamp": NOW, "originator_topic": topic, "tx": {"gid": "g"}}
+    expected = library.encode(state)
+    monkeypatch.setattr(ours, "encoder", None)  # the library's json.JSONEncoder: not used
+    assert ours.encode(state) == expected
+
+
 @pytest.mark.parametrize("state", [
     {"tx": {"a": 1}, "timestamp": NOW},  # another key order
     {"timestamp": NOW, "tx": {"a": 1}, "other": 2},  # another shape (a snapshot's state, say)
+    {"timestamp": NOW, "originator_topic": 5, "tx": {"a": 1}},  # a creation's shape, a topic that is not a string
+    {"timestamp": NOW, "tx": {"a": 1}, "originator_topic": "m:C"},  # another key order
     {"timestamp": NOW.isoformat(), "tx": {"a": 1}},
     [1, 2, NOW],
 ])
