@@ -75,9 +75,11 @@ class Inbox:
         """Receive a batch from a peer: type filter, keys on demand, ancestors, pending. ``prechecked``:
         ``precheck(peer, txs)``'s answer for this very batch."""
         refused, wanted = _accepted(peer, txs)
-        self.keys.learn(peer, wanted)
-        done = prechecked.result() if prechecked is not None and prechecked.source is txs \
-            and prechecked.size == len(wanted) else None
+        if prechecked is not None and (prechecked.source is not txs or prechecked.size != len(wanted)):
+            prechecked = None  # not this batch's answer
+        if prechecked is None:  # else ``precheck`` learned this page's keys already
+            self.keys.learn(peer, wanted)
+        done = None if prechecked is None else prechecked.result()
         with slot():
             outcomes = self.app.receive(wanted, sender=peer.name, cursor=cursor, room=lambda: self._room(peer),
                                         prechecked=done)
